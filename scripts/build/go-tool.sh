@@ -7,11 +7,11 @@ NAME=$1 PKG=$2 VERSION=$3; shift 3
 OUT=$BIN_CACHE/$NAME-$VERSION
 if [ ! -x "$OUT/$NAME" ]; then
   log "building $NAME $VERSION from $PKG (go module proxy)"
-  mkdir -p "$OUT.tmp"
+  rm -rf "$OUT.tmp" && mkdir -p "$OUT.tmp"
   CGO_ENABLED=${CGO_ENABLED:-0} GOBIN="$OUT.tmp" go install -trimpath -ldflags "-s -w" "$@" "$PKG@$VERSION"
   # go install names the binary after the package directory; normalise to NAME.
   built=$(find "$OUT.tmp" -maxdepth 1 -type f | head -n1)
-  mv "$built" "$OUT.tmp/$NAME"
+  [ "$built" = "$OUT.tmp/$NAME" ] || mv "$built" "$OUT.tmp/$NAME"
   rm -rf "$OUT" && mv "$OUT.tmp" "$OUT"
 fi
 echo "$OUT/$NAME"

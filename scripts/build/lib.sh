@@ -1,5 +1,5 @@
 # Shared settings for the offline cluster builds: one cache root outside the checkout, keyed by version.
-# Sourced by every cluster/build/*.sh script; never executed on its own.
+# Sourced by every scripts/build/*.sh script; never executed on its own.
 set -euo pipefail
 CACHE_ROOT=${FLEET_EVAL_CACHE:-/var/cache/fleet-eval}
 export GOMODCACHE=$CACHE_ROOT/gomod
@@ -9,6 +9,53 @@ export GOCACHE=$CACHE_ROOT/gocache
 export GOFLAGS=-mod=mod
 export GOTOOLCHAIN=local
 BIN_CACHE=$CACHE_ROOT/bin
+source "$(dirname "${BASH_SOURCE[0]}")/versions.sh"
 mkdir -p "$BIN_CACHE" "$CACHE_ROOT/logs"
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# ---- docker images cached as saved tarballs ------------------------------------------------------
+IMAGE_CACHE=$CACHE_ROOT/images
+mkdir -p "$IMAGE_CACHE"
+# Repository root, for Dockerfiles under images/.
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+# content_key ARGS...: a short hash of strings and of the contents of any files/directories named.
+content_key() {
+  local a
+  for a in "$@"; do
+    # Paths are hashed by content (relative names only), so a clone in another folder gets the same key.
+    if [ -d "$a" ]; then (cd "$a" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
+    elif [ -f "$a" ]; then sha256sum <"$a"
+    else printf '%s\n' "$a"; fi
+  done | sha256sum | cut -c1-12
+}
+
+# ensure_image TAG KEY CMD...: make sure docker has TAG built from KEY. Uses the running image when its
+# fleet-eval.key label matches, else the saved tarball $IMAGE_CACHE/<tag>@KEY.tar, else runs CMD (which
+# must produce TAG carrying that label) and saves the result. A second `make cluster` therefore loads
+# tarballs instead of building, and a changed Dockerfile or version yields a new key.
+ensure_image() {
+  local tag=$1 key=$2; shift 2
+  local tar; tar=$IMAGE_CACHE/$(printf '%s' "$tag" | tr '/:' '__')@$key.tar
+  if [ "$(docker image inspect -f '{{index .Config.Labels "fleet-eval.key"}}' "$tag" 2>/dev/null)" = "$key" ]; then
+    return 0
+  fi
+  if [ -f "$tar" ]; then
+    log "loading $tag from $tar"
+    docker load -i "$tar" >/dev/null
+    return 0
+  fi
+  log "building $tag (key $key)"
+  "$@"
+  [ "$(docker image inspect -f '{{index .Config.Labels "fleet-eval.key"}}' "$tag")" = "$key" ] \
+    || { log "$tag was built without label fleet-eval.key=$key"; return 1; }
+  docker save -o "$tar.tmp" "$tag" && mv "$tar.tmp" "$tar"
+}
+
+# docker_build TAG KEY CONTEXT [docker build args...]: the classic builder, which never contacts a
+# registry when every FROM image is local (BuildKit in dockerd 20.10 may try to resolve them).
+docker_build() {
+  local tag=$1 key=$2 ctx=$3; shift 3
+  DOCKER_BUILDKIT=0 docker build -q --label "fleet-eval.key=$key" -t "$tag" "$@" "$ctx" >/dev/null
+}

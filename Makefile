@@ -1,0 +1,35 @@
+# fleet-eval developer commands; `make help` lists them. Area fragments live in mk/*.mk.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST := $(VENV)/bin/pytest
+export FLEET_EVAL_CACHE ?= /var/cache/fleet-eval
+
+.PHONY: help setup test test-fast lint format services
+
+help: ## Show this list
+	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+
+setup: ## Install system packages, local service binaries and the Python environment (.venv)
+	bash scripts/setup.sh
+
+test-fast: ## Everything that needs no cluster: unit, integration (real local services), workflows, chart
+	$(PYTEST) -m "not e2e"
+
+test: test-fast ## The whole test suite
+	@echo "make test: all tiers passed"
+
+lint: ## ruff (lint + format check) and mypy strict
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy eval_runner demo/fieldsim/fieldsim tests
+
+format: ## Apply ruff's formatting and safe fixes
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+services: ## Run S3 (versitygw), PostgreSQL and MLflow on loopback until Ctrl-C, printing their settings
+	$(PY) -m tests.services
+
+-include mk/*.mk

@@ -1,0 +1,1 @@
+"""Seeded, deterministic field simulator for fleet-eval."""

@@ -1,0 +1,158 @@
+"""Data contracts between the field sources, the dataset, the library versions and the fleet steps.
+
+These are the shapes several parts agree on; change them here first, then everywhere that reads them.
+Real sources and the simulator serve exactly these shapes (see docs/contracts.md for the HTTP API).
+"""
+
+from __future__ import annotations
+
+import zlib
+from datetime import datetime
+from typing import Literal
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+N_SHARDS = 5
+SCHEMA_VERSION = 1  # extractor schema version: datasets of different versions are not comparable
+
+
+def shard_of(device_id: str, n_shards: int = N_SHARDS) -> int:
+    """The API shard that owns ``device_id`` (CRC-32, stable across processes and languages)."""
+    return zlib.crc32(device_id.encode()) % n_shards
+
+
+# ---- analytics database (PostgreSQL) -------------------------------------------------------------
+# Hourly sensor rows; an hour with no row is an hour the device was offline. Counters are cumulative
+# since the battery was installed and reset to 0 at a battery swap (as devices really do).
+ANALYTICS_DDL = """
+CREATE TABLE IF NOT EXISTS sensor_logs (
+    device_id            text        NOT NULL,
+    ts                   timestamptz NOT NULL,
+    battery_mv           integer,              -- NULL when the reading failed; quantised by the device
+    temperature_c        real,
+    radio_tx             integer     NOT NULL, -- messages sent in the hour
+    radio_rx             integer     NOT NULL,
+    rssi_dbm             smallint,
+    valve_travel_total   real        NOT NULL, -- cumulative valve travel in % since battery install
+    PRIMARY KEY (device_id, ts)
+);
+CREATE TABLE IF NOT EXISTS valve_movements (
+    device_id            text        NOT NULL,
+    ts                   timestamptz NOT NULL,
+    travel_pct           real        NOT NULL, -- absolute travel of this movement, % of full stroke
+    motor_ms             integer     NOT NULL, -- motor run time of this movement
+    PRIMARY KEY (device_id, ts)
+);
+"""
+
+
+# ---- API shards (HTTP JSON) ----------------------------------------------------------------------
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DeviceRecord(_Record):
+    """GET /v1/devices: one device."""
+
+    device_id: str
+    site_id: str
+    installed_at: datetime
+
+
+class CapacityTest(_Record):
+    """GET /v1/capacity-tests: ground truth at one moment (remaining charge above the device cut-off)."""
+
+    test_id: str
+    device_id: str
+    tested_at: datetime
+    remaining_mah: float = Field(ge=0)
+    remaining_runtime_days: float = Field(ge=0)
+
+
+class VersionEvent(_Record):
+    """GET /v1/version-history: a component version taking effect on a device."""
+
+    device_id: str
+    effective_at: datetime
+    component: Literal["hardware", "firmware", "software"]
+    version: str
+
+
+class BatteryParameters(_Record):
+    """GET/PUT /v1/devices/{id}/battery-parameters (ETag / If-Match, Idempotency-Key on PUT)."""
+
+    device_id: str
+    chemistry: Literal["alkaline", "lithium"]
+    nominal_capacity_mah: float = Field(gt=0)
+    cutoff_mv: int = Field(gt=0)
+    installed_at: datetime  # when the current pack went in (a swap moves it)
+
+
+class Page(BaseModel):
+    """Every list endpoint returns pages: ``?page_token=&limit=``; the last page has no token."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[dict[str, object]]
+    next_page_token: str | None = None
+
+
+# ---- the monthly dataset and the library input ----------------------------------------------------
+# dataset.parquet: one row per sample (device-month). A sample is "predict at as_of", with as_of the
+# capacity test's time (the truth); devices without a test in the month are samples with null truth,
+# flagged `missing_capacity_test`, so reviewers see them and evaluation skips them.
+DATASET_SCHEMA: dict[str, pl.DataType] = {
+    "sample_id": pl.String(),            # f"{device_id}/{YYYY-MM}"
+    "month": pl.String(),                # "YYYY-MM"
+    "device_id": pl.String(),
+    "as_of": pl.Datetime("us", "UTC"),
+    "hardware_revision": pl.String(),     # at month start
+    "firmware_version": pl.String(),      # at month start
+    "firmware_version_at_as_of": pl.String(),
+    "software_changes": pl.Int32(),       # software changes during the month
+    "battery_chemistry": pl.String(),
+    "nominal_capacity_mah": pl.Float64(),
+    "cutoff_mv": pl.Int32(),
+    "battery_installed_at": pl.Datetime("us", "UTC"),
+    "true_capacity_mah": pl.Float64(),    # null when missing_capacity_test
+    "true_runtime_days": pl.Float64(),
+    # quality signals the review UI shows as suggestions
+    "days_offline": pl.Float64(),
+    "longest_gap_hours": pl.Int32(),
+    "firmware_changed_mid_month": pl.Boolean(),
+    "voltage_anomalies": pl.Int32(),
+    "missing_capacity_test": pl.Boolean(),
+    "suggest_use": pl.Boolean(),          # the extractor's suggestion for use_for_training
+}
+
+# series.parquet and the library's series input: hourly rows of the 30 days up to as_of (gaps = offline).
+SERIES_SCHEMA: dict[str, pl.DataType] = {
+    "sample_id": pl.String(),
+    "ts": pl.Datetime("us", "UTC"),
+    "battery_mv": pl.Int32(),
+    "temperature_c": pl.Float32(),
+    "radio_tx": pl.Int32(),
+    "radio_rx": pl.Int32(),
+    "valve_travel_total": pl.Float32(),   # cumulative since battery install
+    "valve_travel_pct": pl.Float32(),     # travel in this hour, summed from valve_movements
+    "motor_ms": pl.Int32(),               # motor time in this hour
+}
+
+# What a library version receives for each sample (generation 2 API; adapters build it from the
+# dataset or from the fleet snapshot). Column names equal the dataset's.
+LIBRARY_SAMPLE_COLUMNS: tuple[str, ...] = (
+    "sample_id", "device_id", "as_of", "hardware_revision", "firmware_version_at_as_of",
+    "battery_chemistry", "nominal_capacity_mah", "cutoff_mv", "battery_installed_at",
+)
+
+# What every adapter returns, whatever the library generation (q10/q90 null where a version has none).
+PREDICTION_SCHEMA: dict[str, pl.DataType] = {
+    "sample_id": pl.String(),
+    "capacity_mah_p10": pl.Float64(),
+    "capacity_mah_p50": pl.Float64(),
+    "capacity_mah_p90": pl.Float64(),
+    "runtime_days_p10": pl.Float64(),
+    "runtime_days_p50": pl.Float64(),
+    "runtime_days_p90": pl.Float64(),
+}

@@ -1,0 +1,282 @@
+"""Object storage: the one place that knows S3, behind the small ObjectStore protocol.
+
+Semantics every implementation shares (see ``ImmutableStore``):
+- keys are deterministic and objects immutable: writing different content to an existing key is a
+  DataError, writing the same content again is a no-op (so retried work never double-applies);
+- ``publish`` writes a set of objects, verifies each, and writes the marker (manifest, ``.done``) last,
+  so a reader that trusts the marker never sees a half result;
+- ``get_bytes(key, expected_sha256=...)`` verifies content against the hash a manifest names.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+import urllib3
+from minio import Minio
+from minio.error import MinioException, S3Error, ServerError
+from urllib3.exceptions import HTTPError as Urllib3Error
+
+from eval_runner.errors import ConfigError, DataError, TransientError
+from eval_runner.hashing import sha256_bytes, sha256_file
+from eval_runner.retry import retry_transient
+from eval_runner.settings import S3Settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SHA256_META = "sha256"  # stored as x-amz-meta-sha256 so a HEAD tells content identity without a GET
+MULTIPART_PART_SIZE = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What a HEAD request tells about an object."""
+
+    key: str
+    size: int
+    sha256: str | None
+
+
+class ObjectStore(Protocol):
+    """What steps need from object storage."""
+
+    def put_bytes(self, key: str, data: bytes, *, overwrite: bool = False) -> str:
+        """Store ``data`` under ``key``; return its sha256."""
+        ...
+
+    def put_file(self, key: str, path: Path, *, overwrite: bool = False) -> str:
+        """Store a local file (multipart when large); return its sha256."""
+        ...
+
+    def get_bytes(self, key: str, *, expected_sha256: str | None = None) -> bytes:
+        """Read an object; a missing key or a hash mismatch is a DataError naming the key."""
+        ...
+
+    def get_file(self, key: str, path: Path, *, expected_sha256: str | None = None) -> None:
+        """Download an object to ``path``."""
+        ...
+
+    def head(self, key: str) -> ObjectInfo | None:
+        """Size and stored hash of an object, or None when it does not exist."""
+        ...
+
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` exists."""
+        ...
+
+    def list(self, prefix: str) -> list[str]:
+        """All keys under ``prefix``, sorted."""
+        ...
+
+    def publish(self, objects: Mapping[str, bytes], *, marker_key: str, marker: bytes) -> dict[str, str]:
+        """Write ``objects``, verify them, then write ``marker`` last; return each key's sha256."""
+        ...
+
+
+class ImmutableStore(ABC):
+    """The shared semantics (immutability, verification, publish-then-mark) over a few primitives."""
+
+    # ---- primitives an implementation provides -------------------------------------------------
+    @abstractmethod
+    def _write(self, key: str, data: bytes, sha256: str) -> None: ...
+
+    @abstractmethod
+    def _write_file(self, key: str, path: Path, sha256: str) -> None: ...
+
+    @abstractmethod
+    def _read(self, key: str) -> bytes: ...
+
+    @abstractmethod
+    def _read_to_file(self, key: str, path: Path) -> None: ...
+
+    @abstractmethod
+    def head(self, key: str) -> ObjectInfo | None:
+        """Size and stored hash of an object, or None when it does not exist."""
+
+    @abstractmethod
+    def list(self, prefix: str) -> list[str]:
+        """All keys under ``prefix``, sorted."""
+
+    # ---- semantics -------------------------------------------------------------------------------
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` exists."""
+        return self.head(key) is not None
+
+    def _may_write(self, key: str, sha256: str, *, overwrite: bool) -> bool:
+        """True when the write is needed; raise when it would replace different content."""
+        if overwrite:
+            return True
+        info = self.head(key)
+        if info is None:
+            return True
+        if info.sha256 == sha256:
+            return False
+        raise DataError(
+            f"object {key!r} already exists with different content "
+            f"(stored sha256 {info.sha256}, new {sha256}); published objects are immutable"
+        )
+
+    def put_bytes(self, key: str, data: bytes, *, overwrite: bool = False) -> str:
+        """Store ``data`` under ``key``; return its sha256."""
+        digest = sha256_bytes(data)
+        if self._may_write(key, digest, overwrite=overwrite):
+            self._write(key, data, digest)
+        return digest
+
+    def put_file(self, key: str, path: Path, *, overwrite: bool = False) -> str:
+        """Store a local file (multipart when large); return its sha256."""
+        digest = sha256_file(path)
+        if self._may_write(key, digest, overwrite=overwrite):
+            self._write_file(key, path, digest)
+        return digest
+
+    def get_bytes(self, key: str, *, expected_sha256: str | None = None) -> bytes:
+        """Read an object; a missing key or a hash mismatch is a DataError naming the key."""
+        data = self._read(key)
+        if expected_sha256 is not None:
+            actual = sha256_bytes(data)
+            if actual != expected_sha256:
+                raise DataError(f"object {key!r}: content sha256 {actual} does not match the expected {expected_sha256}")
+        return data
+
+    def get_file(self, key: str, path: Path, *, expected_sha256: str | None = None) -> None:
+        """Download an object to ``path``, verified when ``expected_sha256`` is given."""
+        self._read_to_file(key, path)
+        if expected_sha256 is not None:
+            actual = sha256_file(path)
+            if actual != expected_sha256:
+                path.unlink(missing_ok=True)
+                raise DataError(f"object {key!r}: content sha256 {actual} does not match the expected {expected_sha256}")
+
+    def publish(self, objects: Mapping[str, bytes], *, marker_key: str, marker: bytes) -> dict[str, str]:
+        """Write ``objects``, verify each by a HEAD, then write ``marker`` last."""
+        if marker_key in objects:
+            raise ConfigError(f"publish: marker {marker_key!r} must not also be one of the objects")
+        hashes = {key: self.put_bytes(key, data) for key, data in objects.items()}
+        for key, digest in hashes.items():
+            info = self.head(key)
+            if info is None or info.sha256 != digest or info.size != len(objects[key]):
+                raise TransientError(f"publish: object {key!r} did not verify after writing; marker not written")
+        self.put_bytes(marker_key, marker)
+        return hashes
+
+
+def _map_errors(what: str, call: Callable[[], T]) -> T:
+    """Run one S3 call, mapping the SDK's errors to ours in this single place."""
+    try:
+        return call()
+    except S3Error as error:
+        if error.code in {"NoSuchKey", "NotFound"}:
+            raise DataError(f"{what}: no such object") from error
+        if error.code == "NoSuchBucket":
+            raise ConfigError(f"{what}: bucket does not exist ({error.message})") from error
+        if error.code in {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"}:
+            raise ConfigError(f"{what}: S3 refused the credentials ({error.code})") from error
+        if error.code in {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout"}:
+            raise TransientError(f"{what}: S3 is busy ({error.code})") from error
+        raise DataError(f"{what}: S3 error {error.code}: {error.message}") from error
+    except ServerError as error:
+        raise TransientError(f"{what}: S3 server error {error.status_code}") from error
+    except (Urllib3Error, OSError, MinioException) as error:
+        raise TransientError(f"{what}: S3 unreachable ({type(error).__name__}: {error})") from error
+
+
+class S3ObjectStore(ImmutableStore):
+    """ObjectStore on any S3-compatible server through the MinIO Python SDK."""
+
+    def __init__(self, client: Minio, bucket: str, *, attempts: int = 4) -> None:
+        self._client = client
+        self._bucket = bucket
+        self._attempts = attempts
+
+    @classmethod
+    def from_settings(cls, settings: S3Settings) -> S3ObjectStore:
+        """Build the client with short timeouts: blips are retried here, outages by Argo."""
+        http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=3.0, read=60.0),
+            retries=urllib3.Retry(total=0, connect=0, read=0, redirect=2),
+            maxsize=16,
+        )
+        client = Minio(
+            settings.endpoint,
+            access_key=settings.access_key.get_secret_value(),
+            secret_key=settings.secret_key.get_secret_value(),
+            secure=settings.secure,
+            region=settings.region,
+            http_client=http,
+        )
+        return cls(client, settings.bucket)
+
+    @property
+    def bucket(self) -> str:
+        """The bucket every key lives in."""
+        return self._bucket
+
+    def _call(self, what: str, call: Callable[[], T]) -> T:
+        return retry_transient(lambda: _map_errors(what, call), what=what, attempts=self._attempts)
+
+    def ensure_bucket(self) -> None:
+        """Create the bucket when missing (setup and tests; steps never create buckets)."""
+
+        def create() -> None:
+            if not self._client.bucket_exists(self._bucket):
+                self._client.make_bucket(self._bucket)
+
+        self._call(f"bucket {self._bucket!r}", create)
+
+    def _write(self, key: str, data: bytes, sha256: str) -> None:
+        self._call(
+            f"put s3://{self._bucket}/{key}",
+            lambda: self._client.put_object(
+                self._bucket, key, io.BytesIO(data), len(data),
+                metadata={SHA256_META: sha256}, part_size=MULTIPART_PART_SIZE,
+            ),
+        )
+
+    def _write_file(self, key: str, path: Path, sha256: str) -> None:
+        self._call(
+            f"put s3://{self._bucket}/{key}",
+            lambda: self._client.fput_object(
+                self._bucket, key, str(path), metadata={SHA256_META: sha256}, part_size=MULTIPART_PART_SIZE,
+            ),
+        )
+
+    def _read(self, key: str) -> bytes:
+        def read() -> bytes:
+            response = self._client.get_object(self._bucket, key)
+            try:
+                return response.read()
+            finally:
+                response.close()
+                response.release_conn()
+
+        return self._call(f"get s3://{self._bucket}/{key}", read)
+
+    def _read_to_file(self, key: str, path: Path) -> None:
+        self._call(f"get s3://{self._bucket}/{key}", lambda: self._client.fget_object(self._bucket, key, str(path)))
+
+    def head(self, key: str) -> ObjectInfo | None:
+        """Size and stored hash of an object, or None when it does not exist."""
+        try:
+            stat = self._call(f"head s3://{self._bucket}/{key}", lambda: self._client.stat_object(self._bucket, key))
+        except DataError:
+            return None
+        metadata = {name.lower(): value for name, value in (stat.metadata or {}).items()}
+        sha = metadata.get(f"x-amz-meta-{SHA256_META}")
+        return ObjectInfo(key=key, size=int(stat.size or 0), sha256=sha)
+
+    def list(self, prefix: str) -> list[str]:
+        """All keys under ``prefix``, sorted."""
+
+        def collect() -> list[str]:
+            found: Iterator[object] = self._client.list_objects(self._bucket, prefix=prefix, recursive=True)
+            return sorted(str(getattr(item, "object_name", "")) for item in found)
+
+        return self._call(f"list s3://{self._bucket}/{prefix}", collect)

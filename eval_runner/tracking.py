@@ -1,0 +1,205 @@
+"""Experiment tracking: the one place that knows MLflow, behind the Tracker protocol.
+
+The adapter uses ``MlflowClient`` (no global active run), so several runs can be written by one process
+and nothing leaks between steps. Artifacts go through the tracking server (``--serve-artifacts``), so
+pods need no S3 credentials for MLflow.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+from mlflow.entities import RunStatus
+from mlflow.exceptions import MlflowException, RestException
+from mlflow.tracking import MlflowClient
+
+from eval_runner.errors import ConfigError, DataError, TransientError
+from eval_runner.retry import retry_transient
+from eval_runner.settings import MlflowSettings
+
+T = TypeVar("T")
+
+_TRANSIENT_CODES = {"TEMPORARILY_UNAVAILABLE", "INTERNAL_ERROR", "REQUEST_LIMIT_EXCEEDED"}
+_CONFIG_CODES = {"PERMISSION_DENIED", "UNAUTHENTICATED", "INVALID_PARAMETER_VALUE"}
+
+
+def _map_errors(what: str, call: Callable[[], T]) -> T:
+    """Run one MLflow call, mapping its errors to ours in this single place."""
+    try:
+        return call()
+    except RestException as error:
+        code = error.error_code
+        if code in _TRANSIENT_CODES:
+            raise TransientError(f"{what}: MLflow is unavailable ({code})") from error
+        if code in _CONFIG_CODES:
+            raise ConfigError(f"{what}: MLflow refused the request ({code}: {error.message})") from error
+        if code == "RESOURCE_DOES_NOT_EXIST":
+            raise DataError(f"{what}: not found in MLflow ({error.message})") from error
+        raise DataError(f"{what}: MLflow error {code}: {error.message}") from error
+    except MlflowException as error:
+        # The client raises a bare MlflowException after its own HTTP retries are exhausted.
+        raise TransientError(f"{what}: MLflow unreachable ({error.message})") from error
+    except OSError as error:
+        raise TransientError(f"{what}: MLflow unreachable ({error})") from error
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A run as read back: what later steps (compare, gate, listings) need."""
+
+    run_id: str
+    name: str
+    params: dict[str, str]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+
+
+class TrackedRun(Protocol):
+    """An open run."""
+
+    @property
+    def run_id(self) -> str:
+        """The run's id."""
+        ...
+
+    def log_params(self, params: Mapping[str, object]) -> None:
+        """Log parameters (stringified)."""
+        ...
+
+    def log_metrics(self, metrics: Mapping[str, float]) -> None:
+        """Log metrics at step 0."""
+        ...
+
+    def log_artifact(self, name: str, data: bytes) -> None:
+        """Store ``data`` as artifact ``name`` (may contain a sub-path)."""
+        ...
+
+
+class Tracker(Protocol):
+    """What steps need from experiment tracking."""
+
+    def run(self, experiment: str, name: str, *, tags: Mapping[str, str] | None = None) -> TrackedRunContext:
+        """Open a run in ``experiment``; it ends FINISHED, or FAILED when the block raises."""
+        ...
+
+    def find_runs(self, experiment: str, *, tags: Mapping[str, str]) -> list[RunRecord]:
+        """Finished runs of ``experiment`` whose tags equal ``tags``, newest first."""
+        ...
+
+
+TrackedRunContext = Iterator[TrackedRun]
+
+
+class _MlflowRun:
+    def __init__(self, client: MlflowClient, run_id: str) -> None:
+        self._client = client
+        self._run_id = run_id
+
+    @property
+    def run_id(self) -> str:
+        return self._run_id
+
+    def _call(self, what: str, call: Callable[[], T]) -> T:
+        return retry_transient(lambda: _map_errors(what, call), what=what)
+
+    def log_params(self, params: Mapping[str, object]) -> None:
+        from mlflow.entities import Param
+
+        batch = [Param(key, str(value)) for key, value in params.items()]
+        self._call(f"run {self._run_id}: log params", lambda: self._client.log_batch(self._run_id, params=batch))
+
+    def log_metrics(self, metrics: Mapping[str, float]) -> None:
+        from mlflow.entities import Metric
+
+        batch = [Metric(key, float(value), 0, 0) for key, value in metrics.items()]
+        self._call(f"run {self._run_id}: log metrics", lambda: self._client.log_batch(self._run_id, metrics=batch))
+
+    def log_artifact(self, name: str, data: bytes) -> None:
+        relative = Path(name)
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(tmp) / relative.name
+            local.write_bytes(data)
+            parent = str(relative.parent) if str(relative.parent) != "." else None
+            self._call(
+                f"run {self._run_id}: log artifact {name}",
+                lambda: self._client.log_artifact(self._run_id, str(local), parent),
+            )
+
+
+class MlflowTracker:
+    """Tracker on an MLflow tracking server."""
+
+    def __init__(self, client: MlflowClient, *, experiment_prefix: str = "fleet-eval") -> None:
+        self._client = client
+        self._prefix = experiment_prefix
+
+    @classmethod
+    def from_settings(cls, settings: MlflowSettings) -> MlflowTracker:
+        """Client for the configured server."""
+        return cls(MlflowClient(tracking_uri=settings.tracking_uri), experiment_prefix=settings.experiment_prefix)
+
+    @property
+    def client(self) -> MlflowClient:
+        """The underlying client, for adapters that need registry calls."""
+        return self._client
+
+    def _call(self, what: str, call: Callable[[], T]) -> T:
+        return retry_transient(lambda: _map_errors(what, call), what=what)
+
+    def experiment_id(self, experiment: str) -> str:
+        """Id of ``<prefix>/<experiment>``, created on first use."""
+        full = f"{self._prefix}/{experiment}"
+        found = self._call(f"experiment {full}", lambda: self._client.get_experiment_by_name(full))
+        if found is not None:
+            return str(found.experiment_id)
+        try:
+            return str(self._call(f"experiment {full}", lambda: self._client.create_experiment(full)))
+        except DataError:
+            # Another pod created it between our read and our create.
+            again = self._call(f"experiment {full}", lambda: self._client.get_experiment_by_name(full))
+            if again is None:
+                raise
+            return str(again.experiment_id)
+
+    @contextmanager
+    def run(self, experiment: str, name: str, *, tags: Mapping[str, str] | None = None) -> Iterator[TrackedRun]:
+        """Open a run in ``experiment``; it ends FINISHED, or FAILED when the block raises."""
+        experiment_id = self.experiment_id(experiment)
+        created = self._call(
+            f"run {name}",
+            lambda: self._client.create_run(experiment_id, run_name=name, tags=dict(tags or {})),
+        )
+        run_id = str(created.info.run_id)
+        status = RunStatus.to_string(RunStatus.FAILED)
+        try:
+            yield _MlflowRun(self._client, run_id)
+            status = RunStatus.to_string(RunStatus.FINISHED)
+        finally:
+            self._call(f"run {name}: end", lambda: self._client.set_terminated(run_id, status=status))
+
+    def find_runs(self, experiment: str, *, tags: Mapping[str, str]) -> list[RunRecord]:
+        """Finished runs of ``experiment`` whose tags equal ``tags``, newest first."""
+        experiment_id = self.experiment_id(experiment)
+        clauses = [f"tags.`{key}` = '{value}'" for key, value in tags.items()]
+        clauses.append("attributes.status = 'FINISHED'")
+        runs = self._call(
+            f"search runs in {experiment}",
+            lambda: self._client.search_runs(
+                [experiment_id], filter_string=" and ".join(clauses), order_by=["attributes.start_time DESC"]
+            ),
+        )
+        return [
+            RunRecord(
+                run_id=str(run.info.run_id),
+                name=str(run.info.run_name),
+                params=dict(run.data.params),
+                metrics={key: float(value) for key, value in run.data.metrics.items()},
+                tags=dict(run.data.tags),
+            )
+            for run in runs
+        ]
