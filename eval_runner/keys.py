@@ -1,0 +1,103 @@
+"""Deterministic object keys of the storage layout in ARCHITECTURE.md; nothing else spells a key.
+
+Keys are pure functions of what the object is, so a rerun writes the same keys and immutability
+(see storage.py) turns a retried write into a no-op.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from eval_runner.errors import ConfigError
+
+_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+
+
+@dataclass(frozen=True, order=True)
+class Month:
+    """A calendar month, parsed from "YYYY-MM"."""
+
+    year: int
+    month: int
+
+    @classmethod
+    def parse(cls, text: str) -> Month:
+        """Parse "YYYY-MM"; anything else is a ConfigError naming the text."""
+        found = _MONTH.match(text.strip())
+        if found is None:
+            raise ConfigError(f"month {text!r} is not of the form YYYY-MM (e.g. 2026-04)")
+        return cls(int(found.group(1)), int(found.group(2)))
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+    @property
+    def start(self) -> date:
+        """First day of the month."""
+        return date(self.year, self.month, 1)
+
+    @property
+    def end(self) -> date:
+        """First day of the next month (exclusive end)."""
+        return date(self.year + self.month // 12, self.month % 12 + 1, 1)
+
+    @property
+    def partition(self) -> str:
+        """The Hive-style partition path used in keys."""
+        return f"year={self.year:04d}/month={self.month:02d}"
+
+    def previous(self) -> Month:
+        """The month before."""
+        return Month(self.year - 1, 12) if self.month == 1 else Month(self.year, self.month - 1)
+
+
+def _safe(kind: str, value: str) -> str:
+    if not _SAFE.match(value) or ".." in value:
+        raise ConfigError(f"{kind} {value!r} cannot be used in an object key (letters, digits, . _ + - only)")
+    return value
+
+
+def dataset_prefix(month: Month) -> str:
+    """Folder of one month's dataset: dataset.parquet, series.parquet, manifest.json."""
+    return f"capacity/datasets/{month.partition}/"
+
+
+def review_prefix(month: Month) -> str:
+    """Folder of one month's review: review.csv, review.json."""
+    return f"capacity/reviews/{month.partition}/"
+
+
+def evaluation_prefix(month: Month, version: str) -> str:
+    """Folder of one (month, resolved version) evaluation: predictions.parquet, metrics.json."""
+    return f"capacity/evaluations/{month.partition}/version={_safe('version', version)}/"
+
+
+def decision_key(release_id: str) -> str:
+    """The decision record of one release."""
+    return f"capacity/decisions/{_safe('release id', release_id)}/decision.json"
+
+
+def fleet_run_prefix(run_id: str) -> str:
+    """Folder of one fleet run: plan.json, inputs/, batches/, journal/."""
+    return f"fleet/runs/{_safe('run id', run_id)}/"
+
+
+def fleet_batch_key(run_id: str, batch: int) -> str:
+    """Result of one batch."""
+    return f"{fleet_run_prefix(run_id)}batches/batch={batch:05d}.parquet"
+
+
+def fleet_batch_done_key(run_id: str, batch: int) -> str:
+    """Marker written after the batch result verified; carries the result's sha256."""
+    return f"{fleet_run_prefix(run_id)}batches/batch={batch:05d}.done"
+
+
+def fleet_results_key(mode: str, day: date, version: str) -> str:
+    """The published result of a fleet run."""
+    return (
+        f"fleet/results/mode={_safe('mode', mode)}/date={day.isoformat()}/"
+        f"version={_safe('version', version)}/results.parquet"
+    )
