@@ -57,5 +57,7 @@ ensure_image() {
 # registry when every FROM image is local (BuildKit in dockerd 20.10 may try to resolve them).
 docker_build() {
   local tag=$1 key=$2 ctx=$3; shift 3
-  DOCKER_BUILDKIT=0 docker build -q --label "fleet-eval.key=$key" -t "$tag" "$@" "$ctx" >/dev/null
+  local l; l=$CACHE_ROOT/logs/docker-build-$(printf '%s' "$tag" | tr '/:' '__').log
+  DOCKER_BUILDKIT=0 docker build --label "fleet-eval.key=$key" -t "$tag" "$@" "$ctx" >"$l" 2>&1 \
+    || { log "docker build of $tag failed; end of $l:"; tail -n 30 "$l" >&2; return 1; }
 }

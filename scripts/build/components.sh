@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Builds the Go (and one C) components of the offline cluster from the Go module proxy into the
+# machine cache, one directory per component and version: $BIN_CACHE/<name>-<version>/.
+# Usage: components.sh [kind|etcd|coredns|pause|containerd|argo|registry|buildkit|versitygw|all]...
+# A finished component is never rebuilt; each build's wall time is appended to logs/build-times.tsv.
+source "$(dirname "$0")/lib.sh"
+TOOL=$(cd "$(dirname "$0")" && pwd)/go-tool.sh
+TIMES=$CACHE_ROOT/logs/build-times.tsv
+
+timed() { # timed NAME CMD...: run CMD, record its wall time when it did real work
+  local name=$1 t0; shift; t0=$(date +%s)
+  "$@"
+  local dt=$(( $(date +%s) - t0 ))
+  [ "$dt" -gt 2 ] && printf '%s\t%s\t%ss\n' "$(date -u +%FT%TZ)" "$name" "$dt" >>"$TIMES"
+  return 0
+}
+
+moddir() { go mod download -json "$1" | jq -r .Dir; }
+
+build_kind() { "$TOOL" kind sigs.k8s.io/kind "$KIND_VERSION" >/dev/null; }
+
+build_etcd() {
+  # etcd's server module replaces its sibling modules with relative paths, so `go install` refuses it;
+  # a throwaway wrapper module requiring the published versions builds the same main package.
+  local out=$BIN_CACHE/etcd-$ETCD_VERSION
+  [ -x "$out/etcd" ] && return 0
+  local w=$CACHE_ROOT/work/etcd-$ETCD_VERSION
+  rm -rf "$w" && mkdir -p "$w" && cd "$w"
+  go mod init local/etcdbuild >/dev/null 2>&1
+  go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" "go.etcd.io/etcd/etcdctl/v3@$ETCD_VERSION" >/dev/null 2>&1
+  mkdir -p "$out.tmp"
+  CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out.tmp/etcd" go.etcd.io/etcd/server/v3
+  CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out.tmp/etcdctl" go.etcd.io/etcd/etcdctl/v3
+  rm -rf "$out" && mv "$out.tmp" "$out"
+}
+
+build_coredns() {
+  "$TOOL" coredns github.com/coredns/coredns "$COREDNS_VERSION" \
+    -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION" >/dev/null
+}
+
+build_pause() {
+  # pause.c ships inside the k8s.io/kubernetes module; upstream compiles it statically with gcc.
+  local out=$BIN_CACHE/pause-$PAUSE_VERSION
+  [ -x "$out/pause" ] && return 0
+  local src; src=$(moddir "k8s.io/kubernetes@$KUBERNETES_VERSION")/build/pause/linux/pause.c
+  mkdir -p "$out.tmp"
+  gcc -Os -Wall -Werror -static -DVERSION="v$PAUSE_VERSION-fleet-eval" -o "$out.tmp/pause" "$src"
+  strip "$out.tmp/pause"
+  rm -rf "$out" && mv "$out.tmp" "$out"
+}
+
+build_containerd() {
+  # containerd's go.mod has `exclude` directives, so `go install pkg@version` refuses it; build from a
+  # copy of the module instead, where its go.mod is the main module and is honoured as upstream does.
+  local out=$BIN_CACHE/containerd-$CONTAINERD_VERSION
+  if [ ! -f "$out/.complete" ]; then
+    local src w=$CACHE_ROOT/work/containerd-$CONTAINERD_VERSION
+    src=$(moddir "github.com/containerd/containerd/v2@$CONTAINERD_VERSION")
+    rm -rf "$w" && cp -r "$src" "$w" && chmod -R u+w "$w" && cd "$w"
+    mkdir -p "$out.tmp"
+    CGO_ENABLED=0 go build -trimpath -tags "no_aufs no_zfs no_btrfs no_devmapper urfave_cli_no_docs" \
+      -ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=$CONTAINERD_VERSION" \
+      -o "$out.tmp/" ./cmd/containerd ./cmd/ctr ./cmd/containerd-shim-runc-v2
+    touch "$out.tmp/.complete"
+    rm -rf "$out" && mv "$out.tmp" "$out"
+    cd "$REPO_ROOT"
+  fi
+  # runc needs cgo for seccomp (libseccomp-dev); it links libseccomp2 dynamically, present in the node.
+  CGO_ENABLED=1 "$TOOL" runc github.com/opencontainers/runc "$RUNC_VERSION" -tags "seccomp urfave_cli_no_docs" \
+    -ldflags "-s -w -X main.version=${RUNC_VERSION#v}" >/dev/null
+  "$TOOL" crictl sigs.k8s.io/cri-tools/cmd/crictl "$CRICTL_VERSION" \
+    -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$CRICTL_VERSION" >/dev/null
+}
+
+build_argo() {
+  # argo-server embeds ui/dist/app, which the module zip does not contain, so the CLI/server is built
+  # from a writable copy of the module with a placeholder page (what upstream's STATIC_FILES=false does).
+  # The real UI needs argo-ui from GitHub, which these machines cannot reach.
+  local out=$BIN_CACHE/argo-$ARGO_VERSION
+  [ -f "$out/.complete" ] && return 0
+  local src w=$CACHE_ROOT/work/argo-$ARGO_VERSION
+  src=$(moddir "github.com/argoproj/argo-workflows/v4@$ARGO_VERSION")
+  rm -rf "$w" && cp -r "$src" "$w" && chmod -R u+w "$w" && cd "$w"
+  mkdir -p ui/dist/app
+  cat >ui/dist/app/index.html <<'HTML'
+<!doctype html><html><head><title>Argo Workflows</title></head><body>
+<p>This argo-server was built offline without the web UI (its sources are not obtainable here).
+Use the <code>argo</code> CLI or the API: <code>/api/v1/workflows/&lt;namespace&gt;</code>.</p></body></html>
+HTML
+  local p=github.com/argoproj/argo-workflows/v4
+  local ldf="-s -w -X $p.version=$ARGO_VERSION -X $p.gitTag=$ARGO_VERSION -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
+  local tags=""
+  # v4.1+ needs this tag because k8s 0.35 moved ProtoMessage() behind it; harmless to older versions.
+  grep -q 'kubernetes_protomessage_one_more_release' Makefile 2>/dev/null && tags=kubernetes_protomessage_one_more_release
+  mkdir -p "$out.tmp"
+  CGO_ENABLED=0 go build -trimpath -tags "$tags" -ldflags "$ldf" -o "$out.tmp/" \
+    ./cmd/workflow-controller ./cmd/argoexec ./cmd/argo
+  # The install manifests and CRDs travel with the binaries: the cluster installs Argo from them.
+  cp -r manifests "$out.tmp/manifests"
+  touch "$out.tmp/.complete"
+  rm -rf "$out" && mv "$out.tmp" "$out"
+}
+
+build_registry() {
+  "$TOOL" registry github.com/distribution/distribution/v3/cmd/registry "$REGISTRY_VERSION" \
+    -ldflags "-s -w -X github.com/distribution/distribution/v3/version.version=$REGISTRY_VERSION" >/dev/null
+}
+
+build_buildkit() {
+  local tags="osusergo netgo static_build seccomp urfave_cli_no_docs"
+  local ldf="-s -w -X github.com/moby/buildkit/version.Version=$BUILDKIT_VERSION -X github.com/moby/buildkit/version.Package=github.com/moby/buildkit"
+  "$TOOL" buildkitd github.com/moby/buildkit/cmd/buildkitd "$BUILDKIT_VERSION" -tags "$tags" -ldflags "$ldf" >/dev/null
+  "$TOOL" buildctl github.com/moby/buildkit/cmd/buildctl "$BUILDKIT_VERSION" -tags "$tags" -ldflags "$ldf" >/dev/null
+}
+
+build_versitygw() {
+  "$TOOL" versitygw github.com/versity/versitygw/cmd/versitygw "$VERSITYGW_VERSION" >/dev/null
+}
+
+ALL="kind etcd coredns pause containerd argo registry buildkit versitygw"
+[ $# -eq 0 ] && set -- all
+for c in "$@"; do
+  [ "$c" = all ] && set -- $ALL && break
+done
+mkdir -p "$CACHE_ROOT/work"
+trap 'log "building ${c:-?} failed"' ERR
+for c in "$@"; do
+  # Not inside `if`/`||`: set -e must stay active in the build functions.
+  timed "$c" "build_$c"
+done

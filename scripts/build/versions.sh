@@ -1,0 +1,17 @@
+# Pinned versions of every component of the offline cluster. The cache is keyed by these, so changing
+# one rebuilds exactly that piece. Each was checked to be served by the Go module proxy of the build
+# machines (2026-11-26). Sourced by lib.sh; environment variables override.
+: "${KUBERNETES_VERSION:=v1.34.4}"    # newest 1.34 on the proxy; 1.35+ refuses cgroup v1 by default
+: "${KIND_VERSION:=v0.30.0}"          # last kind whose CI ran cgroup v1; node files from this module
+: "${ETCD_VERSION:=v3.6.16}"          # newest 3.6 patch served (kubeadm 1.34 expects 3.6.x)
+: "${COREDNS_VERSION:=v1.12.1}"       # what kubeadm 1.34 deploys
+: "${PAUSE_VERSION:=3.10.1}"          # kubeadm 1.34's pause; kind's containerd config asks for 3.10
+: "${CONTAINERD_VERSION:=v2.1.9}"     # kind v0.30.0 shipped 2.1.x; K8s 1.34 needs >= 2.1.3
+: "${RUNC_VERSION:=v1.3.6}"
+: "${CRICTL_VERSION:=v1.34.0}"
+: "${ARGO_VERSION:=v4.0.5}"           # the only argo-workflows/v4 version the proxy serves
+: "${VERSITYGW_VERSION:=v1.8.0}"
+: "${REGISTRY_VERSION:=v3.1.2}"       # github.com/distribution/distribution/v3
+: "${BUILDKIT_VERSION:=v0.32.2}"
+export KUBERNETES_VERSION KIND_VERSION ETCD_VERSION COREDNS_VERSION PAUSE_VERSION CONTAINERD_VERSION \
+  RUNC_VERSION CRICTL_VERSION ARGO_VERSION VERSITYGW_VERSION REGISTRY_VERSION BUILDKIT_VERSION
