@@ -139,6 +139,11 @@ SERIES_SCHEMA: dict[str, pl.DataType] = {
     "motor_ms": pl.Int32(),               # motor time in this hour
 }
 
+# The fleet snapshot sends a shorter window than the dataset: 30 days hourly x 100k devices is 72M rows
+# per run, 7 days is 17M. Generation-2 libraries must therefore accept any window of up to 30 days ending
+# at as_of (fewer rows look like an offline device, which they already handle).
+FLEET_SERIES_DAYS = 7
+
 # What a library version receives for each sample (generation 2 API; adapters build it from the
 # dataset or from the fleet snapshot). Column names equal the dataset's.
 LIBRARY_SAMPLE_COLUMNS: tuple[str, ...] = (
