@@ -1,0 +1,81 @@
+"""Adapter for battery-lib API generation 2 (0.8.x and later): batches of samples as Arrow tables."""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+
+from eval_runner.contracts import LIBRARY_SAMPLE_COLUMNS, SERIES_SCHEMA
+from eval_runner.errors import DataError
+from eval_runner.library.base import empty_predictions, normalise_predictions
+
+
+def to_plain_arrow(frame: pl.DataFrame) -> pa.Table:
+    """Arrow table with classic ``string`` columns.
+
+    polars exports ``large_string``/``string_view``; library versions are built against various pyarrow
+    releases and compare schemas, so we hand them the most common physical types.
+    """
+    table = frame.to_arrow()
+    fields = []
+    for field in table.schema:
+        if pa.types.is_large_string(field.type) or str(field.type) == "string_view":
+            fields.append(pa.field(field.name, pa.string(), field.nullable))
+        else:
+            fields.append(field)
+    return table.cast(pa.schema(fields))
+
+
+def library_inputs(samples: pl.DataFrame, series: pl.DataFrame) -> tuple[pa.Table, pa.Table]:
+    """Build the generation 2 inputs: LIBRARY_SAMPLE_COLUMNS, and SERIES_SCHEMA sorted by sample_id, ts."""
+    missing = [name for name in LIBRARY_SAMPLE_COLUMNS if name not in samples.columns]
+    if missing:
+        raise DataError(f"library input: samples lack the columns {missing}")
+    missing = [name for name in SERIES_SCHEMA if name not in series.columns]
+    if missing:
+        raise DataError(f"library input: series lack the columns {missing}")
+    wanted = samples.get_column("sample_id").unique()
+    series_in = (
+        series.filter(pl.col("sample_id").is_in(wanted.implode()))
+        .select(pl.col(name).cast(dtype) for name, dtype in SERIES_SCHEMA.items())
+        .sort("sample_id", "ts")
+    )
+    return to_plain_arrow(samples.select(LIBRARY_SAMPLE_COLUMNS)), to_plain_arrow(series_in)
+
+
+class Generation2Predictor:
+    """Predictor over ``battery_lib.Predictor().predict(samples, series)``."""
+
+    generation = 2
+
+    def __init__(self, module: ModuleType, version: str) -> None:
+        self._version = version
+        self._source = f"battery_lib {version} (generation 2)"
+        try:
+            self._predictor: Any = module.Predictor()
+        except Exception as error:
+            # Whatever the library raises while loading its fitted constants, the image is unusable.
+            raise DataError(f"{self._source}: Predictor() failed: {error!r}") from error
+
+    @property
+    def library_version(self) -> str:
+        """The battery-lib version doing the work."""
+        return self._version
+
+    def predict(self, samples: pl.DataFrame, series: pl.DataFrame) -> pl.DataFrame:
+        """One row per sample, in the order of ``samples``, with PREDICTION_SCHEMA columns."""
+        if samples.height == 0:
+            return empty_predictions()
+        sample_table, series_table = library_inputs(samples, series)
+        try:
+            out = self._predictor.predict(sample_table, series_table)
+        except Exception as error:
+            # A library bug must fail the evaluation with its name on it, not as a bare traceback.
+            raise DataError(f"{self._source}: predict failed: {error!r}") from error
+        if not isinstance(out, pa.Table):
+            raise DataError(f"{self._source}: predict returned {type(out).__name__}, expected pyarrow.Table")
+        raw = pl.DataFrame(pl.from_arrow(out))
+        return normalise_predictions(raw, samples.get_column("sample_id"), source=self._source)
