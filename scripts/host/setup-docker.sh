@@ -14,7 +14,7 @@ SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
 # 1. Packages. The build scripts need the rest of this list too (debootstrap for the base image, gcc
 #    for pause, libseccomp-dev for runc).
 PKGS="docker.io containerd runc debootstrap jq gcc libc6-dev libseccomp-dev pkg-config
-      containernetworking-plugins iptables"
+      containernetworking-plugins iptables gettext-base python3"
 missing=""
 for p in $PKGS; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"; done
 if [ -n "$missing" ]; then

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# `make cluster`: builds (or loads from the machine cache) everything the offline kind cluster needs,
+# then creates or updates the cluster idempotently: Docker, images, node image, kind-registry,
+# the kind cluster, CNI, registry mirrors, Argo Workflows, versitygw S3, BuildKit.
+# Nothing here pulls from a container registry; see docs/offline-install.md.
+source "$(cd "$(dirname "$0")/.." && pwd)/lib.sh"
+HERE=$REPO_ROOT/scripts/build
+CLUSTER=fleet-eval
+CTX=kind-$CLUSTER
+KBIN=$BIN_CACHE/kubernetes-$KUBERNETES_VERSION
+KIND=$BIN_CACHE/kind-$KIND_VERSION/kind
+kubectl() { "$KBIN/kubectl" --context "$CTX" "$@"; }
+T0=$(date +%s)
+phase() { log "== $* (+$(( $(date +%s) - T0 ))s)"; }
+
+phase "docker"
+"$REPO_ROOT/scripts/host/setup-docker.sh"
+
+phase "binaries (Go module proxy; cached by version)"
+"$HERE/kubernetes.sh"
+"$HERE/components.sh" all
+
+phase "images (cached as tarballs keyed by content)"
+"$HERE/base-image.sh" >/dev/null
+"$HERE/images.sh" all
+NODE_IMAGE=$("$HERE/node-image.sh")
+
+# kind-config.yaml names the etcd tag; it must be the etcd we built.
+grep -q "imageTag: ${ETCD_VERSION#v}-0" "$REPO_ROOT/kind-config.yaml" \
+  || { log "kind-config.yaml's etcd imageTag does not match ETCD_VERSION=$ETCD_VERSION"; exit 1; }
+
+phase "registry (kind-registry on 127.0.0.1:5001, data in docker volume fleet-eval-registry)"
+REG_IMAGE=fleet-eval/registry:$REGISTRY_VERSION
+if [ "$(docker inspect -f '{{.Config.Image}}' kind-registry 2>/dev/null)" != "$REG_IMAGE" ]; then
+  docker rm -f kind-registry >/dev/null 2>&1 || true
+  docker run -d --restart=always -p 127.0.0.1:5001:5000 --network bridge --name kind-registry \
+    -v fleet-eval-registry:/var/lib/registry "$REG_IMAGE" >/dev/null
+fi
+[ "$(docker inspect -f '{{.State.Running}}' kind-registry)" = true ] || docker start kind-registry >/dev/null
+
+phase "kind cluster $CLUSTER"
+if "$KIND" get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
+  # A cluster from an older node image (another Kubernetes or containerd) is recreated.
+  if [ "$(docker inspect -f '{{.Image}}' "$CLUSTER-control-plane" 2>/dev/null)" != \
+       "$(docker image inspect -f '{{.Id}}' "$NODE_IMAGE")" ]; then
+    log "cluster runs an outdated node image; recreating"
+    "$KIND" delete cluster --name "$CLUSTER"
+  fi
+fi
+if ! "$KIND" get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
+  "$KIND" create cluster --name "$CLUSTER" --image "$NODE_IMAGE" --config "$REPO_ROOT/kind-config.yaml" \
+    --wait 0s 2>&1 | sed 's/^/  kind: /' >&2
+fi
+docker network inspect kind -f '{{range .Containers}}{{.Name}} {{end}}' | grep -qw kind-registry \
+  || docker network connect kind kind-registry
+
+phase "per-node: registry mirrors and CNI"
+NODES=$("$KIND" get nodes --name "$CLUSTER")
+for n in $NODES; do
+  # localhost:5001 is kind's documented name; quay.io and docker.io fall back to kind-registry first, so
+  # manifests that name upstream images (Argo's, the chart's) run the offline builds unchanged, while a
+  # cluster with internet access would still pull from upstream.
+  docker exec -i "$n" sh -c 'set -e
+    for r in localhost:5001 kind-registry:5000; do
+      mkdir -p /etc/containerd/certs.d/$r
+      printf "[host.\"http://kind-registry:5000\"]\n  capabilities = [\"pull\", \"resolve\", \"push\"]\n" >/etc/containerd/certs.d/$r/hosts.toml
+    done
+    for r in quay.io:https://quay.io docker.io:https://registry-1.docker.io; do
+      d=/etc/containerd/certs.d/${r%%:*}; mkdir -p $d
+      printf "server = \"%s\"\n\n[host.\"http://kind-registry:5000\"]\n  capabilities = [\"pull\", \"resolve\"]\n" "${r#*:}" >$d/hosts.toml
+    done'
+done
+# ptp + host-local on each node's podCIDR, plus routes to the other nodes' podCIDRs: what kindnetd does,
+# without building its image. Debian's CNI plugins (containernetworking-plugins) are in the node image.
+for _ in $(seq 60); do
+  [ "$(kubectl get nodes -o jsonpath='{range .items[*]}{.spec.podCIDR}{" "}{end}' | wc -w)" -eq "$(echo "$NODES" | wc -w)" ] && break
+  sleep 2
+done
+for n in $NODES; do
+  cidr=$(kubectl get node "$n" -o jsonpath='{.spec.podCIDR}')
+  docker exec -i "$n" sh -c "mkdir -p /etc/cni/net.d && cat >/etc/cni/net.d/10-fleet-eval.conflist.tmp && mv /etc/cni/net.d/10-fleet-eval.conflist.tmp /etc/cni/net.d/10-fleet-eval.conflist" <<JSON
+{
+  "cniVersion": "0.4.0",
+  "name": "fleet-eval",
+  "plugins": [
+    {"type": "ptp", "ipMasq": true, "mtu": 1500,
+     "ipam": {"type": "host-local", "ranges": [[{"subnet": "$cidr"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
+    {"type": "portmap", "capabilities": {"portMappings": true}}
+  ]
+}
+JSON
+  for m in $NODES; do
+    [ "$m" = "$n" ] && continue
+    mcidr=$(kubectl get node "$m" -o jsonpath='{.spec.podCIDR}')
+    mip=$(docker inspect -f '{{.NetworkSettings.Networks.kind.IPAddress}}' "$m")
+    docker exec "$n" ip route replace "$mcidr" via "$mip"
+  done
+done
+kubectl wait --for=condition=Ready node --all --timeout=180s >/dev/null
+kubectl apply -f "$HERE/cluster/manifests/local-registry-hosting.yaml" >/dev/null
+
+phase "push images to kind-registry"
+push() { # push IMAGE REPO_PATH: make IMAGE available as localhost:5001/REPO_PATH (skipped when present)
+  local dst=localhost:5001/$2
+  docker tag "$1" "$dst"
+  docker push "$dst" >"$CACHE_ROOT/logs/push.log" 2>&1 || { tail "$CACHE_ROOT/logs/push.log" >&2; return 1; }
+}
+for t in workflow-controller argoexec argocli; do
+  push "quay.io/argoproj/$t:$ARGO_VERSION" "argoproj/$t:$ARGO_VERSION"
+done
+push "docker.io/versity/versitygw:$VERSITYGW_VERSION" "versity/versitygw:$VERSITYGW_VERSION"
+push "docker.io/moby/buildkit:$BUILDKIT_VERSION" "moby/buildkit:$BUILDKIT_VERSION"
+push fleet-eval/python:3.11-bookworm fleet-eval/python:3.11-bookworm
+
+phase "S3 (versitygw) and BuildKit"
+for ns in fleet-infra argo; do
+  kubectl create namespace "$ns" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+done
+# One random credential pair per cluster, kept in Secrets (created once, then reused).
+if ! kubectl -n fleet-infra get secret s3-credentials >/dev/null 2>&1; then
+  ak=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n') sk=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  kubectl -n fleet-infra create secret generic s3-credentials --from-literal=accesskey="$ak" --from-literal=secretkey="$sk" >/dev/null
+fi
+kubectl -n fleet-infra get secret s3-credentials -o json \
+  | jq '{apiVersion, kind, type, data, metadata: {name: .metadata.name, namespace: "argo"}}' | kubectl apply -f - >/dev/null
+envsubst '${VERSITYGW_VERSION} ${BUILDKIT_VERSION}' <"$HERE/cluster/manifests/infra.yaml" | kubectl apply -f - >/dev/null
+
+phase "Argo Workflows $ARGO_VERSION"
+W=$CACHE_ROOT/work/argo-install
+rm -rf "$W" && mkdir -p "$W" && cp -r "$BIN_CACHE/argo-$ARGO_VERSION/manifests" "$W/upstream"
+envsubst '${ARGO_VERSION}' <"$HERE/cluster/manifests/argo-kustomization.yaml" >"$W/kustomization.yaml"
+kubectl kustomize "$W" | kubectl apply --server-side --force-conflicts -f - >/dev/null
+kubectl apply -f "$HERE/cluster/manifests/argo-extras.yaml" >/dev/null
+
+phase "waiting for rollouts"
+kubectl -n fleet-infra rollout status deploy/s3 --timeout=300s >/dev/null
+kubectl -n argo rollout status deploy/workflow-controller --timeout=300s >/dev/null
+kubectl -n argo rollout status deploy/argo-server --timeout=300s >/dev/null
+kubectl -n fleet-infra rollout status deploy/buildkitd --timeout=300s >/dev/null
+kubectl -n kube-system rollout status deploy/coredns --timeout=300s >/dev/null
+
+phase "buckets"
+AWS_ACCESS_KEY_ID=$(kubectl -n fleet-infra get secret s3-credentials -o jsonpath='{.data.accesskey}' | base64 -d) \
+AWS_SECRET_ACCESS_KEY=$(kubectl -n fleet-infra get secret s3-credentials -o jsonpath='{.data.secretkey}' | base64 -d) \
+  python3 "$HERE/cluster/s3-mkbucket.py" http://127.0.0.1:32070 argo-artifacts mlflow | sed 's/^/  /' >&2
+
+dt=$(( $(date +%s) - T0 ))
+printf '%s\tmake-cluster\t%ss\n' "$(date -u +%FT%TZ)" "$dt" >>"$CACHE_ROOT/logs/build-times.tsv"
+log "cluster $CLUSTER ready in ${dt}s: kubectl --context $CTX; argo-server https://127.0.0.1:32746 (token: secret argo/fleet-eval-client.service-account-token); S3 http://127.0.0.1:32070; registry localhost:5001"
