@@ -1,0 +1,88 @@
+"""The dataset manifest: lineage and content identity of one month's dataset (the marker written last).
+
+The manifest holds nothing that changes between rebuilds from the same sources (no build time, no
+host), so a rebuild gives byte-identical files and an identical manifest.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from eval_runner.errors import DataError
+from eval_runner.hashing import sha256_bytes
+
+MANIFEST_KIND = "capacity-dataset"
+
+
+class IncomparableDatasetError(DataError):
+    """Datasets built by different extractor schema versions must not be evaluated together."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class FileEntry(_Frozen):
+    """One published file of the dataset."""
+
+    key: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    rows: int = Field(ge=0)
+    size: int = Field(ge=0)
+
+
+class SourceFingerprint(_Frozen):
+    """What was read from one source: where from, how many rows, and a hash of exactly those rows."""
+
+    location: str  # never a credential: host/database or URL without user info
+    rows: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class DatasetManifest(_Frozen):
+    """manifest.json of capacity/datasets/year=YYYY/month=MM/."""
+
+    kind: Literal["capacity-dataset"] = "capacity-dataset"
+    month: str
+    schema_version: int
+    eval_runner_version: str
+    content_hash: str = Field(pattern=r"^[0-9a-f]{64}$", description="identity of dataset + series")
+    files: dict[str, FileEntry]
+    sources: dict[str, SourceFingerprint]
+    suggestion_policy: dict[str, float]
+
+    def to_json_bytes(self) -> bytes:
+        """Canonical JSON: sorted keys, fixed indentation, trailing newline."""
+        return (json.dumps(self.model_dump(mode="json"), sort_keys=True, indent=2) + "\n").encode()
+
+    @classmethod
+    def from_json_bytes(cls, data: bytes, *, name: str) -> DatasetManifest:
+        """Parse a manifest; anything malformed is a DataError naming ``name``."""
+        try:
+            return cls.model_validate_json(data)
+        except ValidationError as error:
+            raise DataError(f"{name}: not a valid dataset manifest: {error}") from error
+
+
+def content_hash(file_hashes: Mapping[str, str]) -> str:
+    """Identity of a dataset: a hash over its files' names and hashes, in name order."""
+    return sha256_bytes(
+        "".join(f"{name}={digest}\n" for name, digest in sorted(file_hashes.items())).encode()
+    )
+
+
+def ensure_comparable(manifests: Sequence[DatasetManifest]) -> int:
+    """Return the shared schema version, or raise IncomparableDatasetError naming the months that differ."""
+    versions = {m.schema_version for m in manifests}
+    if len(versions) > 1:
+        detail = ", ".join(
+            f"{m.month}: v{m.schema_version}" for m in sorted(manifests, key=lambda m: m.month)
+        )
+        raise IncomparableDatasetError(
+            f"datasets were built by different extractor schema versions ({detail}); they cannot be compared"
+        )
+    return versions.pop() if versions else 0

@@ -1,0 +1,58 @@
+"""Publish a built month: deterministic Parquet, a manifest with lineage, the manifest written last."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import polars as pl
+
+from eval_runner import __version__
+from eval_runner.contracts import DATASET_SCHEMA, SCHEMA_VERSION, SERIES_SCHEMA
+from eval_runner.dataset.manifest import DatasetManifest, FileEntry, SourceFingerprint, content_hash
+from eval_runner.dataset.reader import file_key, manifest_key
+from eval_runner.errors import DataError
+from eval_runner.hashing import sha256_bytes
+from eval_runner.keys import Month
+from eval_runner.parquet import frame_to_parquet
+from eval_runner.storage import ObjectStore
+
+
+def encode_dataset(
+    month: Month,
+    dataset: pl.DataFrame,
+    series: pl.DataFrame,
+    *,
+    sources: Mapping[str, SourceFingerprint],
+    suggestion_policy: Mapping[str, float],
+) -> tuple[dict[str, bytes], DatasetManifest]:
+    """Encode the files and their manifest; pure, so a rebuild can be compared without a store."""
+    for name, frame, schema in (("dataset", dataset, DATASET_SCHEMA), ("series", series, SERIES_SCHEMA)):
+        if frame.schema != pl.Schema(schema):
+            raise DataError(f"{month} {name}: schema {dict(frame.schema)} does not match the contract")
+    objects: dict[str, bytes] = {}
+    entries: dict[str, FileEntry] = {}
+    for name, frame in (("dataset", dataset), ("series", series)):
+        key = file_key(month, name)
+        data = frame_to_parquet(frame)
+        objects[key] = data
+        entries[name] = FileEntry(key=key, sha256=sha256_bytes(data), rows=frame.height, size=len(data))
+    manifest = DatasetManifest(
+        month=str(month),
+        schema_version=SCHEMA_VERSION,
+        eval_runner_version=__version__,
+        content_hash=content_hash({name: entry.sha256 for name, entry in entries.items()}),
+        files=entries,
+        sources=dict(sorted(sources.items())),
+        suggestion_policy=dict(sorted(suggestion_policy.items())),
+    )
+    return objects, manifest
+
+
+def publish_dataset(store: ObjectStore, objects: Mapping[str, bytes], manifest: DatasetManifest) -> None:
+    """Write the files, verify them, then the manifest; a rebuild with equal content writes nothing new.
+
+    A month already published with different content is a DataError from the store: published
+    datasets are immutable because reviews and evaluations name their content hash.
+    """
+    month = Month.parse(manifest.month)
+    store.publish(objects, marker_key=manifest_key(month), marker=manifest.to_json_bytes())

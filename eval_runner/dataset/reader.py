@@ -1,0 +1,92 @@
+"""Read a published monthly dataset, verified against its manifest: what evaluation and review load."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from eval_runner.contracts import DATASET_SCHEMA, SCHEMA_VERSION, SERIES_SCHEMA
+from eval_runner.dataset.manifest import DatasetManifest, IncomparableDatasetError, content_hash
+from eval_runner.errors import DataError
+from eval_runner.keys import Month, dataset_prefix
+from eval_runner.parquet import parquet_to_frame
+from eval_runner.storage import ObjectStore
+
+MANIFEST_NAME = "manifest.json"
+FILE_NAMES = {"dataset": "dataset.parquet", "series": "series.parquet"}
+SCHEMAS = {"dataset": DATASET_SCHEMA, "series": SERIES_SCHEMA}
+
+
+@dataclass(frozen=True)
+class LoadedDataset:
+    """A month's dataset as published: one row per sample, its series, and the manifest vouching for both."""
+
+    dataset: pl.DataFrame
+    series: pl.DataFrame
+    manifest: DatasetManifest
+
+    @property
+    def content_hash(self) -> str:
+        """The identity a review manifest must name."""
+        return self.manifest.content_hash
+
+
+def manifest_key(month: Month) -> str:
+    """Key of a month's dataset manifest."""
+    return f"{dataset_prefix(month)}{MANIFEST_NAME}"
+
+
+def file_key(month: Month, name: str) -> str:
+    """Key of one of a month's dataset files ("dataset" or "series")."""
+    return f"{dataset_prefix(month)}{FILE_NAMES[name]}"
+
+
+def load_manifest(
+    store: ObjectStore, month: Month, *, schema_version: int | None = SCHEMA_VERSION
+) -> DatasetManifest:
+    """Read and check a month's manifest; without one the dataset is not published (DataError).
+
+    A manifest of another extractor schema version raises IncomparableDatasetError unless
+    ``schema_version`` is None (for tools that only display it).
+    """
+    key = manifest_key(month)
+    if not store.exists(key):
+        raise DataError(f"dataset {month}: {key!r} does not exist; the month is not built (or not published)")
+    manifest = DatasetManifest.from_json_bytes(store.get_bytes(key), name=key)
+    if manifest.month != str(month):
+        raise DataError(f"{key}: manifest is for month {manifest.month}, expected {month}")
+    if schema_version is not None and manifest.schema_version != schema_version:
+        raise IncomparableDatasetError(
+            f"dataset {month} was built with extractor schema version {manifest.schema_version}, this "
+            f"eval_runner reads version {schema_version}: incomparable, rebuild the month"
+        )
+    expected = content_hash({name: entry.sha256 for name, entry in manifest.files.items()})
+    if manifest.content_hash != expected or set(manifest.files) != set(FILE_NAMES):
+        raise DataError(
+            f"{key}: content_hash or file list does not match the files it lists; manifest corrupt"
+        )
+    return manifest
+
+
+def load_dataset(
+    store: ObjectStore, month: Month, *, schema_version: int = SCHEMA_VERSION, with_series: bool = True
+) -> LoadedDataset:
+    """Load a month's dataset, verifying every file's hash, row count and schema against the manifest.
+
+    ``with_series=False`` skips the (large) series file and returns an empty series frame.
+    """
+    manifest = load_manifest(store, month, schema_version=schema_version)
+    frames: dict[str, pl.DataFrame] = {}
+    for name in FILE_NAMES:
+        if name == "series" and not with_series:
+            frames[name] = pl.DataFrame(schema=SERIES_SCHEMA)
+            continue
+        entry = manifest.files[name]
+        frame = parquet_to_frame(store.get_bytes(entry.key, expected_sha256=entry.sha256), name=entry.key)
+        if frame.height != entry.rows:
+            raise DataError(f"{entry.key}: {frame.height} rows, the manifest says {entry.rows}")
+        if frame.schema != pl.Schema(SCHEMAS[name]):
+            raise DataError(f"{entry.key}: schema {dict(frame.schema)} does not match the contract")
+        frames[name] = frame
+    return LoadedDataset(dataset=frames["dataset"], series=frames["series"], manifest=manifest)

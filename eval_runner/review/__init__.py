@@ -1,0 +1,1 @@
+"""Human review of monthly datasets: review manifests (parse, validate, read, save) and the review UI."""

@@ -1,0 +1,224 @@
+"""Review manifests (pure): parse and validate review.csv + review.json, and render them canonically.
+
+review.csv is ``sample_id,use_for_training`` with true/false (any case); a BOM and CRLF line ends are
+accepted because reviewers export from spreadsheets. Every problem is reported with its line number,
+all at once, so a reviewer fixes a file in one round.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from eval_runner.errors import DataError
+from eval_runner.hashing import sha256_bytes
+
+HEADER = ("sample_id", "use_for_training")
+_VALUES = {"true": True, "false": False}
+_MAX_SHOWN = 50  # a file with thousands of bad lines names the first ones, and says how many in all
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a review file, at a line (1-based) when it has one."""
+
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}" if self.line is not None else self.message
+
+
+class ReviewError(DataError):
+    """A review manifest that must not be used; carries every problem found."""
+
+    def __init__(self, name: str, problems: list[Problem]) -> None:
+        self.name = name
+        self.problems = problems
+        shown = "\n".join(f"  {name} {p}" for p in problems[:_MAX_SHOWN])
+        more = f"\n  ... and {len(problems) - _MAX_SHOWN} more" if len(problems) > _MAX_SHOWN else ""
+        super().__init__(f"{name}: {len(problems)} problem(s):\n{shown}{more}")
+
+
+class ReviewMeta(BaseModel):
+    """review.json: who reviewed, when, and which dataset (content hash) and review.csv it vouches for."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    month: str
+    reviewer: str = Field(min_length=1)
+    reviewed_at: AwareDatetime
+    dataset_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    review_csv_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    approved: int = Field(ge=0)
+    rejected: int = Field(ge=0)
+
+    def to_json_bytes(self) -> bytes:
+        """Canonical JSON with a trailing newline."""
+        return (json.dumps(self.model_dump(mode="json"), sort_keys=True, indent=2) + "\n").encode()
+
+
+@dataclass(frozen=True)
+class Review:
+    """A validated review of one dataset."""
+
+    decisions: Mapping[str, bool]
+    unmentioned: int  # dataset samples the manifest does not mention: not approved
+    meta: ReviewMeta | None = None
+
+    @property
+    def approved(self) -> frozenset[str]:
+        """Sample ids approved for use (use_for_training=true)."""
+        return frozenset(s for s, use in self.decisions.items() if use)
+
+    @property
+    def rejected(self) -> frozenset[str]:
+        """Sample ids explicitly rejected."""
+        return frozenset(s for s, use in self.decisions.items() if not use)
+
+
+def parse_review_csv(
+    data: bytes, *, sample_ids: Collection[str], name: str = "review.csv"
+) -> dict[str, bool]:
+    """Parse review.csv against the dataset's sample ids; raise ReviewError listing every problem."""
+    try:
+        text = data.decode("utf-8-sig")  # utf-8-sig drops a leading BOM
+    except UnicodeDecodeError as error:
+        raise ReviewError(name, [Problem(None, f"not UTF-8 text ({error})")]) from error
+    lines = text.splitlines()  # splits CRLF, LF and CR alike
+    if not lines or not lines[0].strip():
+        raise ReviewError(name, [Problem(1, f"empty; expected the header {','.join(HEADER)}")])
+    header = tuple(field.strip() for field in next(csv.reader([lines[0]])))
+    if header != HEADER:
+        raise ReviewError(
+            name, [Problem(1, f"header is {','.join(header)!r}, expected {','.join(HEADER)!r}")]
+        )
+    known = sample_ids if isinstance(sample_ids, (set, frozenset)) else set(sample_ids)
+    decisions: dict[str, bool] = {}
+    first_seen: dict[str, int] = {}
+    problems: list[Problem] = []
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue  # blank lines (often a trailing one) carry no decision
+        fields = [field.strip() for field in next(csv.reader([line]))]
+        if len(fields) != len(HEADER):
+            problems.append(
+                Problem(number, f"expected 2 fields (sample_id,use_for_training), found {len(fields)}")
+            )
+            continue
+        sample_id, value = fields
+        use = _VALUES.get(value.lower())
+        if not sample_id:
+            problems.append(Problem(number, "sample_id is empty"))
+        elif sample_id in first_seen:
+            problems.append(
+                Problem(number, f"duplicate sample_id {sample_id!r} (first on line {first_seen[sample_id]})")
+            )
+        elif sample_id not in known:
+            problems.append(Problem(number, f"sample_id {sample_id!r} is not in the dataset"))
+        if use is None:
+            problems.append(Problem(number, f"use_for_training {value!r} is not true or false"))
+        if sample_id and sample_id not in first_seen:
+            first_seen[sample_id] = number
+            if use is not None:
+                decisions[sample_id] = use
+    if problems:
+        raise ReviewError(name, problems)
+    return decisions
+
+
+def render_review_csv(decisions: Mapping[str, bool]) -> bytes:
+    """Canonical review.csv: header, rows sorted by sample_id, lowercase values, LF line ends."""
+    rows = [",".join(HEADER)] + [
+        f"{sid},{'true' if use else 'false'}" for sid, use in sorted(decisions.items())
+    ]
+    return ("\n".join(rows) + "\n").encode()
+
+
+def parse_review_meta(data: bytes, *, name: str = "review.json") -> ReviewMeta:
+    """Parse review.json; problems name the JSON line where the parser could place them."""
+    try:
+        return ReviewMeta.model_validate_json(data)
+    except ValidationError as error:
+        problems = [
+            Problem(_line_of(data, str(e["loc"][0])) if e["loc"] else None, f"{_field(e['loc'])}: {e['msg']}")
+            for e in error.errors()
+        ]
+        raise ReviewError(name, problems) from error
+
+
+def validate_review(
+    csv_data: bytes,
+    meta_data: bytes | None,
+    *,
+    month: str,
+    dataset_hash: str,
+    sample_ids: Collection[str],
+    csv_name: str = "review.csv",
+    meta_name: str = "review.json",
+) -> Review:
+    """Validate a review against the dataset it must apply to.
+
+    ``meta_data`` None validates a bare review.csv (a local file before it is submitted).
+    """
+    meta = None
+    if meta_data is not None:
+        meta = parse_review_meta(meta_data, name=meta_name)
+        problems = []
+        if meta.dataset_hash != dataset_hash:
+            problems.append(
+                Problem(
+                    _line_of(meta_data, "dataset_hash"),
+                    f"written for dataset hash {meta.dataset_hash}, "
+                    f"but the dataset of {month} has {dataset_hash}",
+                )
+            )
+        if meta.month != month:
+            problems.append(Problem(_line_of(meta_data, "month"), f"month is {meta.month}, expected {month}"))
+        actual = sha256_bytes(csv_data)
+        if meta.review_csv_sha256 != actual:
+            problems.append(
+                Problem(
+                    _line_of(meta_data, "review_csv_sha256"),
+                    f"names review.csv sha256 {meta.review_csv_sha256}, but {csv_name} has {actual} "
+                    "(review.csv changed after it was saved, or the save did not finish)",
+                )
+            )
+        if problems:
+            raise ReviewError(meta_name, problems)
+    decisions = parse_review_csv(csv_data, sample_ids=sample_ids, name=csv_name)
+    ids = sample_ids if isinstance(sample_ids, (set, frozenset)) else set(sample_ids)
+    return Review(decisions=decisions, unmentioned=len(ids) - len(decisions), meta=meta)
+
+
+def build_meta(
+    *, month: str, reviewer: str, reviewed_at: datetime, dataset_hash: str, csv_data: bytes, review: Review
+) -> ReviewMeta:
+    """Build the review.json that vouches for ``csv_data``."""
+    return ReviewMeta(
+        month=month,
+        reviewer=reviewer.strip(),
+        reviewed_at=reviewed_at,
+        dataset_hash=dataset_hash,
+        review_csv_sha256=sha256_bytes(csv_data),
+        approved=len(review.approved),
+        rejected=len(review.rejected),
+    )
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "document"
+
+
+def _line_of(data: bytes, key: str) -> int | None:
+    """1-based line of ``"key":`` in a JSON document, so a message can point at it."""
+    needle = f'"{key}"'
+    for number, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), start=1):
+        if needle in line:
+            return number
+    return None

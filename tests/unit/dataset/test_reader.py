@@ -1,0 +1,63 @@
+"""load_dataset: verified reads, and refusal of corrupt or incomparable datasets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from polars.testing import assert_frame_equal
+
+from eval_runner.dataset.manifest import DatasetManifest, IncomparableDatasetError, ensure_comparable
+from eval_runner.dataset.reader import file_key, load_dataset, manifest_key
+from eval_runner.errors import DataError
+from eval_runner.keys import Month
+from tests.fixtures.dataset import MONTH, MemoryStore, publish_tiny, tiny_dataset
+
+
+def test_published_month_loads_equal_to_what_was_built(tiny_month: tuple[MemoryStore, str]) -> None:
+    store, digest = tiny_month
+    loaded = load_dataset(store, MONTH)
+    dataset, series = tiny_dataset()
+    assert_frame_equal(loaded.dataset, dataset)
+    assert_frame_equal(loaded.series, series)
+    assert loaded.content_hash == digest
+    assert store.writes[-1] == manifest_key(MONTH)  # the manifest is the marker: written last
+
+
+def test_republishing_the_same_content_writes_nothing(tiny_month: tuple[MemoryStore, str]) -> None:
+    store, digest = tiny_month
+    before = list(store.writes)
+    assert publish_tiny(store) == digest
+    assert store.writes == before
+
+
+def test_missing_manifest_means_not_published(memory_store: MemoryStore) -> None:
+    with pytest.raises(DataError, match=r"dataset 2026-05: .*manifest.json' does not exist"):
+        load_dataset(memory_store, Month(2026, 5))
+
+
+def test_tampered_file_fails_its_hash(tiny_month: tuple[MemoryStore, str]) -> None:
+    store, _ = tiny_month
+    store.objects[file_key(MONTH, "dataset")] += b"x"
+    with pytest.raises(DataError, match="does not match the expected"):
+        load_dataset(store, MONTH)
+
+
+def test_other_schema_version_is_incomparable(tiny_month: tuple[MemoryStore, str]) -> None:
+    store, _ = tiny_month
+    key = manifest_key(MONTH)
+    document = json.loads(store.objects[key])
+    document["schema_version"] = 0
+    store.objects[key] = json.dumps(document).encode()
+    with pytest.raises(IncomparableDatasetError, match=r"schema version 0.*incomparable"):
+        load_dataset(store, MONTH)
+
+
+def test_ensure_comparable_names_the_months() -> None:
+    store = MemoryStore()
+    publish_tiny(store)
+    manifest = DatasetManifest.from_json_bytes(store.objects[manifest_key(MONTH)], name="m")
+    other = manifest.model_copy(update={"month": "2026-03", "schema_version": 2})
+    assert ensure_comparable([manifest, manifest]) == manifest.schema_version
+    with pytest.raises(IncomparableDatasetError, match="2026-03: v2, 2026-04: v1"):
+        ensure_comparable([manifest, other])
