@@ -1,13 +1,99 @@
-"""`eval-runner versions`: resolve version labels (0.9.0, v0.9.0, latest, git:<ref>) to library versions and image tags."""
+"""`eval-runner versions`: resolve version labels (0.9.0, v0.9.0, latest, git:<ref>) to pins and images."""
 
 from __future__ import annotations
 
+import json
+import time
+from pathlib import Path
+
 import click
+import httpx
+
+from eval_runner import __version__
+from eval_runner.cli import Runtime, pass_runtime
+from eval_runner.versions import LsRemote, Resolver, SimpleIndex, image_exists, split_labels
 
 
 @click.group(name="versions")
 def group() -> None:
     """Resolve version labels (0.9.0, v0.9.0, latest, git:<ref>) to library versions and image tags."""
+
+
+@group.command(name="resolve")
+@click.option(
+    "--label",
+    "labels",
+    multiple=True,
+    required=True,
+    help="A version label; repeat it, separate with commas, or pass a JSON list.",
+)
+@click.option(
+    "--image-repository",
+    required=True,
+    help="Repository pods pull runner images from, e.g. localhost:5001/fleet-eval/runner.",
+)
+@click.option(
+    "--registry-url",
+    default=None,
+    help="Registry HTTP API base (e.g. http://kind-registry:5000): list images that are missing.",
+)
+@click.option(
+    "--registry-repository",
+    default=None,
+    help="Repository name inside that registry (default: --image-repository without its host).",
+)
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write resolutions.json, missing.json and summary.json here (Argo output parameters).",
+)
+@pass_runtime
+def resolve(
+    runtime: Runtime,
+    labels: tuple[str, ...],
+    image_repository: str,
+    registry_url: str | None,
+    registry_repository: str | None,
+    output_dir: Path | None,
+) -> None:
+    """Resolve labels against the package index or Git and record what each one means.
+
+    Prints the resolutions as a JSON list. With --registry-url, also lists the resolutions whose
+    image is not in the registry yet: the evaluate workflow builds exactly those.
+    """
+    started = time.monotonic()
+    settings = runtime.index_settings()
+    with httpx.Client(timeout=10.0) as client:
+        resolver = Resolver(
+            index=SimpleIndex(client, settings.url),
+            index_url=settings.url,
+            git=LsRemote(settings.git_url) if settings.git_url else None,
+            git_url=settings.git_url,
+            runner_version=__version__,
+            image_repository=image_repository,
+        )
+        resolutions = resolver.resolve_all(split_labels(labels))
+        missing = []
+        if registry_url is not None:
+            repository = registry_repository or image_repository.split("/", 1)[-1]
+            missing = [
+                r for r in resolutions if not image_exists(client, registry_url, repository, r.image_tag)
+            ]
+    records = [r.model_dump(mode="json") for r in resolutions]
+    summary = {
+        "labels": len(resolutions),
+        "resolved": {r.label: r.library_version for r in resolutions},
+        "images_missing": len(missing),
+        "errors": 0,
+        "duration_seconds": round(time.monotonic() - started, 3),
+    }
+    if output_dir is not None:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / "resolutions.json").write_text(json.dumps(records, sort_keys=True))
+        (output_dir / "missing.json").write_text(json.dumps([r.model_dump(mode="json") for r in missing]))
+        (output_dir / "summary.json").write_text(json.dumps(summary, sort_keys=True))
+    click.echo(json.dumps(records, indent=2, sort_keys=True))
 
 
 # What cli.py registers from this module (top-level commands and groups).
