@@ -1,0 +1,262 @@
+"""Shape one month's field data into the dataset and series frames (pure polars, no I/O).
+
+A sample is one device-month, predicted "as of" the month's last capacity test of the device (the
+truth); a device without a test is still a sample, flagged ``missing_capacity_test`` with as_of at the
+month's end, so reviewers see it and evaluation skips it. Output order is fixed (sample_id, ts) so
+equal inputs give byte-identical files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+
+from eval_runner.contracts import DATASET_SCHEMA, SERIES_SCHEMA
+from eval_runner.keys import Month
+
+SERIES_WINDOW = timedelta(days=30)
+_HOUR = timedelta(hours=1)
+_UTC = pl.Datetime("us", "UTC")
+
+DEVICE_SCHEMA: dict[str, pl.DataType] = {
+    "device_id": pl.String(),
+    "site_id": pl.String(),
+    "installed_at": _UTC,
+}
+CAPACITY_TEST_SCHEMA: dict[str, pl.DataType] = {
+    "test_id": pl.String(),
+    "device_id": pl.String(),
+    "tested_at": _UTC,
+    "remaining_mah": pl.Float64(),
+    "remaining_runtime_days": pl.Float64(),
+}
+VERSION_EVENT_SCHEMA: dict[str, pl.DataType] = {
+    "device_id": pl.String(),
+    "effective_at": _UTC,
+    "component": pl.String(),
+    "version": pl.String(),
+}
+BATTERY_PARAMETER_SCHEMA: dict[str, pl.DataType] = {
+    "device_id": pl.String(),
+    "chemistry": pl.String(),
+    "nominal_capacity_mah": pl.Float64(),
+    "cutoff_mv": pl.Int32(),
+    "installed_at": _UTC,
+}
+
+
+@dataclass(frozen=True)
+class SuggestionPolicy:
+    """Thresholds behind ``suggest_use`` and ``voltage_anomalies``; recorded in the manifest."""
+
+    max_days_offline: float = 3.0
+    max_gap_hours: int = 48
+    max_voltage_anomalies: int = 2
+    # A 2xAA pack reads 1.6-3.4 V (lithium up to ~3.6 V); outside that the reading is a bug (scaling,
+    # wrong cells), not a state of charge.
+    min_plausible_mv: int = 1500
+    max_plausible_mv: int = 3800
+    # Under the light load of a valve, voltage moves a few mV per hour; a bigger step is a swap, a
+    # loose contact or end-of-life oscillation, all of which make a sample suspect.
+    max_step_mv: int = 300
+
+    def as_dict(self) -> dict[str, float]:
+        """Return the thresholds as the manifest records them."""
+        return {key: float(value) for key, value in sorted(asdict(self).items())}
+
+
+@dataclass(frozen=True)
+class MonthSources:
+    """Everything read from the field sources for one month (frames in the schemas above)."""
+
+    devices: pl.DataFrame
+    capacity_tests: pl.DataFrame
+    version_events: pl.DataFrame
+    battery_parameters: pl.DataFrame
+    sensor_logs: pl.DataFrame  # analytics.SENSOR_LOG_SCHEMA, ts in [month start - 30 days, month end)
+    valve_movements: pl.DataFrame  # analytics.VALVE_MOVEMENT_SCHEMA, same window
+
+
+def month_bounds(month: Month) -> tuple[datetime, datetime]:
+    """Start and exclusive end of ``month`` as UTC datetimes."""
+    start, end = month.start, month.end
+    return (
+        datetime(start.year, start.month, start.day, tzinfo=UTC),
+        datetime(end.year, end.month, end.day, tzinfo=UTC),
+    )
+
+
+def read_window(month: Month) -> tuple[datetime, datetime]:
+    """Return the time range of analytics rows a month needs (series reach 30 days before as_of)."""
+    start, end = month_bounds(month)
+    return start - SERIES_WINDOW, end
+
+
+def samples_for_month(month: Month, devices: pl.DataFrame, tests: pl.DataFrame) -> pl.DataFrame:
+    """One row per device installed before the month's end, with the month's last capacity test."""
+    start, end = month_bounds(month)
+    last_test = (
+        tests.filter((pl.col("tested_at") >= start) & (pl.col("tested_at") < end))
+        .sort("device_id", "tested_at", "test_id")
+        .group_by("device_id")
+        .last()
+    )
+    return (
+        devices.filter(pl.col("installed_at") < end)
+        .join(last_test, on="device_id", how="left")
+        .select(
+            (pl.col("device_id") + f"/{month}").alias("sample_id"),
+            pl.lit(str(month)).alias("month"),
+            "device_id",
+            pl.coalesce(pl.col("tested_at"), pl.lit(end, dtype=_UTC)).alias("as_of"),
+            pl.col("installed_at").alias("device_installed_at"),
+            pl.col("remaining_mah").alias("true_capacity_mah"),
+            pl.col("remaining_runtime_days").alias("true_runtime_days"),
+            pl.col("tested_at").is_null().alias("missing_capacity_test"),
+        )
+        .sort("sample_id")
+    )
+
+
+def attach_versions(month: Month, samples: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
+    """Add hardware/firmware at month start (or install), firmware at as_of, and the month's changes."""
+    start, end = month_bounds(month)
+    keys = samples.select(
+        "sample_id",
+        "device_id",
+        "as_of",
+        pl.max_horizontal(pl.lit(start, dtype=_UTC), pl.col("device_installed_at")).alias("ref"),
+    )
+    # Few events per device, so joining them to their device's sample is cheap and needs no asof join.
+    joined = keys.join(events, on="device_id", how="inner")
+
+    def version_at(component: str, at: str, name: str) -> pl.DataFrame:
+        return (
+            joined.filter((pl.col("component") == component) & (pl.col("effective_at") <= pl.col(at)))
+            .sort("sample_id", "effective_at", "version")
+            .group_by("sample_id")
+            .agg(pl.col("version").last().alias(name))
+        )
+
+    in_month = (pl.col("effective_at") > start) & (pl.col("effective_at") < end)
+    changes = joined.group_by("sample_id").agg(
+        ((pl.col("component") == "software") & in_month).sum().cast(pl.Int32).alias("software_changes"),
+        ((pl.col("component") == "firmware") & in_month).any().alias("firmware_changed_mid_month"),
+    )
+    out = samples
+    for frame in (
+        version_at("hardware", "ref", "hardware_revision"),
+        version_at("firmware", "ref", "firmware_version"),
+        version_at("firmware", "as_of", "firmware_version_at_as_of"),
+        changes,
+    ):
+        out = out.join(frame, on="sample_id", how="left")
+    return out.with_columns(
+        pl.col("software_changes").fill_null(0),
+        pl.col("firmware_changed_mid_month").fill_null(False),
+    )
+
+
+def attach_battery(samples: pl.DataFrame, parameters: pl.DataFrame) -> pl.DataFrame:
+    """Add the device's battery parameters (chemistry, nominal capacity, cut-off, pack install time)."""
+    return samples.join(
+        parameters.select(
+            "device_id",
+            pl.col("chemistry").alias("battery_chemistry"),
+            "nominal_capacity_mah",
+            "cutoff_mv",
+            pl.col("installed_at").alias("battery_installed_at"),
+        ),
+        on="device_id",
+        how="left",
+    )
+
+
+def build_series(samples: pl.DataFrame, sensor_logs: pl.DataFrame, movements: pl.DataFrame) -> pl.DataFrame:
+    """Hourly rows of the 30 days before each sample's as_of, with the hour's valve travel and motor time."""
+    per_hour = (
+        movements.with_columns(pl.col("ts").dt.truncate("1h"))
+        .group_by("device_id", "ts")
+        .agg(
+            pl.col("travel_pct").sum().cast(pl.Float32).alias("valve_travel_pct"),
+            pl.col("motor_ms").sum().cast(pl.Int32).alias("motor_ms"),
+        )
+    )
+    windows = samples.select("sample_id", "device_id", "as_of")
+    return (
+        sensor_logs.join(windows, on="device_id", how="inner")
+        .filter((pl.col("ts") >= pl.col("as_of") - SERIES_WINDOW) & (pl.col("ts") < pl.col("as_of")))
+        .join(per_hour, on=["device_id", "ts"], how="left")
+        .with_columns(pl.col("valve_travel_pct").fill_null(0.0), pl.col("motor_ms").fill_null(0))
+        .select([pl.col(name).cast(dtype) for name, dtype in SERIES_SCHEMA.items()])
+        .sort("sample_id", "ts")
+    )
+
+
+def _ceil_hour(column: pl.Expr) -> pl.Expr:
+    return (column + _HOUR - timedelta(microseconds=1)).dt.truncate("1h")
+
+
+def quality_signals(samples: pl.DataFrame, series: pl.DataFrame, policy: SuggestionPolicy) -> pl.DataFrame:
+    """Add days offline, longest gap, voltage anomalies and the resulting ``suggest_use``."""
+    mv = pl.col("battery_mv")
+    readings = mv.drop_nulls()
+    per_sample = series.group_by("sample_id").agg(
+        pl.len().alias("observed_hours"),
+        pl.col("ts").min().alias("first_ts"),
+        pl.col("ts").max().alias("last_ts"),
+        (pl.col("ts").diff().dt.total_hours() - 1).max().alias("inner_gap"),
+        (
+            mv.is_null().sum()
+            + ((readings < policy.min_plausible_mv) | (readings > policy.max_plausible_mv)).sum()
+            + (readings.diff().abs() > policy.max_step_mv).sum()
+        ).alias("voltage_anomalies"),
+    )
+    first_slot = _ceil_hour(pl.max_horizontal(pl.col("as_of") - SERIES_WINDOW, pl.col("device_installed_at")))
+    end_slot = _ceil_hour(pl.col("as_of"))  # exclusive
+    slots = (end_slot - first_slot).dt.total_hours().clip(lower_bound=0)
+    observed = pl.col("observed_hours").fill_null(0)
+    longest = (
+        pl.when(observed == 0)
+        .then(slots)
+        .otherwise(
+            pl.max_horizontal(
+                (pl.col("first_ts") - first_slot).dt.total_hours(),
+                (end_slot - _HOUR - pl.col("last_ts")).dt.total_hours(),
+                pl.col("inner_gap").fill_null(0),
+            )
+        )
+    )
+    out = samples.join(per_sample, on="sample_id", how="left").with_columns(
+        ((slots - observed).clip(lower_bound=0) / 24.0).cast(pl.Float64).alias("days_offline"),
+        longest.clip(lower_bound=0).cast(pl.Int32).alias("longest_gap_hours"),
+        pl.col("voltage_anomalies").fill_null(0).cast(pl.Int32),
+    )
+    return out.with_columns(
+        (
+            ~pl.col("missing_capacity_test")
+            & ~pl.col("firmware_changed_mid_month")
+            & (pl.col("days_offline") <= policy.max_days_offline)
+            & (pl.col("longest_gap_hours") <= policy.max_gap_hours)
+            & (pl.col("voltage_anomalies") <= policy.max_voltage_anomalies)
+            & pl.col("battery_chemistry").is_not_null()
+        ).alias("suggest_use")
+    )
+
+
+def shape_month(
+    month: Month, sources: MonthSources, policy: SuggestionPolicy | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Build (dataset, series) for ``month`` in the contract schemas, sorted for byte-identical output."""
+    policy = policy or SuggestionPolicy()
+    samples = samples_for_month(month, sources.devices, sources.capacity_tests)
+    samples = attach_versions(month, samples, sources.version_events)
+    samples = attach_battery(samples, sources.battery_parameters)
+    series = build_series(samples, sources.sensor_logs, sources.valve_movements)
+    samples = quality_signals(samples, series, policy)
+    dataset = samples.select([pl.col(name).cast(dtype) for name, dtype in DATASET_SCHEMA.items()]).sort(
+        "sample_id"
+    )
+    return dataset, series
