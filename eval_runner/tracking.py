@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
@@ -59,6 +59,19 @@ class RunRecord:
     tags: dict[str, str]
 
 
+@dataclass(frozen=True)
+class ModelVersionRecord:
+    """A registered model version: which library version it stands for and which run evaluated it."""
+
+    model: str
+    version: str
+    library_version: str
+    run_id: str | None
+
+
+LIBRARY_VERSION_TAG = "library_version"
+
+
 class TrackedRun(Protocol):
     """An open run."""
 
@@ -83,7 +96,9 @@ class TrackedRun(Protocol):
 class Tracker(Protocol):
     """What steps need from experiment tracking."""
 
-    def run(self, experiment: str, name: str, *, tags: Mapping[str, str] | None = None) -> TrackedRunContext:
+    def run(
+        self, experiment: str, name: str, *, tags: Mapping[str, str] | None = None
+    ) -> AbstractContextManager[TrackedRun]:
         """Open a run in ``experiment``; it ends FINISHED, or FAILED when the block raises."""
         ...
 
@@ -91,8 +106,13 @@ class Tracker(Protocol):
         """Finished runs of ``experiment`` whose tags equal ``tags``, newest first."""
         ...
 
+    def alias_version(self, model: str, alias: str) -> ModelVersionRecord | None:
+        """Return the registered model version ``alias`` points at, or None (no model or no alias yet)."""
+        ...
 
-TrackedRunContext = Iterator[TrackedRun]
+    def promote(self, model: str, *, library_version: str, run_id: str, alias: str) -> ModelVersionRecord:
+        """Point ``alias`` of ``model`` at the version for ``library_version`` (registered on first use)."""
+        ...
 
 
 class _MlflowRun:
@@ -133,6 +153,8 @@ class _MlflowRun:
 
 class MlflowTracker:
     """Tracker on an MLflow tracking server."""
+
+    # mypy checks this class against the protocol through the assignment at the bottom of the module.
 
     def __init__(self, client: MlflowClient, *, experiment_prefix: str = "fleet-eval") -> None:
         self._client = client
@@ -203,3 +225,73 @@ class MlflowTracker:
             )
             for run in runs
         ]
+
+    # ---- model registry: the champion is an alias on a registered model ------------------------------
+    def _ensure_registered_model(self, model: str) -> None:
+        try:
+            self._call(f"registered model {model}", lambda: self._client.get_registered_model(model))
+        except DataError:
+            try:
+                self._call(f"registered model {model}", lambda: self._client.create_registered_model(model))
+            except DataError:
+                # Created by another pod between our read and our create; anything else re-raises here.
+                self._call(f"registered model {model}", lambda: self._client.get_registered_model(model))
+
+    def _record(self, model: str, found: object) -> ModelVersionRecord:
+        tags = dict(getattr(found, "tags", {}) or {})
+        run_id = getattr(found, "run_id", None)
+        return ModelVersionRecord(
+            model=model,
+            version=str(getattr(found, "version", "")),
+            library_version=str(tags.get(LIBRARY_VERSION_TAG, "")),
+            run_id=str(run_id) if run_id else None,
+        )
+
+    def model_versions(self, model: str) -> list[ModelVersionRecord]:
+        """Every registered version of ``model`` (empty when the model does not exist)."""
+        try:
+            found = self._call(f"versions of {model}", lambda: self._client.search_model_versions(f"name = '{model}'"))
+        except DataError:
+            return []
+        return sorted((self._record(model, item) for item in found), key=lambda r: int(r.version))
+
+    def alias_version(self, model: str, alias: str) -> ModelVersionRecord | None:
+        """Return the registered model version ``alias`` points at, or None (no model or no alias yet)."""
+        try:
+            found = self._call(
+                f"alias {alias} of {model}", lambda: self._client.get_model_version_by_alias(model, alias)
+            )
+        except DataError:
+            return None
+        return self._record(model, found)
+
+    def promote(self, model: str, *, library_version: str, run_id: str, alias: str) -> ModelVersionRecord:
+        """Point ``alias`` of ``model`` at the version for ``library_version`` (registered on first use).
+
+        One model version per library version: a retried promotion finds the version it registered
+        before instead of registering another, and setting an alias to where it points is a no-op.
+        """
+        self._ensure_registered_model(model)
+        existing = [r for r in self.model_versions(model) if r.library_version == library_version]
+        if existing:
+            target = existing[0]
+        else:
+            created = self._call(
+                f"register {model} {library_version}",
+                lambda: self._client.create_model_version(
+                    model,
+                    source=f"runs:/{run_id}/evaluation",
+                    run_id=run_id,
+                    tags={LIBRARY_VERSION_TAG: library_version},
+                    description=f"battery-lib {library_version}",
+                ),
+            )
+            target = self._record(model, created)
+        self._call(
+            f"set alias {alias} of {model}",
+            lambda: self._client.set_registered_model_alias(model, alias, target.version),
+        )
+        return target
+
+
+_: type[Tracker] = MlflowTracker  # the adapter satisfies the protocol (checked by mypy)
