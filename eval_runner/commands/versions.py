@@ -11,7 +11,7 @@ import httpx
 
 from eval_runner import __version__
 from eval_runner.cli import Runtime, pass_runtime
-from eval_runner.versions import LsRemote, Resolver, SimpleIndex, image_exists, split_labels
+from eval_runner.versions import LsRemote, Resolution, Resolver, SimpleIndex, image_exists, split_labels
 
 
 @click.group(name="versions")
@@ -46,7 +46,7 @@ def group() -> None:
     "--output-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Write resolutions.json, missing.json and summary.json here (Argo output parameters).",
+    help="Write resolutions.json, missing.json, summary.json, ... here (Argo output parameters).",
 )
 @pass_runtime
 def resolve(
@@ -77,9 +77,7 @@ def resolve(
         missing = []
         if registry_url is not None:
             repository = registry_repository or image_repository.split("/", 1)[-1]
-            missing = [
-                r for r in resolutions if not image_exists(client, registry_url, repository, r.image_tag)
-            ]
+            missing = [r for r in resolutions if not image_exists(client, registry_url, repository, r.image_tag)]
     records = [r.model_dump(mode="json") for r in resolutions]
     summary = {
         "labels": len(resolutions),
@@ -89,11 +87,26 @@ def resolve(
         "duration_seconds": round(time.monotonic() - started, 3),
     }
     if output_dir is not None:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "resolutions.json").write_text(json.dumps(records, sort_keys=True))
-        (output_dir / "missing.json").write_text(json.dumps([r.model_dump(mode="json") for r in missing]))
-        (output_dir / "summary.json").write_text(json.dumps(summary, sort_keys=True))
+        _write_outputs(output_dir, resolutions, missing, summary)
     click.echo(json.dumps(records, indent=2, sort_keys=True))
+
+
+def _write_outputs(
+    output_dir: Path, resolutions: list[Resolution], missing: list[Resolution], summary: dict[str, object]
+) -> None:
+    """Write one file per Argo output parameter; the first label's pin also gets scalar files."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    files = {
+        "resolutions.json": json.dumps([r.model_dump(mode="json") for r in resolutions], sort_keys=True),
+        "missing.json": json.dumps([r.model_dump(mode="json") for r in missing], sort_keys=True),
+        "library_versions.json": json.dumps([r.library_version for r in resolutions]),
+        # The first label is the candidate of a gate and the version of a fleet rollout.
+        "image.txt": resolutions[0].image,
+        "library_version.txt": resolutions[0].library_version,
+        "summary.json": json.dumps(summary, sort_keys=True),
+    }
+    for name, text in files.items():
+        (output_dir / name).write_text(text)
 
 
 # What cli.py registers from this module (top-level commands and groups).

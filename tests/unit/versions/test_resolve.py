@@ -132,6 +132,9 @@ def test_cli_records_resolutions_and_lists_missing_images(
     assert [r["image_tag"] for r in missing] == ["0.9.0-runner-0.1.0"]
     assert summary["images_missing"] == 1
     assert summary["resolved"] == {"0.8.0": "0.8.0", "latest": "0.9.0"}
+    assert json.loads((tmp_path / "library_versions.json").read_text()) == ["0.8.0", "0.9.0"]
+    assert (tmp_path / "image.txt").read_text() == "localhost:5001/fleet-eval/runner:0.8.0-runner-0.1.0"
+    assert (tmp_path / "library_version.txt").read_text() == "0.8.0"
 
 
 def test_cli_bad_label_exits_2(server: str, monkeypatch: pytest.MonkeyPatch) -> None:
