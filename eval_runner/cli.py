@@ -49,7 +49,7 @@ class Runtime:
 
     def s3_settings(self) -> S3Settings:
         """Where the object store is."""
-        return self._once("s3_settings", lambda: load_settings(S3Settings, "S3"))  # type: ignore[arg-type,call-arg]
+        return self._once("s3_settings", lambda: load_settings(S3Settings, "S3"))
 
     def store(self) -> S3ObjectStore:
         """The object store adapter."""
@@ -57,15 +57,15 @@ class Runtime:
 
     def postgres_settings(self) -> PostgresSettings:
         """Where the analytics database is."""
-        return self._once("pg", lambda: load_settings(PostgresSettings, "POSTGRES"))  # type: ignore[arg-type,call-arg]
+        return self._once("pg", lambda: load_settings(PostgresSettings, "POSTGRES"))
 
     def shard_settings(self) -> ShardSettings:
         """Where the API shards are."""
-        return self._once("shards", lambda: load_settings(ShardSettings, "SHARDS"))  # type: ignore[arg-type,call-arg]
+        return self._once("shards", lambda: load_settings(ShardSettings, "SHARDS"))
 
     def mlflow_settings(self) -> MlflowSettings:
         """Where the tracking server is."""
-        return self._once("mlflow", lambda: load_settings(MlflowSettings, "MLFLOW"))  # type: ignore[arg-type,call-arg]
+        return self._once("mlflow", lambda: load_settings(MlflowSettings, "MLFLOW"))
 
     def tracker(self) -> MlflowTracker:
         """The experiment-tracking adapter."""
@@ -73,7 +73,7 @@ class Runtime:
 
     def index_settings(self) -> PackageIndexSettings:
         """Where the private package index is."""
-        return self._once("index", lambda: load_settings(PackageIndexSettings, "INDEX"))  # type: ignore[arg-type,call-arg]
+        return self._once("index", lambda: load_settings(PackageIndexSettings, "INDEX"))
 
 
 pass_runtime = click.make_pass_decorator(Runtime, ensure=True)

@@ -103,19 +103,19 @@ class Page(BaseModel):
 # capacity test's time (the truth); devices without a test in the month are samples with null truth,
 # flagged `missing_capacity_test`, so reviewers see them and evaluation skips them.
 DATASET_SCHEMA: dict[str, pl.DataType] = {
-    "sample_id": pl.String(),            # f"{device_id}/{YYYY-MM}"
-    "month": pl.String(),                # "YYYY-MM"
+    "sample_id": pl.String(),  # f"{device_id}/{YYYY-MM}"
+    "month": pl.String(),  # "YYYY-MM"
     "device_id": pl.String(),
     "as_of": pl.Datetime("us", "UTC"),
-    "hardware_revision": pl.String(),     # at month start
-    "firmware_version": pl.String(),      # at month start
+    "hardware_revision": pl.String(),  # at month start
+    "firmware_version": pl.String(),  # at month start
     "firmware_version_at_as_of": pl.String(),
-    "software_changes": pl.Int32(),       # software changes during the month
+    "software_changes": pl.Int32(),  # software changes during the month
     "battery_chemistry": pl.String(),
     "nominal_capacity_mah": pl.Float64(),
     "cutoff_mv": pl.Int32(),
     "battery_installed_at": pl.Datetime("us", "UTC"),
-    "true_capacity_mah": pl.Float64(),    # null when missing_capacity_test
+    "true_capacity_mah": pl.Float64(),  # null when missing_capacity_test
     "true_runtime_days": pl.Float64(),
     # quality signals the review UI shows as suggestions
     "days_offline": pl.Float64(),
@@ -123,7 +123,7 @@ DATASET_SCHEMA: dict[str, pl.DataType] = {
     "firmware_changed_mid_month": pl.Boolean(),
     "voltage_anomalies": pl.Int32(),
     "missing_capacity_test": pl.Boolean(),
-    "suggest_use": pl.Boolean(),          # the extractor's suggestion for use_for_training
+    "suggest_use": pl.Boolean(),  # the extractor's suggestion for use_for_training
 }
 
 # series.parquet and the library's series input: hourly rows of the 30 days up to as_of (gaps = offline).
@@ -134,9 +134,9 @@ SERIES_SCHEMA: dict[str, pl.DataType] = {
     "temperature_c": pl.Float32(),
     "radio_tx": pl.Int32(),
     "radio_rx": pl.Int32(),
-    "valve_travel_total": pl.Float32(),   # cumulative since battery install
-    "valve_travel_pct": pl.Float32(),     # travel in this hour, summed from valve_movements
-    "motor_ms": pl.Int32(),               # motor time in this hour
+    "valve_travel_total": pl.Float32(),  # cumulative since battery install
+    "valve_travel_pct": pl.Float32(),  # travel in this hour, summed from valve_movements
+    "motor_ms": pl.Int32(),  # motor time in this hour
 }
 
 # The fleet snapshot sends a shorter window than the dataset: 30 days hourly x 100k devices is 72M rows
@@ -147,8 +147,15 @@ FLEET_SERIES_DAYS = 7
 # What a library version receives for each sample (generation 2 API; adapters build it from the
 # dataset or from the fleet snapshot). Column names equal the dataset's.
 LIBRARY_SAMPLE_COLUMNS: tuple[str, ...] = (
-    "sample_id", "device_id", "as_of", "hardware_revision", "firmware_version_at_as_of",
-    "battery_chemistry", "nominal_capacity_mah", "cutoff_mv", "battery_installed_at",
+    "sample_id",
+    "device_id",
+    "as_of",
+    "hardware_revision",
+    "firmware_version_at_as_of",
+    "battery_chemistry",
+    "nominal_capacity_mah",
+    "cutoff_mv",
+    "battery_installed_at",
 )
 
 # What every adapter returns, whatever the library generation (q10/q90 null where a version has none).

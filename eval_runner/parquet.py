@@ -37,5 +37,6 @@ def parquet_to_frame(data: bytes, *, name: str) -> pl.DataFrame:
     except (pa.ArrowInvalid, OSError) as error:
         raise DataError(f"{name}: not a readable Parquet file ({error})") from error
     frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)  # a Table always converts to a DataFrame
+    if not isinstance(frame, pl.DataFrame):  # a Table always converts to a DataFrame; this narrows the type
+        raise DataError(f"{name}: Parquet did not decode to a table")
     return frame

@@ -6,8 +6,10 @@ e.g. ``FLEET_EVAL_S3_ENDPOINT``. Settings objects are frozen and passed down, ne
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def _section(prefix: str) -> SettingsConfigDict:
@@ -47,7 +49,10 @@ class ShardSettings(BaseSettings):
 
     model_config = _section("SHARDS")
 
-    urls: tuple[str, ...] = Field(description="base URLs, index = shard id; comma-separated in the environment")
+    # NoDecode: the environment gives a comma-separated list, not the JSON pydantic-settings expects.
+    urls: Annotated[tuple[str, ...], NoDecode] = Field(
+        description="base URLs, index = shard id; comma-separated in the environment"
+    )
     token: SecretStr | None = None
     max_concurrency_per_shard: int = Field(default=8, ge=1, le=256)
     timeout_seconds: float = Field(default=10.0, gt=0)

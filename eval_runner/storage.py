@@ -141,19 +141,18 @@ class ImmutableStore(ABC):
         """Read an object; a missing key or a hash mismatch is a DataError naming the key."""
         data = self._read(key)
         if expected_sha256 is not None:
-            actual = sha256_bytes(data)
-            if actual != expected_sha256:
-                raise DataError(f"object {key!r}: content sha256 {actual} does not match the expected {expected_sha256}")
+            _verify(key, sha256_bytes(data), expected_sha256)
         return data
 
     def get_file(self, key: str, path: Path, *, expected_sha256: str | None = None) -> None:
         """Download an object to ``path``, verified when ``expected_sha256`` is given."""
         self._read_to_file(key, path)
         if expected_sha256 is not None:
-            actual = sha256_file(path)
-            if actual != expected_sha256:
+            try:
+                _verify(key, sha256_file(path), expected_sha256)
+            except DataError:
                 path.unlink(missing_ok=True)
-                raise DataError(f"object {key!r}: content sha256 {actual} does not match the expected {expected_sha256}")
+                raise
 
     def publish(self, objects: Mapping[str, bytes], *, marker_key: str, marker: bytes) -> dict[str, str]:
         """Write ``objects``, verify each by a HEAD, then write ``marker`` last."""
@@ -166,6 +165,11 @@ class ImmutableStore(ABC):
                 raise TransientError(f"publish: object {key!r} did not verify after writing; marker not written")
         self.put_bytes(marker_key, marker)
         return hashes
+
+
+def _verify(key: str, actual: str, expected: str) -> None:
+    if actual != expected:
+        raise DataError(f"object {key!r}: content sha256 {actual} does not match the expected {expected}")
 
 
 def _map_errors(what: str, call: Callable[[], T]) -> T:
@@ -235,8 +239,12 @@ class S3ObjectStore(ImmutableStore):
         self._call(
             f"put s3://{self._bucket}/{key}",
             lambda: self._client.put_object(
-                self._bucket, key, io.BytesIO(data), len(data),
-                metadata={SHA256_META: sha256}, part_size=MULTIPART_PART_SIZE,
+                self._bucket,
+                key,
+                io.BytesIO(data),
+                len(data),
+                metadata={SHA256_META: sha256},
+                part_size=MULTIPART_PART_SIZE,
             ),
         )
 
@@ -244,7 +252,11 @@ class S3ObjectStore(ImmutableStore):
         self._call(
             f"put s3://{self._bucket}/{key}",
             lambda: self._client.fput_object(
-                self._bucket, key, str(path), metadata={SHA256_META: sha256}, part_size=MULTIPART_PART_SIZE,
+                self._bucket,
+                key,
+                str(path),
+                metadata={SHA256_META: sha256},
+                part_size=MULTIPART_PART_SIZE,
             ),
         )
 

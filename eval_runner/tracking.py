@@ -154,8 +154,6 @@ class _MlflowRun:
 class MlflowTracker:
     """Tracker on an MLflow tracking server."""
 
-    # mypy checks this class against the protocol through the assignment at the bottom of the module.
-
     def __init__(self, client: MlflowClient, *, experiment_prefix: str = "fleet-eval") -> None:
         self._client = client
         self._prefix = experiment_prefix

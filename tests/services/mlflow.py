@@ -35,7 +35,7 @@ def _healthy(port: int) -> bool:
     if not port_open(port):
         return False
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
             return bool(response.status == 200)
     except OSError:
         return False
@@ -52,11 +52,19 @@ def start_mlflow(root: Path, s3: S3Server, *, port: int | None = None) -> Mlflow
     process = ManagedProcess(
         name="mlflow",
         argv=[
-            mlflow, "server",
-            "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-            "--artifacts-destination", f"s3://{ARTIFACT_BUCKET}/artifacts",
+            mlflow,
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{root / 'mlflow.db'}",
+            "--artifacts-destination",
+            f"s3://{ARTIFACT_BUCKET}/artifacts",
             "--serve-artifacts",
-            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
         ],
         log_path=root / "mlflow.log",
         env={

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import os
 import pwd
 import shutil
@@ -20,9 +19,9 @@ _INSTALL = "apt-get install -y postgresql  (make setup does this)"
 
 
 def _pg_bindir() -> Path:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"), reverse=True)
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"), reverse=True)
     if found:
-        return Path(found[0]).parent
+        return found[0].parent
     return Path(require_binary(["postgres"], install_hint=_INSTALL)).parent
 
 
@@ -47,7 +46,7 @@ class PostgresServer:
     home: Path  # where the cluster's files are (differs from root when run as the postgres user)
 
     def dsn(self, database: str = "postgres") -> str:
-        """libpq URL for ``database`` as the superuser."""
+        """The libpq URL for ``database`` as the superuser."""
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
     def new_database(self) -> str:
@@ -64,7 +63,7 @@ class PostgresServer:
 
 
 def start_postgres(root: Path, *, port: int | None = None) -> PostgresServer:
-    """initdb a cluster under ``root`` and run it on a free loopback port with trust auth."""
+    """Create a cluster with initdb under ``root`` and run it on a free loopback port with trust auth."""
     bindir = _pg_bindir()
     port = port or free_port()
     runas = _as_postgres_user()
@@ -81,17 +80,33 @@ def start_postgres(root: Path, *, port: int | None = None) -> PostgresServer:
         home.chmod(0o755)
         (root / "pgdata").symlink_to(data)
     initdb = subprocess.run(
-        [*runas, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-         "--no-sync"],
-        capture_output=True, text=True, check=False,
+        [*runas, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if initdb.returncode != 0:
         raise ServiceError(f"initdb failed in {data}:\n{initdb.stdout}\n{initdb.stderr}")
     process = ManagedProcess(
         name="postgres",
-        argv=[*runas, str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(sockets),
-              "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off",
-              "-c", "synchronous_commit=off"],
+        argv=[
+            *runas,
+            str(bindir / "postgres"),
+            "-D",
+            str(data),
+            "-p",
+            str(port),
+            "-k",
+            str(sockets),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "fsync=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "synchronous_commit=off",
+        ],
         log_path=root / "postgres.log",
     ).start()
     # fsync=off: a test database is thrown away, and durability costs seconds per test on slow disks.

@@ -41,8 +41,8 @@ class S3Server:
         """Settings pointing at this server and ``bucket``."""
         return S3Settings(
             endpoint=self.endpoint,
-            access_key=self.access_key,  # type: ignore[arg-type]  # pydantic coerces str to SecretStr
-            secret_key=self.secret_key,  # type: ignore[arg-type]
+            access_key=self.access_key,
+            secret_key=self.secret_key,
             bucket=bucket,
         )
 

@@ -1,0 +1,52 @@
+from datetime import date
+
+import pytest
+
+from eval_runner.errors import ConfigError
+from eval_runner.keys import (
+    Month,
+    dataset_prefix,
+    decision_key,
+    evaluation_prefix,
+    fleet_batch_done_key,
+    fleet_batch_key,
+    fleet_results_key,
+)
+
+
+def test_month_parses_and_spells_its_partition() -> None:
+    month = Month.parse("2026-04")
+    assert (month.year, month.month) == (2026, 4)
+    assert str(month) == "2026-04"
+    assert dataset_prefix(month) == "capacity/datasets/year=2026/month=04/"
+
+
+def test_month_boundaries_cross_the_year() -> None:
+    assert Month.parse("2026-12").end == date(2027, 1, 1)
+    assert Month.parse("2026-01").previous() == Month(2025, 12)
+    assert Month.parse("2026-03").start == date(2026, 3, 1)
+
+
+@pytest.mark.parametrize("text", ["2026-4", "2026-13", "26-04", "april", "2026-04-01", ""])
+def test_bad_month_is_a_config_error_naming_the_text(text: str) -> None:
+    with pytest.raises(ConfigError, match="YYYY-MM") as raised:
+        Month.parse(text)
+    assert repr(text) in str(raised.value)
+
+
+def test_layout_keys_match_the_design() -> None:
+    month = Month.parse("2026-04")
+    assert evaluation_prefix(month, "0.9.0") == "capacity/evaluations/year=2026/month=04/version=0.9.0/"
+    assert decision_key("rel-0.10.0") == "capacity/decisions/rel-0.10.0/decision.json"
+    assert fleet_batch_key("r1", 42) == "fleet/runs/r1/batches/batch=00042.parquet"
+    assert fleet_batch_done_key("r1", 42) == "fleet/runs/r1/batches/batch=00042.done"
+    assert (
+        fleet_results_key("fleet", date(2026, 5, 1), "0.9.0")
+        == "fleet/results/mode=fleet/date=2026-05-01/version=0.9.0/results.parquet"
+    )
+
+
+@pytest.mark.parametrize("bad", ["../x", "a/b", "", "x y", "..", "-lead"])
+def test_unsafe_key_parts_are_refused(bad: str) -> None:
+    with pytest.raises(ConfigError, match="cannot be used in an object key"):
+        evaluation_prefix(Month(2026, 4), bad)

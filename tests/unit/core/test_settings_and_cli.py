@@ -1,0 +1,49 @@
+import pytest
+
+from eval_runner.cli import main
+from eval_runner.errors import ExitCode
+from eval_runner.settings import S3Settings, ShardSettings
+
+
+def test_cli_help_lists_every_command_group(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for group in ["dataset", "review", "fleet", "versions"]:
+        assert group in out
+
+
+def test_every_group_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    from eval_runner.commands import COMMANDS
+
+    for command in COMMANDS:
+        assert main([str(command.name), "--help"]) == 0
+        assert "Usage:" in capsys.readouterr().out
+
+
+def test_unknown_command_is_a_config_error_exit() -> None:
+    assert main(["no-such-command"]) == ExitCode.CONFIG
+
+
+def test_s3_endpoint_with_a_scheme_is_refused() -> None:
+    with pytest.raises(ValueError, match="without a scheme"):
+        S3Settings(endpoint="http://s3:9000", access_key="a", secret_key="b")
+
+
+def test_shard_urls_split_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLEET_EVAL_SHARDS_URLS", "http://a:1, http://b:2,")
+    assert ShardSettings().urls == ("http://a:1", "http://b:2")
+
+
+def test_missing_settings_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from eval_runner.cli import Runtime
+    from eval_runner.errors import ConfigError
+
+    for name in ["FLEET_EVAL_S3_ENDPOINT", "FLEET_EVAL_S3_ACCESS_KEY", "FLEET_EVAL_S3_SECRET_KEY"]:
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ConfigError, match="FLEET_EVAL_S3_ENDPOINT: Field required"):
+        Runtime().s3_settings()
+
+
+def test_secrets_do_not_print() -> None:
+    settings = S3Settings(endpoint="s3:9000", access_key="AKIA", secret_key="very-secret")
+    assert "very-secret" not in repr(settings)

@@ -1,0 +1,63 @@
+import pytest
+
+from eval_runner.errors import ConfigError, DataError
+from eval_runner.hashing import sha256_bytes
+from tests.fakes import MemoryObjectStore
+
+
+def test_same_content_again_is_a_no_op() -> None:
+    store = MemoryObjectStore()
+    first = store.put_bytes("a/b", b"x")
+    second = store.put_bytes("a/b", b"x")
+    assert first == second == sha256_bytes(b"x")
+    assert store.writes == ["a/b"]
+
+
+def test_different_content_to_a_published_key_is_refused() -> None:
+    store = MemoryObjectStore()
+    store.put_bytes("a/b", b"x")
+    with pytest.raises(DataError, match=r"'a/b' already exists with different content"):
+        store.put_bytes("a/b", b"y")
+    assert store.get_bytes("a/b") == b"x"
+
+
+def test_overwrite_is_explicit() -> None:
+    store = MemoryObjectStore()
+    store.put_bytes("progress", b"1")
+    store.put_bytes("progress", b"2", overwrite=True)
+    assert store.get_bytes("progress") == b"2"
+
+
+def test_get_verifies_the_expected_hash() -> None:
+    store = MemoryObjectStore()
+    store.put_bytes("k", b"payload")
+    assert store.get_bytes("k", expected_sha256=sha256_bytes(b"payload")) == b"payload"
+    with pytest.raises(DataError, match=r"'k': content sha256 .* does not match"):
+        store.get_bytes("k", expected_sha256=sha256_bytes(b"other"))
+
+
+def test_publish_writes_the_marker_last() -> None:
+    store = MemoryObjectStore()
+    hashes = store.publish({"d/one": b"1", "d/two": b"2"}, marker_key="d/manifest.json", marker=b"{}")
+    assert store.writes[-1] == "d/manifest.json"
+    assert hashes == {"d/one": sha256_bytes(b"1"), "d/two": sha256_bytes(b"2")}
+
+
+def test_publish_writes_no_marker_when_an_object_conflicts() -> None:
+    store = MemoryObjectStore()
+    store.put_bytes("d/two", b"old")
+    with pytest.raises(DataError):
+        store.publish({"d/one": b"1", "d/two": b"2"}, marker_key="d/.done", marker=b"")
+    assert not store.exists("d/.done")
+
+
+def test_marker_cannot_be_one_of_the_objects() -> None:
+    with pytest.raises(ConfigError, match="marker"):
+        MemoryObjectStore().publish({"m": b"1"}, marker_key="m", marker=b"")
+
+
+def test_list_is_by_prefix_and_sorted() -> None:
+    store = MemoryObjectStore()
+    for key in ["b/2", "a/1", "b/1", "bb/1"]:
+        store.put_bytes(key, key.encode())
+    assert store.list("b/") == ["b/1", "b/2"]
