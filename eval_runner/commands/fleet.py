@@ -1,13 +1,277 @@
-"""`eval-runner fleet`: run a library version on every device: snapshot, plan, shard, merge, or all locally."""
+"""`eval-runner fleet`: run a library version on every device: snapshot, plan, shard, merge, run.."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
 import click
+
+from eval_runner.errors import ConfigError
+from eval_runner.fleet.models import MODES, ConfigurationSettings, Mode, ParameterTarget
+from eval_runner.fleet.planning import DEFAULT_BATCH_SIZE
+
+if TYPE_CHECKING:
+    from eval_runner.cli import Runtime
+    from eval_runner.fleet.apply import ParameterClient
+    from eval_runner.fleet.models import Plan
+
+F = TypeVar("F", bound=Callable[..., Any])
+_RUN_ID = click.option("--run-id", required=True, help="The fleet run (a workflow's name); fixes every key.")
+
+
+def _echo_json(value: object) -> None:
+    click.echo(json.dumps(value, sort_keys=True, default=str))
+
+
+def _parse_as_of(text: str | None) -> datetime:
+    """Parse --as-of (ISO 8601; UTC when no zone), default: this hour; truncated to the hour either way."""
+    if text is None:
+        moment = datetime.now(UTC)
+    else:
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError as error:
+            raise ConfigError(f"--as-of {text!r} is not an ISO 8601 time (e.g. 2026-04-30T00:00:00Z)") from error
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _configuration(
+    mode: str, *, apply: bool, max_error_rate: float, canary_batch: int, targets: Path | None
+) -> ConfigurationSettings | None:
+    if mode != "configuration":
+        if apply or targets is not None:
+            raise ConfigError(f"--apply and --targets only apply to mode configuration, not {mode!r}")
+        return None
+    from eval_runner.fleet.plan import DEFAULT_TARGETS
+
+    chosen: dict[str, ParameterTarget] = dict(DEFAULT_TARGETS)
+    if targets is not None:
+        try:
+            raw = json.loads(targets.read_text())
+            chosen = {str(k): ParameterTarget.model_validate(v) for k, v in raw.items()}
+        except (OSError, ValueError, AttributeError) as error:
+            raise ConfigError(
+                f"--targets {str(targets)!r}: expected JSON "
+                f"{{chemistry: {{nominal_capacity_mah, cutoff_mv}}}} ({error})"
+            ) from error
+    try:
+        return ConfigurationSettings.model_validate(
+            {
+                "apply": apply,
+                "max_error_rate": max_error_rate,
+                "canary_batch": canary_batch,
+                "targets": chosen,
+            }
+        )
+    except ValueError as error:
+        raise ConfigError(f"configuration settings are invalid: {error}") from error
 
 
 @click.group(name="fleet")
 def group() -> None:
     """Run a library version on every device: snapshot, plan, shard, merge, or all locally."""
+
+
+def _snapshot(runtime: Runtime, run_id: str, as_of: datetime, batch_size: int, series_days: int) -> dict[str, Any]:
+    from eval_runner.fleet.layout import snapshot_manifest_key
+    from eval_runner.fleet.models import SnapshotManifest, parse_model
+    from eval_runner.fleet.snapshot import run_snapshot
+    from eval_runner.fleet.sources import LiveFleetSource
+    from eval_runner.sources.analytics import PostgresAnalytics
+
+    store = runtime.store()
+    key = snapshot_manifest_key(run_id)
+    if store.exists(key):  # complete already: do not even connect to the sources
+        manifest = parse_model(SnapshotManifest, store.get_bytes(key), name=key)
+    else:
+        with (
+            PostgresAnalytics.connect(runtime.postgres_settings()) as analytics,
+            LiveFleetSource(runtime.shard_settings(), analytics) as source,
+        ):
+            manifest = run_snapshot(
+                run_id, as_of, store=store, source=source, batch_size=batch_size, series_days=series_days
+            )
+    return {
+        "run_id": run_id,
+        "as_of": manifest.as_of,
+        "devices": manifest.n_devices,
+        "batches": len(manifest.batches),
+    }
+
+
+_SNAPSHOT_OPTIONS = [
+    click.option("--as-of", default=None, help="Predict as of this time (ISO 8601, UTC); default: this hour."),
+    click.option("--batch-size", default=DEFAULT_BATCH_SIZE, show_default=True, type=click.IntRange(min=1)),
+    click.option(
+        "--series-days",
+        default=None,
+        type=click.IntRange(min=1, max=30),
+        help="Days of hourly series per device [default: FLEET_SERIES_DAYS].",
+    ),
+]
+_PLAN_OPTIONS = [
+    click.option("--mode", type=click.Choice(MODES), required=True),
+    click.option("--apply", is_flag=True, help="configuration: really PUT (default: dry-run diff)."),
+    click.option(
+        "--max-error-rate",
+        default=0.05,
+        show_default=True,
+        type=click.FloatRange(0, 1),
+        help="configuration --apply: halt when a batch's failed writes pass this share.",
+    ),
+    click.option("--canary-batch", default=0, show_default=True, type=click.IntRange(min=0)),
+    click.option(
+        "--targets",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="configuration: JSON {chemistry: {nominal_capacity_mah, cutoff_mv}}.",
+    ),
+]
+
+
+def _options(options: list[Any]) -> Callable[[F], F]:
+    def decorate(function: F) -> F:
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorate
+
+
+@group.command()
+@_RUN_ID
+@_options(_SNAPSHOT_OPTIONS)
+@click.pass_obj
+def snapshot(runtime: Runtime, run_id: str, as_of: str | None, batch_size: int, series_days: int | None) -> None:
+    """Read the fleet's inputs from the sources into per-batch Parquet on S3 (manifest last)."""
+    from eval_runner.contracts import FLEET_SERIES_DAYS
+
+    _echo_json(_snapshot(runtime, run_id, _parse_as_of(as_of), batch_size, series_days or FLEET_SERIES_DAYS))
+
+
+def _plan(runtime: Runtime, run_id: str, mode: str, shards: int, **config: Any) -> Plan:
+    from eval_runner.fleet.plan import run_plan
+
+    settings = _configuration(mode, **config)
+    chosen: Mode = next(m for m in MODES if m == mode)
+    return run_plan(run_id, chosen, store=runtime.store(), n_shards=shards, configuration=settings)
+
+
+@group.command()
+@_RUN_ID
+@click.option("--shards", default=8, show_default=True, type=click.IntRange(min=1), help="Pods to fan out to.")
+@_options(_PLAN_OPTIONS)
+@click.pass_obj
+def plan(runtime: Runtime, /, run_id: str, shards: int, mode: str, **config: Any) -> None:
+    """Write plan.json and print the shard ids as a JSON list (for the workflow's fan-out)."""
+    _echo_json(sorted(_plan(runtime, run_id, mode, shards, **config).shards))
+
+
+@group.command()
+@_RUN_ID
+@click.option("--shard", default=None, help="The shard id to process (from `fleet plan`).")
+@click.option("--canary", is_flag=True, help="configuration --apply: process only the canary batch.")
+@click.option(
+    "--progress-file",
+    envvar="ARGO_PROGRESS_FILE",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="Write 'devices done/total' here [env: ARGO_PROGRESS_FILE].",
+)
+@click.pass_obj
+def shard(runtime: Runtime, run_id: str, shard: str | None, canary: bool, progress_file: Path | None) -> None:
+    """Process a shard's batches (done batches are skipped); print a JSON report."""
+    from eval_runner.fleet.shard import run_shard
+
+    if (shard is None) == (not canary):
+        raise ConfigError("fleet shard: give exactly one of --shard <id> or --canary")
+
+    def predictor() -> Any:
+        from eval_runner.library import load_predictor
+
+        return load_predictor()
+
+    def client() -> AbstractAsyncContextManager[ParameterClient]:
+        from eval_runner.sources.shards import ShardClient
+
+        return ShardClient.from_settings(runtime.shard_settings())
+
+    report = run_shard(
+        run_id,
+        shard or "canary",
+        store=runtime.store(),
+        predictor_factory=predictor,
+        client_factory=client,
+        progress_path=progress_file,
+        canary=canary,
+    )
+    _echo_json(dataclasses.asdict(report))
+
+
+@group.command()
+@_RUN_ID
+@click.pass_obj
+def merge(runtime: Runtime, run_id: str) -> None:
+    """Prove every device appears exactly once, then publish results and summary; print the summary."""
+    from eval_runner.fleet.merge import run_merge
+
+    _echo_json(run_merge(run_id, store=runtime.store()).model_dump(mode="json"))
+
+
+@group.command()
+@_RUN_ID
+@click.option("--local", is_flag=True, required=True, help="Run the steps as local processes.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1), help="Concurrent shards.")
+@click.option("--shards", default=None, type=click.IntRange(min=1), help="Shards to plan [default: --workers].")
+@_options(_SNAPSHOT_OPTIONS)
+@_options(_PLAN_OPTIONS)
+@click.pass_context
+def run(
+    ctx: click.Context,
+    /,
+    run_id: str,
+    local: bool,
+    workers: int,
+    shards: int | None,
+    as_of: str | None,
+    batch_size: int,
+    series_days: int | None,
+    mode: str,
+    **config: Any,
+) -> None:
+    """Snapshot, plan, run every shard (canary first) and merge, as local processes; print timings."""
+    from eval_runner.contracts import FLEET_SERIES_DAYS
+    from eval_runner.fleet.local import run_shard_process, run_shards, shard_command
+    from eval_runner.fleet.merge import run_merge
+
+    runtime: Runtime = ctx.obj
+    if not local:
+        raise ConfigError("fleet run: only --local is implemented here; in a cluster submit fleet-rollout")
+    verbose = ctx.find_root().params.get("verbose", 0)
+    timings: dict[str, float] = {}
+    tick = time.perf_counter()
+    snap = _snapshot(runtime, run_id, _parse_as_of(as_of), batch_size, series_days or FLEET_SERIES_DAYS)
+    timings["snapshot_seconds"] = time.perf_counter() - tick
+    tick = time.perf_counter()
+    the_plan = _plan(runtime, run_id, mode, shards or workers, **config)
+    reports = []
+    if the_plan.configuration is not None and the_plan.configuration.apply:
+        reports.append(run_shard_process(shard_command(run_id, None, verbose=verbose)))
+    reports += run_shards(run_id, sorted(the_plan.shards), workers=workers, verbose=verbose)
+    timings["shards_seconds"] = time.perf_counter() - tick
+    tick = time.perf_counter()
+    summary = run_merge(run_id, store=runtime.store())
+    timings["merge_seconds"] = time.perf_counter() - tick
+    _echo_json({"snapshot": snap, "summary": summary.model_dump(mode="json"), "timings": timings, "shards": reports})
 
 
 # What cli.py registers from this module (top-level commands and groups).

@@ -1,0 +1,1 @@
+"""Fleet rollout: run one library version on every device in checkpointed batches."""

@@ -1,0 +1,138 @@
+"""Configuration --apply for one batch: GET, PUT with If-Match and Idempotency-Key, journal each success.
+
+A device whose journal entry exists is never sent again, so a retried batch never writes twice; the
+Idempotency-Key covers the remaining window (PUT done, journal write lost): the shard answers a repeated
+key with its first response and changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+import polars as pl
+
+from eval_runner.contracts import BatteryParameters
+from eval_runner.errors import DataError, FleetEvalError
+from eval_runner.fleet import layout
+from eval_runner.fleet.modes import CONFIG_ROW_SCHEMA
+from eval_runner.storage import ObjectStore
+
+if TYPE_CHECKING:
+    from eval_runner.sources.shards import VersionedParameters
+
+
+class ParameterClient(Protocol):
+    """What the apply needs from the shard client (eval_runner.sources.shards.ShardClient)."""
+
+    async def get_battery_parameters(self, device_id: str) -> VersionedParameters:
+        """Return the current parameters and their ETag."""
+        ...
+
+    async def put_battery_parameters(
+        self, parameters: BatteryParameters, *, if_match: str, idempotency_key: str
+    ) -> VersionedParameters:
+        """Replace the parameters (idempotent per key)."""
+        ...
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """Rows of one applied batch and the counts its error rate is judged on."""
+
+    rows: pl.DataFrame
+    attempted: int
+    failed: int
+    errors: tuple[str, ...]
+
+    @property
+    def error_rate(self) -> float:
+        """Failed over attempted devices of this attempt (0 when nothing needed a write)."""
+        return self.failed / self.attempted if self.attempted else 0.0
+
+
+def _row_from_journal(data: bytes, key: str) -> dict[str, Any]:
+    try:
+        row = json.loads(data)
+    except ValueError as error:
+        raise DataError(f"{key}: journal entry is not JSON ({error})") from error
+    if not isinstance(row, dict) or set(row) != set(CONFIG_ROW_SCHEMA):
+        raise DataError(f"{key}: journal entry does not have the configuration row's fields")
+    try:
+        row["previous_installed_at"] = datetime.fromisoformat(row["previous_installed_at"])
+    except (TypeError, ValueError) as error:
+        raise DataError(f"{key}: previous_installed_at is not an ISO timestamp ({error})") from error
+    return row
+
+
+def _journal_entry(row: dict[str, Any]) -> bytes:
+    return json.dumps(
+        {**row, "previous_installed_at": row["previous_installed_at"].isoformat()}, sort_keys=True
+    ).encode()
+
+
+async def _apply_one(
+    row: dict[str, Any], *, client: ParameterClient, store: ObjectStore, run_id: str, batch: int
+) -> dict[str, Any]:
+    device_id = row["device_id"]
+    target_nominal = row["target_nominal_capacity_mah"]
+    target_cutoff = row["target_cutoff_mv"]
+    try:
+        for attempt in (1, 2):
+            current = await client.get_battery_parameters(device_id)
+            now = current.parameters
+            if now.nominal_capacity_mah == target_nominal and now.cutoff_mv == target_cutoff:
+                return {**row, "action": "unchanged", "error": "already at target when applied"}
+            wanted = now.model_copy(update={"nominal_capacity_mah": target_nominal, "cutoff_mv": target_cutoff})
+            try:
+                written = await client.put_battery_parameters(
+                    wanted, if_match=current.etag, idempotency_key=row["idempotency_key"]
+                )
+            except DataError as error:
+                # A 412 means someone wrote in between: re-read once, then give up on this device.
+                if attempt == 1 and type(error).__name__ == "StaleETagError":
+                    continue
+                raise
+            done = {
+                **row,
+                "action": "updated",
+                "previous_nominal_capacity_mah": now.nominal_capacity_mah,
+                "previous_cutoff_mv": now.cutoff_mv,
+                "previous_installed_at": now.installed_at,
+                "etag_after": written.etag,
+                "error": None,
+            }
+            entry = _journal_entry(done)
+            await asyncio.to_thread(store.put_bytes, layout.journal_key(run_id, batch, device_id), entry)
+            return done
+    except FleetEvalError as error:
+        return {**row, "action": "failed", "error": f"{type(error).__name__}: {error}"}
+    return {**row, "action": "failed", "error": "the ETag went stale twice"}
+
+
+async def apply_batch(
+    diff: pl.DataFrame, *, client: ParameterClient, store: ObjectStore, run_id: str, batch: int
+) -> BatchOutcome:
+    """Apply a batch's diff (CONFIG_ROW_SCHEMA rows from ``configuration_diff``); return the final rows."""
+    journal = {}
+    for key in store.list(layout.journal_prefix(run_id, batch)):
+        row = _row_from_journal(store.get_bytes(key), key)
+        journal[row["device_id"]] = row
+    rows = diff.to_dicts()
+    pending = [r for r in rows if r["action"] == "would_update" and r["device_id"] not in journal]
+    applied = await asyncio.gather(
+        *(_apply_one(r, client=client, store=store, run_id=run_id, batch=batch) for r in pending)
+    )
+    by_device = {r["device_id"]: r for r in applied} | journal
+    final = [by_device.get(r["device_id"], r) for r in rows]
+    failures = [r for r in applied if r["action"] == "failed"]
+    frame = pl.DataFrame(final, schema=CONFIG_ROW_SCHEMA).sort("device_id")
+    return BatchOutcome(
+        rows=frame,
+        attempted=len(pending),
+        failed=len(failures),
+        errors=tuple(f"{r['device_id']}: {r['error']}" for r in failures[:5]),
+    )

@@ -1,0 +1,71 @@
+"""Plan step: fix the run's mode and settings, split the snapshot's batches into shards, write plan.json."""
+
+from __future__ import annotations
+
+from eval_runner.errors import ConfigError, DataError
+from eval_runner.fleet import layout
+from eval_runner.fleet.models import (
+    ConfigurationSettings,
+    Mode,
+    ParameterTarget,
+    Plan,
+    SnapshotManifest,
+    parse_model,
+)
+from eval_runner.fleet.planning import assign_shards
+from eval_runner.hashing import sha256_bytes
+from eval_runner.storage import ObjectStore
+
+# Reset targets when no policy file is given: the pack makers' rated capacity for the device's cut-off.
+DEFAULT_TARGETS: dict[str, ParameterTarget] = {
+    "alkaline": ParameterTarget(nominal_capacity_mah=2600.0, cutoff_mv=2200),
+    "lithium": ParameterTarget(nominal_capacity_mah=3000.0, cutoff_mv=2000),
+}
+
+
+def run_plan(
+    run_id: str,
+    mode: Mode,
+    *,
+    store: ObjectStore,
+    n_shards: int,
+    configuration: ConfigurationSettings | None = None,
+) -> Plan:
+    """Write plan.json for a snapshotted run and return it.
+
+    The plan is immutable like every object: planning the same run again with the same arguments is a
+    no-op, with different ones a DataError, so shards of one run never disagree on what they do.
+    """
+    manifest_key = layout.snapshot_manifest_key(run_id)
+    if not store.exists(manifest_key):
+        raise DataError(f"fleet run {run_id!r}: no snapshot at {manifest_key!r}; run `eval-runner fleet snapshot`")
+    data = store.get_bytes(manifest_key)
+    manifest = parse_model(SnapshotManifest, data, name=manifest_key)
+    if mode == "configuration" and configuration is None:
+        configuration = ConfigurationSettings(targets=DEFAULT_TARGETS)
+    if mode != "configuration" and configuration is not None:
+        raise ConfigError(f"fleet plan: configuration settings given for mode {mode!r}")
+    if configuration is not None and configuration.canary_batch >= len(manifest.batches):
+        raise ConfigError(
+            f"fleet plan: canary batch {configuration.canary_batch} does not exist "
+            f"(the snapshot has {len(manifest.batches)} batches)"
+        )
+    plan = Plan(
+        run_id=run_id,
+        mode=mode,
+        as_of=manifest.as_of,
+        n_devices=manifest.n_devices,
+        n_batches=len(manifest.batches),
+        snapshot_sha256=sha256_bytes(data),
+        shards=assign_shards(len(manifest.batches), n_shards),
+        configuration=configuration,
+    )
+    key = layout.plan_key(run_id)
+    existing = store.head(key)
+    if existing is not None and existing.sha256 != sha256_bytes(plan.to_json_bytes()):
+        raise DataError(
+            f"fleet run {run_id!r} is already planned differently ({key!r}); a run's mode, shards and "
+            "settings are fixed once planned: use a new run id"
+        )
+    store.put_bytes(key, plan.to_json_bytes())
+    return plan

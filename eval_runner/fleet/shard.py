@@ -1,0 +1,260 @@
+"""Shard step: process a shard's batches; each writes its result, then a .done marker with its hash.
+
+Batches whose marker exists are skipped, so a retried or resubmitted shard resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from eval_runner.contracts import LIBRARY_SAMPLE_COLUMNS
+from eval_runner.errors import ConfigError, DataError, TransientError
+from eval_runner.fleet import layout
+from eval_runner.fleet.apply import ParameterClient, apply_batch
+from eval_runner.fleet.models import (
+    ConfigurationSettings,
+    DoneMarker,
+    Halt,
+    Plan,
+    SnapshotManifest,
+    parse_model,
+)
+from eval_runner.fleet.modes import configuration_diff, fleet_rows
+from eval_runner.fleet.progress import ProgressFile
+from eval_runner.hashing import sha256_bytes
+from eval_runner.library import Predictor
+from eval_runner.parquet import frame_to_parquet, parquet_to_frame
+from eval_runner.storage import ObjectStore
+
+log = logging.getLogger(__name__)
+
+ClientFactory = Callable[[], AbstractAsyncContextManager[ParameterClient]]
+
+
+@dataclass
+class ShardReport:
+    """What one shard invocation did, and where its time went (the benchmark reads this)."""
+
+    shard: str
+    batches: int = 0
+    skipped: int = 0
+    processed: int = 0
+    devices: int = 0
+    failures: int = 0
+    library_seconds: float = 0.0
+    total_seconds: float = 0.0
+    library_versions: list[str] = field(default_factory=list)
+
+
+def load_run(store: ObjectStore, run_id: str) -> tuple[Plan, SnapshotManifest]:
+    """Read the plan and the snapshot manifest it was made from (checked by hash)."""
+    plan_key = layout.plan_key(run_id)
+    if not store.exists(plan_key):
+        raise DataError(f"fleet run {run_id!r}: no plan at {plan_key!r}; run `eval-runner fleet plan` first")
+    plan = parse_model(Plan, store.get_bytes(plan_key), name=plan_key)
+    manifest_key = layout.snapshot_manifest_key(run_id)
+    data = store.get_bytes(manifest_key, expected_sha256=plan.snapshot_sha256)
+    return plan, parse_model(SnapshotManifest, data, name=manifest_key)
+
+
+def done_batches(store: ObjectStore, run_id: str) -> set[int]:
+    """Batches of the run whose .done marker exists (one LIST, not one HEAD per batch)."""
+    prefix = layout.batch_done_key(run_id, 0).rsplit("/", 1)[0] + "/"
+    found: set[int] = set()
+    for key in store.list(prefix):
+        name = key.rsplit("/", 1)[-1]
+        if name.startswith("batch=") and name.endswith(".done"):
+            found.add(int(name[len("batch=") : -len(".done")]))
+    return found
+
+
+def read_inputs(store: ObjectStore, manifest: SnapshotManifest, batch: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Read a batch's samples and series, verified against the manifest's hashes."""
+    entry = manifest.batches[batch]
+    samples_key = layout.samples_key(manifest.run_id, batch)
+    series_key = layout.series_key(manifest.run_id, batch)
+    samples = parquet_to_frame(store.get_bytes(samples_key, expected_sha256=entry.samples_sha256), name=samples_key)
+    series = parquet_to_frame(store.get_bytes(series_key, expected_sha256=entry.series_sha256), name=series_key)
+    return samples, series
+
+
+def commit_batch(store: ObjectStore, run_id: str, marker: DoneMarker, result: bytes) -> None:
+    """Write the result, verify it, then the marker: a marker never names a result that is not whole.
+
+    The result may be overwritten: until its marker exists nothing trusts it, and a library that is not
+    bit-for-bit deterministic must still be able to finish a batch that crashed before its marker.
+    """
+    key = layout.batch_result_key(run_id, marker.batch)
+    store.put_bytes(key, result, overwrite=True)
+    info = store.head(key)
+    if info is None or info.sha256 != marker.result_sha256 or info.size != len(result):
+        raise TransientError(f"batch result {key!r} did not verify after writing; .done not written")
+    store.put_bytes(layout.batch_done_key(run_id, marker.batch), marker.to_json_bytes())
+
+
+def check_not_halted(store: ObjectStore, run_id: str) -> None:
+    """Stop (DataError, never retried) when a configuration run has halted on its error rate."""
+    key = layout.halt_key(run_id)
+    if store.exists(key):
+        halt = parse_model(Halt, store.get_bytes(key), name=key)
+        raise DataError(
+            f"fleet run {run_id!r} halted: batch {halt.batch} failed {halt.failed} of {halt.attempted} "
+            "writes "
+            f"(error rate {halt.error_rate:.1%} > {halt.max_error_rate:.1%}); see {key!r}, e.g. "
+            f"{'; '.join(halt.first_errors[:3])}"
+        )
+
+
+def _settings(plan: Plan) -> ConfigurationSettings:
+    if plan.configuration is None:
+        raise DataError(f"fleet run {plan.run_id!r}: a configuration plan without configuration settings")
+    return plan.configuration
+
+
+def _batches_to_run(plan: Plan, shard: str, *, canary: bool, done: set[int]) -> list[int]:
+    config = plan.configuration
+    if canary:
+        if config is None or not config.apply:
+            raise ConfigError("fleet shard --canary: only a configuration run with --apply has a canary batch")
+        return [config.canary_batch]
+    if shard not in plan.shards:
+        raise ConfigError(f"fleet run {plan.run_id!r} has no shard {shard!r} (shards: {sorted(plan.shards)})")
+    if config is not None and config.apply and config.canary_batch not in done:
+        raise ConfigError(
+            f"fleet run {plan.run_id!r}: canary batch {config.canary_batch} is not done; "
+            "run `eval-runner fleet shard --canary` first and check its result"
+        )
+    return list(plan.shards[shard])
+
+
+def run_shard(
+    run_id: str,
+    shard: str,
+    *,
+    store: ObjectStore,
+    predictor_factory: Callable[[], Predictor],
+    client_factory: ClientFactory | None = None,
+    progress_path: Path | None = None,
+    canary: bool = False,
+) -> ShardReport:
+    """Process the batches of ``shard`` (or only the canary batch), skipping those already done."""
+    started = time.perf_counter()
+    plan, manifest = load_run(store, run_id)
+    done = done_batches(store, run_id)
+    batches = _batches_to_run(plan, shard, canary=canary, done=done)
+    sizes = {b.batch: b.devices for b in manifest.batches}
+    report = ShardReport(shard="canary" if canary else shard, batches=len(batches))
+    progress = ProgressFile(progress_path, sum(sizes[b] for b in batches))
+    todo = [b for b in batches if b not in done]
+    for batch in batches:
+        if batch in done:
+            report.skipped += 1
+            progress.advance(sizes[batch])
+    if todo and plan.mode == "configuration" and plan.configuration is not None and plan.configuration.apply:
+        if client_factory is None:
+            raise ConfigError("fleet shard: a configuration --apply run needs the shard API settings")
+        asyncio.run(
+            _apply_batches(
+                plan,
+                todo,
+                store=store,
+                client_factory=client_factory,
+                report=report,
+                progress=progress,
+                sizes=sizes,
+                manifest=manifest,
+            )
+        )
+    elif todo:
+        predictor = predictor_factory() if plan.mode != "configuration" else None
+        for batch in todo:
+            _predict_batch(plan, manifest, batch, store=store, predictor=predictor, report=report)
+            progress.advance(sizes[batch])
+    report.total_seconds = time.perf_counter() - started
+    return report
+
+
+def _predict_batch(
+    plan: Plan,
+    manifest: SnapshotManifest,
+    batch: int,
+    *,
+    store: ObjectStore,
+    predictor: Predictor | None,
+    report: ShardReport,
+) -> None:
+    samples, series = read_inputs(store, manifest, batch)
+    if predictor is None:  # a configuration dry run: the diff against the snapshot, no shard calls
+        rows = configuration_diff(samples, _settings(plan).target_map(), run_id=plan.run_id, batch=batch)
+        version = "none"
+    else:
+        tick = time.perf_counter()
+        predictions = predictor.predict(samples.select(LIBRARY_SAMPLE_COLUMNS), series)
+        report.library_seconds += time.perf_counter() - tick
+        rows = fleet_rows(samples, predictions, batch)
+        version = predictor.library_version
+    data = frame_to_parquet(rows)
+    commit_batch(
+        store,
+        plan.run_id,
+        DoneMarker(batch=batch, result_sha256=sha256_bytes(data), devices=rows.height, library_version=version),
+        data,
+    )
+    report.processed += 1
+    report.devices += rows.height
+    if version not in report.library_versions:
+        report.library_versions.append(version)
+
+
+async def _apply_batches(
+    plan: Plan,
+    todo: list[int],
+    *,
+    store: ObjectStore,
+    client_factory: ClientFactory,
+    report: ShardReport,
+    progress: ProgressFile,
+    sizes: dict[int, int],
+    manifest: SnapshotManifest,
+) -> None:
+    config = _settings(plan)
+    async with client_factory() as client:
+        for batch in todo:
+            check_not_halted(store, plan.run_id)
+            samples, _ = read_inputs(store, manifest, batch)
+            diff = configuration_diff(samples, config.target_map(), run_id=plan.run_id, batch=batch)
+            outcome = await apply_batch(diff, client=client, store=store, run_id=plan.run_id, batch=batch)
+            if outcome.error_rate > config.max_error_rate:
+                halt = Halt(
+                    batch=batch,
+                    attempted=outcome.attempted,
+                    failed=outcome.failed,
+                    error_rate=outcome.error_rate,
+                    max_error_rate=config.max_error_rate,
+                    first_errors=outcome.errors,
+                )
+                key = layout.halt_key(plan.run_id)
+                if not store.exists(key):  # the first shard to halt explains why; later ones just stop
+                    store.put_bytes(key, halt.to_json_bytes())
+                check_not_halted(store, plan.run_id)
+            data = frame_to_parquet(outcome.rows)
+            marker = DoneMarker(
+                batch=batch,
+                result_sha256=sha256_bytes(data),
+                devices=outcome.rows.height,
+                library_version="none",
+                failures=outcome.failed,
+            )
+            commit_batch(store, plan.run_id, marker, data)
+            report.processed += 1
+            report.devices += outcome.rows.height
+            report.failures += outcome.failed
+            progress.advance(sizes[batch])

@@ -1,0 +1,193 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from eval_runner.errors import ConfigError, DataError
+from eval_runner.fleet import layout
+from eval_runner.fleet.apply import ParameterClient
+from eval_runner.fleet.merge import run_merge
+from eval_runner.fleet.models import ConfigurationSettings, Mode
+from eval_runner.fleet.plan import DEFAULT_TARGETS, run_plan
+from eval_runner.fleet.shard import ShardReport, run_shard
+from eval_runner.fleet.snapshot import run_snapshot
+from eval_runner.parquet import parquet_to_frame
+from tests.fixtures.fleet import AS_OF, FakePredictor, FakeShardApi, MemoryStore, SyntheticSource
+
+N = 1050  # 11 batches of 100, the last one short
+
+
+def _prepare(store: MemoryStore, mode: Mode = "fleet", shards: int = 3, **config: object) -> None:
+    run_snapshot("r1", AS_OF, store=store, source=SyntheticSource(N), batch_size=100)
+    settings = None
+    if mode == "configuration":
+        settings = ConfigurationSettings.model_validate({"targets": DEFAULT_TARGETS, **config})
+    run_plan("r1", mode, store=store, n_shards=shards, configuration=settings)
+
+
+def _all_shards(store: MemoryStore, predictor: Callable[[], FakePredictor] = FakePredictor) -> None:
+    for shard in ("s000", "s001", "s002"):
+        run_shard("r1", shard, store=store, predictor_factory=predictor)
+
+
+def _published(store: MemoryStore, mode: str) -> bytes:
+    return store.objects[layout.results_key(mode, AS_OF.date(), "0.0.0+fake")]
+
+
+def test_fleet_run_publishes_every_device_once(memory_store: MemoryStore) -> None:
+    _prepare(memory_store)
+    _all_shards(memory_store)
+    summary = run_merge("r1", store=memory_store)
+    results = parquet_to_frame(_published(memory_store, "fleet"), name="results")
+    assert summary.devices == results.height == N
+    assert results.get_column("device_id").is_unique().all()
+    assert results.get_column("device_id").is_sorted()
+    assert results.get_column("capacity_mah_p10").null_count() == 0
+    summary_key = layout.results_sibling_key("fleet", AS_OF.date(), "0.0.0+fake", "summary.json")
+    assert summary_key in memory_store.objects
+    again = run_merge("r1", store=memory_store)  # idempotent: same bytes, no error
+    assert again == summary
+
+
+def test_a_rerun_skips_done_batches_and_publishes_identical_bytes(memory_store: MemoryStore) -> None:
+    reference = MemoryStore()
+    _prepare(reference)
+    _all_shards(reference)
+    run_merge("r1", store=reference)
+
+    class Crashing(FakePredictor):
+        def predict(self, samples: pl.DataFrame, series: pl.DataFrame) -> pl.DataFrame:
+            if self.calls == 2:
+                raise RuntimeError("killed")
+            return super().predict(samples, series)
+
+    _prepare(memory_store)
+    with pytest.raises(RuntimeError):
+        run_shard("r1", "s000", store=memory_store, predictor_factory=Crashing)
+    with pytest.raises(DataError, match="not done"):
+        run_merge("r1", store=memory_store)
+    report = run_shard("r1", "s000", store=memory_store, predictor_factory=FakePredictor)
+    assert (report.skipped, report.processed) == (2, 2)
+    _all_shards(memory_store)
+    run_merge("r1", store=memory_store)
+    assert _published(memory_store, "fleet") == _published(reference, "fleet")
+    done = layout.batch_done_key("r1", 0)
+    assert memory_store.writes[done] == 1
+
+
+def test_progress_file_counts_devices(memory_store: MemoryStore, tmp_path: Path) -> None:
+    _prepare(memory_store)
+    progress = tmp_path / "progress"
+    run_shard("r1", "s002", store=memory_store, predictor_factory=FakePredictor, progress_path=progress)
+    assert progress.read_text() == "250/250\n"  # batches 8 and 9 (100 each) and 10 (50)
+    run_shard("r1", "s002", store=memory_store, predictor_factory=FakePredictor, progress_path=progress)
+    assert progress.read_text() == "250/250\n"
+
+
+def test_a_changed_result_under_a_done_marker_fails_the_merge(memory_store: MemoryStore) -> None:
+    _prepare(memory_store)
+    _all_shards(memory_store)
+    key = layout.batch_result_key("r1", 4)
+    memory_store.objects[key] = memory_store.objects[layout.batch_result_key("r1", 5)]
+    with pytest.raises(DataError, match=r"batch=00004\.parquet.*does not match"):
+        run_merge("r1", store=memory_store)
+
+
+def test_distributions_mode_publishes_bucket_counts(memory_store: MemoryStore) -> None:
+    _prepare(memory_store, mode="fleet-q10-distributions")
+    _all_shards(memory_store)
+    run_merge("r1", store=memory_store)
+    table = parquet_to_frame(_published(memory_store, "fleet-q10-distributions"), name="results")
+    overall = table.filter(pl.col("scope") == "overall")
+    assert overall.group_by("quantity").agg(pl.col("devices").sum()).get_column("devices").to_list() == [N, N]
+    assert set(table.get_column("hardware_revision").drop_nulls()) == {"B", "C"}
+
+
+def test_replanning_differently_is_refused(memory_store: MemoryStore) -> None:
+    _prepare(memory_store)
+    run_plan("r1", "fleet", store=memory_store, n_shards=3)
+    with pytest.raises(DataError, match="already planned differently"):
+        run_plan("r1", "fleet", store=memory_store, n_shards=4)
+
+
+def _client(api: FakeShardApi) -> Callable[[], AbstractAsyncContextManager[ParameterClient]]:
+    return lambda: api
+
+
+def _apply_shard(store: MemoryStore, shard: str, api: FakeShardApi, *, canary: bool = False) -> ShardReport:
+    return run_shard(
+        "r1", shard, store=store, predictor_factory=FakePredictor, client_factory=_client(api), canary=canary
+    )
+
+
+def _changed(api: FakeShardApi) -> int:
+    frame = SyntheticSource(N).devices(SyntheticSource(N).device_ids(), AS_OF)
+    targets = {"alkaline": (2600.0, 2200), "lithium": (3000.0, 2000)}
+    return sum(
+        (r["nominal_capacity_mah"], r["cutoff_mv"]) != targets[r["battery_chemistry"]]
+        for r in frame.iter_rows(named=True)
+    )
+
+
+def test_dry_run_changes_nothing(memory_store: MemoryStore) -> None:
+    api = FakeShardApi.for_source(SyntheticSource(N))
+    _prepare(memory_store, mode="configuration")
+    for shard in ("s000", "s001", "s002"):
+        _apply_shard(memory_store, shard, api)
+    summary = run_merge("r1", store=memory_store)
+    assert api.puts == {}
+    assert summary.mode == "configuration-dry-run"
+    assert summary.counts["would_update"] == _changed(api) > 0
+
+
+def test_apply_needs_the_canary_then_writes_each_device_once(memory_store: MemoryStore) -> None:
+    api = FakeShardApi.for_source(SyntheticSource(N))
+    expected = _changed(api)
+    _prepare(memory_store, mode="configuration", apply=True)
+    with pytest.raises(ConfigError, match="canary batch 0 is not done"):
+        _apply_shard(memory_store, "s001", api)
+    run_shard(
+        "r1", "s000", store=memory_store, predictor_factory=FakePredictor, client_factory=_client(api), canary=True
+    )
+    for shard in ("s000", "s001", "s002"):
+        _apply_shard(memory_store, shard, api)
+    assert sum(api.puts.values()) == len(api.puts) == expected
+    # a retried batch (its marker lost after the journal was written) sends no second PUT
+    del memory_store.objects[layout.batch_done_key("r1", 5)]
+    puts_before = dict(api.puts)
+    report = _apply_shard(memory_store, "s001", api)
+    assert report.processed == 1
+    assert api.puts == puts_before
+    summary = run_merge("r1", store=memory_store)
+    assert summary.counts["updated"] == expected
+    rollback_key = layout.results_sibling_key("configuration", AS_OF.date(), "none", "rollback.parquet")
+    rollback = parquet_to_frame(memory_store.objects[rollback_key], name="rollback")
+    assert rollback.height == expected
+    first = rollback.row(0, named=True)
+    assert api.parameters[first["device_id"]].nominal_capacity_mah in (2600.0, 3000.0)
+    original = SyntheticSource(N).devices([first["device_id"]], AS_OF).row(0, named=True)
+    assert first["previous_nominal_capacity_mah"] == original["nominal_capacity_mah"]
+    assert first["previous_cutoff_mv"] == original["cutoff_mv"]
+
+
+def test_apply_halts_when_the_error_rate_passes_the_threshold(memory_store: MemoryStore) -> None:
+    api = FakeShardApi.for_source(SyntheticSource(N))
+    api.failing = {f"trv-{i:06d}" for i in range(400, 600)}  # batches 4 and 5 fail entirely
+    _prepare(memory_store, mode="configuration", apply=True, max_error_rate=0.1)
+    run_shard(
+        "r1", "s000", store=memory_store, predictor_factory=FakePredictor, client_factory=_client(api), canary=True
+    )
+    with pytest.raises(DataError, match="halted: batch 4"):
+        _apply_shard(memory_store, "s001", api)
+    assert layout.halt_key("r1") in memory_store.objects
+    assert layout.batch_done_key("r1", 4) not in memory_store.objects
+    puts = sum(api.puts.values())
+    with pytest.raises(DataError, match="halted"):
+        _apply_shard(memory_store, "s002", api)
+    with pytest.raises(DataError, match="halted"):
+        run_merge("r1", store=memory_store)
+    assert sum(api.puts.values()) == puts
