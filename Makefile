@@ -15,7 +15,7 @@ setup: ## Install system packages, local service binaries and the Python environ
 	bash scripts/setup.sh
 
 test-fast: ## Everything that needs no cluster: unit, integration (real local services), workflows, chart
-	$(PYTEST) -m "not e2e"
+	PYTEST=$(PYTEST) bash scripts/pytest-tier.sh -m "not e2e"
 
 test: test-fast ## The whole test suite
 	@echo "make test: all tiers passed"
