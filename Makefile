@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 export FLEET_EVAL_CACHE ?= /var/cache/fleet-eval
 
-.PHONY: help setup test test-fast lint format services
+.PHONY: help setup test test-fast lint format services bench
 
 help: ## Show this list
 	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -28,6 +28,9 @@ lint: ## ruff (lint + format check) and mypy strict
 format: ## Apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+bench: ## Run every benchmark in bench/ and keep its figures in bench/results/
+	PY=$(PY) bash scripts/bench.sh
 
 services: ## Run S3 (versitygw), PostgreSQL and MLflow on loopback until Ctrl-C, printing their settings
 	$(PY) -m tests.services

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# `make bench`: runs each bench/*.py (each prints its figures and the ratios against the baseline it
+# measures in the same run) and keeps the output in bench/results/<name>.txt with the machine's facts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+mkdir -p bench/results
+status=0
+for script in bench/*.py; do
+  [ -e "$script" ] || { echo "bench: no benchmarks in bench/"; exit 0; }
+  name=$(basename "$script" .py)
+  out=bench/results/$name.txt
+  echo "== $name"
+  {
+    echo "# $name, $(date -u +%FT%TZ), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, commit $(git rev-parse --short HEAD 2>/dev/null || echo none)"
+    "$PY" "$script"
+  } 2>&1 | tee "$out" || status=1
+done
+exit $status
