@@ -70,18 +70,14 @@ class DatasetManifest(_Frozen):
 
 def content_hash(file_hashes: Mapping[str, str]) -> str:
     """Identity of a dataset: a hash over its files' names and hashes, in name order."""
-    return sha256_bytes(
-        "".join(f"{name}={digest}\n" for name, digest in sorted(file_hashes.items())).encode()
-    )
+    return sha256_bytes("".join(f"{name}={digest}\n" for name, digest in sorted(file_hashes.items())).encode())
 
 
 def ensure_comparable(manifests: Sequence[DatasetManifest]) -> int:
     """Return the shared schema version, or raise IncomparableDatasetError naming the months that differ."""
     versions = {m.schema_version for m in manifests}
     if len(versions) > 1:
-        detail = ", ".join(
-            f"{m.month}: v{m.schema_version}" for m in sorted(manifests, key=lambda m: m.month)
-        )
+        detail = ", ".join(f"{m.month}: v{m.schema_version}" for m in sorted(manifests, key=lambda m: m.month))
         raise IncomparableDatasetError(
             f"datasets were built by different extractor schema versions ({detail}); they cannot be compared"
         )

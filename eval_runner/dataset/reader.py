@@ -42,9 +42,7 @@ def file_key(month: Month, name: str) -> str:
     return f"{dataset_prefix(month)}{FILE_NAMES[name]}"
 
 
-def load_manifest(
-    store: ObjectStore, month: Month, *, schema_version: int | None = SCHEMA_VERSION
-) -> DatasetManifest:
+def load_manifest(store: ObjectStore, month: Month, *, schema_version: int | None = SCHEMA_VERSION) -> DatasetManifest:
     """Read and check a month's manifest; without one the dataset is not published (DataError).
 
     A manifest of another extractor schema version raises IncomparableDatasetError unless
@@ -63,9 +61,7 @@ def load_manifest(
         )
     expected = content_hash({name: entry.sha256 for name, entry in manifest.files.items()})
     if manifest.content_hash != expected or set(manifest.files) != set(FILE_NAMES):
-        raise DataError(
-            f"{key}: content_hash or file list does not match the files it lists; manifest corrupt"
-        )
+        raise DataError(f"{key}: content_hash or file list does not match the files it lists; manifest corrupt")
     return manifest
 
 

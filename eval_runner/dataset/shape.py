@@ -8,12 +8,20 @@ equal inputs give byte-identical files.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from eval_runner.contracts import DATASET_SCHEMA, SERIES_SCHEMA
+from eval_runner.contracts import (
+    DATASET_SCHEMA,
+    SERIES_SCHEMA,
+    BatteryParameters,
+    CapacityTest,
+    DeviceRecord,
+    VersionEvent,
+)
 from eval_runner.keys import Month
 
 SERIES_WINDOW = timedelta(days=30)
@@ -54,10 +62,10 @@ class SuggestionPolicy:
     max_days_offline: float = 3.0
     max_gap_hours: int = 48
     max_voltage_anomalies: int = 2
-    # A 2xAA pack reads 1.6-3.4 V (lithium up to ~3.6 V); outside that the reading is a bug (scaling,
+    # A 2xAA pack reads 1.6-3.4 V (lithium up to ~3.6 V, 4 V with margin); outside that the reading is a bug (scaling,
     # wrong cells), not a state of charge.
     min_plausible_mv: int = 1500
-    max_plausible_mv: int = 3800
+    max_plausible_mv: int = 4000
     # Under the light load of a valve, voltage moves a few mV per hour; a bigger step is a swap, a
     # loose contact or end-of-life oscillation, all of which make a sample suspect.
     max_step_mv: int = 300
@@ -77,6 +85,58 @@ class MonthSources:
     battery_parameters: pl.DataFrame
     sensor_logs: pl.DataFrame  # analytics.SENSOR_LOG_SCHEMA, ts in [month start - 30 days, month end)
     valve_movements: pl.DataFrame  # analytics.VALVE_MOVEMENT_SCHEMA, same window
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+def records_to_frames(
+    devices: Sequence[DeviceRecord],
+    tests: Sequence[CapacityTest],
+    events: Sequence[VersionEvent],
+    params: Sequence[BatteryParameters],
+) -> dict[str, pl.DataFrame]:
+    """Turn the shards' records into frames: devices, capacity_tests, version_events, battery_parameters."""
+    return {
+        "devices": pl.DataFrame(
+            {
+                "device_id": [d.device_id for d in devices],
+                "site_id": [d.site_id for d in devices],
+                "installed_at": [_utc(d.installed_at) for d in devices],
+            },
+            schema=DEVICE_SCHEMA,
+        ),
+        "capacity_tests": pl.DataFrame(
+            {
+                "test_id": [t.test_id for t in tests],
+                "device_id": [t.device_id for t in tests],
+                "tested_at": [_utc(t.tested_at) for t in tests],
+                "remaining_mah": [t.remaining_mah for t in tests],
+                "remaining_runtime_days": [t.remaining_runtime_days for t in tests],
+            },
+            schema=CAPACITY_TEST_SCHEMA,
+        ),
+        "version_events": pl.DataFrame(
+            {
+                "device_id": [v.device_id for v in events],
+                "effective_at": [_utc(v.effective_at) for v in events],
+                "component": [v.component for v in events],
+                "version": [v.version for v in events],
+            },
+            schema=VERSION_EVENT_SCHEMA,
+        ),
+        "battery_parameters": pl.DataFrame(
+            {
+                "device_id": [p.device_id for p in params],
+                "chemistry": [p.chemistry for p in params],
+                "nominal_capacity_mah": [p.nominal_capacity_mah for p in params],
+                "cutoff_mv": [p.cutoff_mv for p in params],
+                "installed_at": [_utc(p.installed_at) for p in params],
+            },
+            schema=BATTERY_PARAMETER_SCHEMA,
+        ),
+    }
 
 
 def month_bounds(month: Month) -> tuple[datetime, datetime]:
@@ -121,34 +181,42 @@ def samples_for_month(month: Month, devices: pl.DataFrame, tests: pl.DataFrame) 
 
 
 def attach_versions(month: Month, samples: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
-    """Add hardware/firmware at month start (or install), firmware at as_of, and the month's changes."""
+    """Add hardware/firmware at month start, firmware at as_of, and the month's changes.
+
+    An event takes effect at ``effective_at``, so the version "at" a moment is the last event strictly
+    before it (an update at 00:00 on the 1st is a change during the month). A device that has no
+    event before the month start (installed during the month) gets its first version instead.
+    """
     start, end = month_bounds(month)
-    keys = samples.select(
-        "sample_id",
-        "device_id",
-        "as_of",
-        pl.max_horizontal(pl.lit(start, dtype=_UTC), pl.col("device_installed_at")).alias("ref"),
-    )
+    keys = samples.select("sample_id", "device_id", "as_of", pl.lit(start, dtype=_UTC).alias("start"))
     # Few events per device, so joining them to their device's sample is cheap and needs no asof join.
-    joined = keys.join(events, on="device_id", how="inner")
+    joined = keys.join(events, on="device_id", how="inner").sort("sample_id", "effective_at", "version")
 
     def version_at(component: str, at: str, name: str) -> pl.DataFrame:
-        return (
-            joined.filter((pl.col("component") == component) & (pl.col("effective_at") <= pl.col(at)))
-            .sort("sample_id", "effective_at", "version")
+        own = joined.filter(pl.col("component") == component)
+        before = (
+            own.filter(pl.col("effective_at") < pl.col(at))
             .group_by("sample_id")
             .agg(pl.col("version").last().alias(name))
         )
+        first = (
+            own.filter(pl.col("effective_at") < end)
+            .group_by("sample_id")
+            .agg(pl.col("version").first().alias(f"_{name}_first"))
+        )
+        return first.join(before, on="sample_id", how="left").select(
+            "sample_id", pl.coalesce(pl.col(name), pl.col(f"_{name}_first")).alias(name)
+        )
 
-    in_month = (pl.col("effective_at") > start) & (pl.col("effective_at") < end)
+    in_month = (pl.col("effective_at") >= start) & (pl.col("effective_at") < end)
     changes = joined.group_by("sample_id").agg(
         ((pl.col("component") == "software") & in_month).sum().cast(pl.Int32).alias("software_changes"),
         ((pl.col("component") == "firmware") & in_month).any().alias("firmware_changed_mid_month"),
     )
     out = samples
     for frame in (
-        version_at("hardware", "ref", "hardware_revision"),
-        version_at("firmware", "ref", "firmware_version"),
+        version_at("hardware", "start", "hardware_revision"),
+        version_at("firmware", "start", "firmware_version"),
         version_at("firmware", "as_of", "firmware_version_at_as_of"),
         changes,
     ):
@@ -160,8 +228,13 @@ def attach_versions(month: Month, samples: pl.DataFrame, events: pl.DataFrame) -
 
 
 def attach_battery(samples: pl.DataFrame, parameters: pl.DataFrame) -> pl.DataFrame:
-    """Add the device's battery parameters (chemistry, nominal capacity, cut-off, pack install time)."""
-    return samples.join(
+    """Add the battery parameters (chemistry, nominal capacity, cut-off, pack install time).
+
+    The shards serve the *current* parameters. When the pack they describe went in after the
+    sample's as_of, the pack at as_of is unknown: its fields stay null (the cut-off belongs to the
+    device and is kept), which also keeps the sample from being suggested.
+    """
+    joined = samples.join(
         parameters.select(
             "device_id",
             pl.col("chemistry").alias("battery_chemistry"),
@@ -171,6 +244,11 @@ def attach_battery(samples: pl.DataFrame, parameters: pl.DataFrame) -> pl.DataFr
         ),
         on="device_id",
         how="left",
+    )
+    later_pack = pl.col("battery_installed_at") > pl.col("as_of")
+    return joined.with_columns(
+        pl.when(later_pack).then(None).otherwise(pl.col(name)).alias(name)
+        for name in ("battery_chemistry", "nominal_capacity_mah", "battery_installed_at")
     )
 
 
@@ -256,7 +334,5 @@ def shape_month(
     samples = attach_battery(samples, sources.battery_parameters)
     series = build_series(samples, sources.sensor_logs, sources.valve_movements)
     samples = quality_signals(samples, series, policy)
-    dataset = samples.select([pl.col(name).cast(dtype) for name, dtype in DATASET_SCHEMA.items()]).sort(
-        "sample_id"
-    )
+    dataset = samples.select([pl.col(name).cast(dtype) for name, dtype in DATASET_SCHEMA.items()]).sort("sample_id")
     return dataset, series

@@ -31,9 +31,9 @@ def test_republishing_the_same_content_writes_nothing(tiny_month: tuple[MemorySt
     assert store.writes == before
 
 
-def test_missing_manifest_means_not_published(memory_store: MemoryStore) -> None:
+def test_missing_manifest_means_not_published(dataset_store: MemoryStore) -> None:
     with pytest.raises(DataError, match=r"dataset 2026-05: .*manifest.json' does not exist"):
-        load_dataset(memory_store, Month(2026, 5))
+        load_dataset(dataset_store, Month(2026, 5))
 
 
 def test_tampered_file_fails_its_hash(tiny_month: tuple[MemoryStore, str]) -> None:

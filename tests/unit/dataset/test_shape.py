@@ -173,9 +173,7 @@ def test_a_clean_sample_is_suggested() -> None:
 
 def test_output_is_deterministic_whatever_the_input_order() -> None:
     sources = _sources()
-    shuffled = MonthSources(
-        **{k: v.sample(fraction=1.0, shuffle=True, seed=7) for k, v in sources.__dict__.items()}
-    )
+    shuffled = MonthSources(**{k: v.sample(fraction=1.0, shuffle=True, seed=7) for k, v in sources.__dict__.items()})
     first, first_series = shape_month(MONTH, sources)
     second, second_series = shape_month(MONTH, shuffled)
     assert first.equals(second)
