@@ -52,9 +52,7 @@ def parse_label(text: str) -> VersionLabel:
     if raw.startswith("git:"):
         ref = raw.removeprefix("git:")
         if not _GIT_REF.match(ref) or ".." in ref:
-            raise ConfigError(
-                f"version label {text!r}: Git ref {ref!r} is empty or has characters refs cannot have"
-            )
+            raise ConfigError(f"version label {text!r}: Git ref {ref!r} is empty or has characters refs cannot have")
         return VersionLabel("git", ref, raw)
     candidate = raw[1:] if raw[:1] in {"v", "V"} else raw
     try:
@@ -196,14 +194,10 @@ def pick(label: VersionLabel, offered: dict[Version, bool], where: str) -> Versi
         wanted = Version(label.value)
         if wanted not in offered:
             known = ", ".join(str(v) for v in sorted(offered)) or "none"
-            raise ConfigError(
-                f"version label {label.text!r}: {LIBRARY} {wanted} is not on {where} (has: {known})"
-            )
+            raise ConfigError(f"version label {label.text!r}: {LIBRARY} {wanted} is not on {where} (has: {known})")
         return wanted
     # "latest" means the newest final release: pre-releases and yanked files are opt-in by exact label.
-    finals = [
-        v for v, yanked in offered.items() if not yanked and not v.is_prerelease and not v.is_devrelease
-    ]
+    finals = [v for v, yanked in offered.items() if not yanked and not v.is_prerelease and not v.is_devrelease]
     if not finals:
         raise ConfigError(f"version label 'latest': {where} offers no final, unyanked {LIBRARY} release")
     return max(finals)
@@ -272,9 +266,7 @@ class Resolver:
         commit: str | None = None
         if label.kind == "git":
             if self.git is None or self.git_url is None:
-                raise ConfigError(
-                    f"version label {text!r} needs a Git URL (FLEET_EVAL_INDEX_GIT_URL) and none is set"
-                )
+                raise ConfigError(f"version label {text!r} needs a Git URL (FLEET_EVAL_INDEX_GIT_URL) and none is set")
             commit = self.git.commit_of(label.value)
             library_version = f"git-{commit[:12]}"
             requirement = f"{LIBRARY} @ git+{self.git_url}@{commit}"
@@ -315,9 +307,7 @@ def split_labels(values: Sequence[str]) -> list[str]:
             try:
                 items = json.loads(text)
             except json.JSONDecodeError as error:
-                raise ConfigError(
-                    f"version labels {text!r} look like JSON but do not parse: {error}"
-                ) from error
+                raise ConfigError(f"version labels {text!r} look like JSON but do not parse: {error}") from error
             if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
                 raise ConfigError(f"version labels {text!r} must be a JSON list of strings")
             labels.extend(i.strip() for i in items)

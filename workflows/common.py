@@ -1,0 +1,217 @@
+"""Shared template builders: how a runner step is run, retried, secured and wired to Secrets and S3.
+
+Every WorkflowTemplate module builds its steps with ``runner_step`` and its spec with
+``template_defaults``, so conventions (exit-code retries, summaries as output parameters, non-root
+pods with read-only root filesystems, credentials only as Secret references) live in one place.
+"""
+
+# Secret *names* and keys, and /tmp as an emptyDir mount, are what these rules mistake for secrets and
+# insecure temp files.
+# ruff: noqa: S105, S106, S108
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from hera.workflows import (
+    ConfigMapEnvFrom,
+    Container,
+    EmptyDirVolume,
+    Env,
+    Parameter,
+    Resources,
+    RetryStrategy,
+    S3Artifact,
+    SecretEnv,
+    Task,
+)
+from hera.workflows import models as m
+
+from workflows.images import RUNNER_VERSION
+
+# ---- names shared with the chart (templates are rendered once, so these cannot be Helm values) ----
+SERVICE_ACCOUNT = "fleet-eval-workflow"
+CONFIG_MAP = "fleet-eval-config"  # non-secret FLEET_EVAL_* variables, loaded with envFrom
+S3_SECRET = "fleet-eval-s3"  # keys: access-key, secret-key
+POSTGRES_SECRET = "fleet-eval-postgres"  # key: dsn
+SHARDS_SECRET = "fleet-eval-shards"  # key: token (optional)
+POLICIES_CONFIG_MAP = "fleet-eval-policies"  # gate policies, one <name>.yaml per key
+POLICIES_DIR = "/etc/fleet-eval/policies"
+ARTIFACT_REPOSITORY = m.ArtifactRepositoryRef(config_map="fleet-eval-artifact-repositories", key="default")
+# Argo's own artifacts (summaries, plots) live under this prefix, keyed by workflow and step; the
+# datasets, evaluations and fleet results that matter are written by eval_runner under its own keys.
+ARGO_PREFIX = "argo-artifacts/{{workflow.namespace}}/{{workflow.name}}"
+OUTPUTS = "/tmp/outputs"  # an emptyDir mounted in every runner pod
+
+LABELS = {
+    "app.kubernetes.io/part-of": "fleet-eval",
+    "app.kubernetes.io/version": RUNNER_VERSION,
+}
+RUNNER_UID = 10001
+STEP_WRAPPER = (Path(__file__).with_name("step_wrapper.py")).read_text()
+
+
+class Needs(Enum):
+    """Which service credentials a step gets: only the ones it uses (least privilege per pod)."""
+
+    POSTGRES = "postgres"
+    SHARDS = "shards"
+
+
+def retry_transient(limit: int = 5) -> RetryStrategy:
+    """Retry exit code 75 (TransientError) and pod-level errors (eviction) with backoff; never 2 or 3."""
+    return RetryStrategy(
+        limit=limit,
+        retry_policy="Always",
+        expression='asInt(lastRetry.exitCode) == 75 || lastRetry.status == "Error"',
+        backoff=m.Backoff(duration="30s", factor=2, max_duration="15m"),
+    )
+
+
+def runner_env(needs: Sequence[Needs] = ()) -> list[Any]:
+    """Credentials of a runner pod, as Secret references only (settings come from the ConfigMap)."""
+    env: list[Any] = [
+        SecretEnv(name="FLEET_EVAL_S3_ACCESS_KEY", secret_name=S3_SECRET, secret_key="access-key"),
+        SecretEnv(name="FLEET_EVAL_S3_SECRET_KEY", secret_name=S3_SECRET, secret_key="secret-key"),
+        Env(name="HOME", value="/tmp"),  # the root filesystem is read-only
+    ]
+    if Needs.POSTGRES in needs:
+        env.append(SecretEnv(name="FLEET_EVAL_POSTGRES_DSN", secret_name=POSTGRES_SECRET, secret_key="dsn"))
+    if Needs.SHARDS in needs:
+        env.append(
+            SecretEnv(name="FLEET_EVAL_SHARDS_TOKEN", secret_name=SHARDS_SECRET, secret_key="token", optional=True)
+        )
+    return env
+
+
+def container_security() -> m.SecurityContext:
+    """Non-root, no privilege escalation, no capabilities, read-only root filesystem."""
+    return m.SecurityContext(
+        run_as_non_root=True,
+        run_as_user=RUNNER_UID,
+        run_as_group=RUNNER_UID,
+        allow_privilege_escalation=False,
+        read_only_root_filesystem=True,
+        capabilities=m.Capabilities(drop=["ALL"]),
+    )
+
+
+def summary_outputs(keys: Sequence[str] = ()) -> list[Parameter]:
+    """Output parameters the Argo UI shows on the node: the summary, its named keys and the duration."""
+    params = [
+        Parameter(name="summary", value_from=m.ValueFrom(path=f"{OUTPUTS}/summary.json", default="{}")),
+        Parameter(name="duration_seconds", value_from=m.ValueFrom(path=f"{OUTPUTS}/duration_seconds", default="")),
+    ]
+    params += [Parameter(name=k, value_from=m.ValueFrom(path=f"{OUTPUTS}/{k}", default="")) for k in keys]
+    return params
+
+
+def plots_artifact(step: str) -> S3Artifact:
+    """Plots a step writes to /tmp/outputs/plots, uploaded unarchived so the Argo UI can display them."""
+    return S3Artifact(
+        name="plots",
+        path=f"{OUTPUTS}/plots",
+        key=f"{ARGO_PREFIX}/{step}/{{{{pod.name}}}}/plots",
+        archive=m.ArchiveStrategy(none=m.NoneStrategy()),
+        optional=True,
+    )
+
+
+def runner_step(
+    name: str,
+    args: Sequence[str],
+    *,
+    image: str,
+    inputs: Sequence[Parameter | S3Artifact] = (),
+    needs: Sequence[Needs] = (),
+    summary_keys: Sequence[str] = (),
+    plots: bool = False,
+    retry: bool = True,
+    metrics: Any = None,
+    memory: str = "1Gi",
+    extra_outputs: Sequence[Parameter] = (),
+    volumes: Sequence[Any] = (),
+    synchronization: m.Synchronization | None = None,
+) -> Container:
+    """A container template that runs ``eval-runner <args>`` through the step wrapper.
+
+    The command is explicit (emissary cannot read image entrypoints from the cluster registry), the
+    summary becomes output parameters, and exit code 75 is retried with backoff.
+    """
+    outputs: list[Parameter | S3Artifact] = [*summary_outputs(summary_keys), *extra_outputs]
+    if plots:
+        outputs.append(plots_artifact(name))
+    return Container(
+        name=name,
+        image=image,
+        image_pull_policy="IfNotPresent",
+        command=["python", "-c", STEP_WRAPPER],
+        args=list(args),
+        inputs=list(inputs),
+        outputs=outputs,
+        env=runner_env(needs),
+        env_from=[ConfigMapEnvFrom(name=CONFIG_MAP)],
+        security_context=container_security(),
+        resources=Resources(cpu_request="250m", memory_request="256Mi", memory_limit=memory),
+        volumes=[EmptyDirVolume(name="tmp", mount_path="/tmp"), *volumes],  # scratch
+        synchronization=synchronization,
+        retry_strategy=retry_transient() if retry else None,
+        metrics=metrics,
+    )
+
+
+def template_defaults(*, workflow_metrics: Any = None) -> dict[str, Any]:
+    """Spec fields every WorkflowTemplate shares: identity, GC, TTL, artifact repository, pod security."""
+    return {
+        "service_account_name": SERVICE_ACCOUNT,
+        "labels": dict(LABELS),
+        "artifact_repository_ref": ARTIFACT_REPOSITORY,
+        # Succeeded pods go at once (their logs are archived); failed ones stay for `kubectl logs`.
+        "pod_gc": m.PodGC(strategy="OnPodSuccess", delete_delay_duration="5m"),
+        "ttl_strategy": m.TTLStrategy(seconds_after_success=7 * 24 * 3600, seconds_after_failure=14 * 24 * 3600),
+        # Only Argo's own artifacts (summaries, plots) are collected; eval_runner's data is not Argo's.
+        "artifact_gc": m.WorkflowLevelArtifactGC(strategy="OnWorkflowDeletion", service_account_name=SERVICE_ACCOUNT),
+        "security_context": m.PodSecurityContext(
+            run_as_non_root=True,
+            run_as_user=RUNNER_UID,
+            run_as_group=RUNNER_UID,
+            fs_group=RUNNER_UID,
+            seccomp_profile=m.SeccompProfile(type="RuntimeDefault"),
+        ),
+        "metrics": workflow_metrics,
+    }
+
+
+def param(name: str, default: str | None = None, description: str | None = None, **kw: Any) -> Parameter:
+    """A template input parameter with an optional default and a description."""
+    if default is not None:
+        kw["default"] = default
+    if description is not None:
+        kw["description"] = description
+    return Parameter(name=name, **kw)
+
+
+def arg(name: str, value: str, description: str | None = None, enum: Sequence[str] | None = None) -> Parameter:
+    """A workflow argument: the value the Argo UI and ``argo submit`` start from."""
+    kw: dict[str, Any] = {"value": value}
+    if description is not None:
+        kw["description"] = description
+    if enum is not None:
+        kw["enum"] = list(enum)
+    return Parameter(name=name, **kw)
+
+
+def task(template: Any, name: str, **kwargs: Any) -> Task:
+    """Call a template inside a DAG context and return the Task (Hera's call returns a wider union)."""
+    created = template(name=name, **kwargs)
+    if not isinstance(created, Task):
+        raise TypeError(f"{name}: calling a template outside a DAG context")
+    return created
+
+
+def inp(name: str) -> str:
+    """``{{inputs.parameters.<name>}}``."""
+    return f"{{{{inputs.parameters.{name}}}}}"
