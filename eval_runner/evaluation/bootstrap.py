@@ -66,9 +66,7 @@ def paired_change(
     interval reflects the paired design (the same devices judged by both).
     """
     if candidate.shape != baseline.shape or candidate.ndim != 1:
-        raise ValueError(
-            f"paired errors must be two 1-d arrays of one length, got {candidate.shape}, {baseline.shape}"
-        )
+        raise ValueError(f"paired errors must be two 1-d arrays of one length, got {candidate.shape}, {baseline.shape}")
     n = candidate.shape[0]
     if n == 0:
         raise ValueError("no paired samples to bootstrap")

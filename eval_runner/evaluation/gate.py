@@ -158,8 +158,7 @@ def judge(candidate: pl.DataFrame, baseline: pl.DataFrame, policy: GatePolicy) -
     primary_pairs = pair(candidate, baseline, policy.primary.metric).drop_nulls(["candidate", "baseline"])
     if primary_pairs.height < policy.min_paired_samples:
         reasons.append(
-            f"refuse: only {primary_pairs.height} paired samples, "
-            f"the policy needs {policy.min_paired_samples}"
+            f"refuse: only {primary_pairs.height} paired samples, the policy needs {policy.min_paired_samples}"
         )
         return Verdict(False, reasons, primary_pairs.height, missing_c, missing_b, None, [])
     primary = _primary(primary_pairs, policy)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Final, TypedDict
+from typing import Final
 
 import polars as pl
+from typing_extensions import TypedDict  # pydantic validates TypedDicts only from typing_extensions on 3.11
 
 from eval_runner.contracts import DATASET_SCHEMA, PREDICTION_SCHEMA
 from eval_runner.errors import DataError
@@ -56,9 +57,7 @@ def evaluated_frame(dataset: pl.DataFrame, predictions: pl.DataFrame) -> pl.Data
     joined = predictions.join(truth, on="sample_id", how="left", maintain_order="left")
     orphans = joined.filter(pl.col("month").is_null()).get_column("sample_id")
     if orphans.len():
-        raise DataError(
-            f"{orphans.len()} predictions have no dataset sample, e.g. {orphans.head(3).to_list()}"
-        )
+        raise DataError(f"{orphans.len()} predictions have no dataset sample, e.g. {orphans.head(3).to_list()}")
     no_truth = joined.filter(pl.col("true_capacity_mah").is_null() | pl.col("true_runtime_days").is_null())
     if no_truth.height:
         raise DataError(

@@ -93,9 +93,7 @@ def parse_policy(text: str, *, name: str) -> GatePolicy:
     except yaml.YAMLError as error:
         raise ConfigError(f"gate policy {name}: not valid YAML ({error})") from error
     if not isinstance(raw, dict):
-        raise ConfigError(
-            f"gate policy {name}: expected a mapping at the top level, found {type(raw).__name__}"
-        )
+        raise ConfigError(f"gate policy {name}: expected a mapping at the top level, found {type(raw).__name__}")
     try:
         return GatePolicy.model_validate(raw)
     except ValidationError as error:

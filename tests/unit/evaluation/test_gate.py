@@ -33,9 +33,7 @@ def baseline_errors(seed: int = 1) -> pl.DataFrame:
     )
 
 
-def scaled(
-    frame: pl.DataFrame, factor_b: float, factor_c: float, noise: float = 0.05, seed: int = 2
-) -> pl.DataFrame:
+def scaled(frame: pl.DataFrame, factor_b: float, factor_c: float, noise: float = 0.05, seed: int = 2) -> pl.DataFrame:
     rng = np.random.default_rng(2)
     jitter = np.exp(rng.normal(0, noise, frame.height))
     factor = pl.when(pl.col("hardware_revision") == "C").then(factor_c).otherwise(factor_b)

@@ -1,0 +1,193 @@
+"""Step: evaluate the installed library version on one reviewed month; publish, then log to MLflow."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from eval_runner import __version__
+from eval_runner.dataset.reader import load_dataset
+from eval_runner.errors import ConfigError, DataError
+from eval_runner.evaluation.metrics import evaluated_frame, flatten_for_tracking, summarise, with_errors
+from eval_runner.evaluation.plots import error_distribution_png
+from eval_runner.evaluation.records import (
+    EvaluationRecord,
+    PredictionsFile,
+    encode_predictions,
+    find_record,
+    load_predictions,
+    metrics_key,
+    predictions_key,
+)
+from eval_runner.hashing import sha256_bytes
+from eval_runner.keys import Month
+from eval_runner.library import Predictor
+from eval_runner.review.reader import load_review
+from eval_runner.storage import ObjectStore
+from eval_runner.tracking import Tracker
+
+EXPERIMENT = "evaluations"
+_RELEASE_LABEL = re.compile(r"^[vV]?(\d+(?:\.\d+)*)$")
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    """What to evaluate: a month, the label the user asked for, and the image it runs in."""
+
+    month: Month
+    version_label: str
+    image_digest: str = "unknown"
+
+
+@dataclass
+class EvaluateOutput:
+    """The published record, whether it already existed, the MLflow run and where the time went."""
+
+    record: EvaluationRecord
+    reused: bool
+    run_id: str | None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def check_label(label: str, installed: str) -> None:
+    """A release label must name the installed version: evaluating 0.8.0 in the 0.9.0 image is a mix-up."""
+    found = _RELEASE_LABEL.match(label.strip())
+    if found is not None and found.group(1) != installed:
+        raise ConfigError(
+            f"version label {label!r} asks for battery-lib {found.group(1)}, but this environment has "
+            f"{installed} installed; run the evaluation in the image of that version"
+        )
+
+
+def run(
+    params: EvaluateParams,
+    *,
+    store: ObjectStore,
+    tracker: Tracker,
+    predictor: Predictor,
+    clock: Callable[[], float] = time.perf_counter,
+) -> EvaluateOutput:
+    """Evaluate ``predictor`` on the approved samples of ``params.month`` and publish the result.
+
+    A published evaluation for the same dataset and review is reused (so a retry never recomputes or
+    double-logs); one for a different review is a DataError, because published objects are immutable.
+    """
+    month, version = params.month, predictor.library_version
+    check_label(params.version_label, version)
+    timings: dict[str, float] = {}
+    start = clock()
+    loaded = load_dataset(store, month)
+    dataset = loaded.dataset
+    review = load_review(store, month, loaded.content_hash, sample_ids=dataset.get_column("sample_id").to_list())
+    timings["read"] = clock() - start
+
+    existing = find_record(store, month, version)
+    if existing is not None:
+        if (existing.dataset_hash, existing.review_csv_sha256) != (loaded.content_hash, review.review_csv_sha256):
+            raise DataError(
+                f"{metrics_key(month, version)} was made on dataset {existing.dataset_hash[:12]} / review "
+                f"{existing.review_csv_sha256[:12]}, not on the current dataset {loaded.content_hash[:12]} / review "
+                f"{review.review_csv_sha256[:12]}; published evaluations are immutable"
+            )
+        # Published before; the MLflow run may be missing if the pod died in between: log it from the store.
+        run_id = _track(tracker, existing, lambda: _stored(store, existing), timings, clock)
+        return EvaluateOutput(existing, reused=True, run_id=run_id, timings=timings)
+
+    approved = dataset.filter(pl.col("sample_id").is_in(sorted(review.approved)))
+    with_truth = approved.filter(pl.col("true_capacity_mah").is_not_null() & pl.col("true_runtime_days").is_not_null())
+    if with_truth.height == 0:
+        raise DataError(
+            f"dataset {month}: none of the {approved.height} approved samples has a capacity-test truth; "
+            "nothing to evaluate"
+        )
+
+    start = clock()
+    predictions = predictor.predict(with_truth, loaded.series)
+    timings["library"] = clock() - start
+
+    start = clock()
+    evaluated = evaluated_frame(with_truth, predictions)
+    summary = summarise(with_errors(evaluated))
+    predictions_bytes = encode_predictions(evaluated)
+    key = predictions_key(month, version)
+    record = EvaluationRecord(
+        month=str(month),
+        library_version=version,
+        version_label=params.version_label,
+        api_generation=predictor.generation,
+        image_digest=params.image_digest,
+        eval_runner_version=__version__,
+        dataset_hash=loaded.content_hash,
+        manifest_sha256=sha256_bytes(loaded.manifest.to_json_bytes()),
+        review_csv_sha256=review.review_csv_sha256,
+        n_dataset_samples=dataset.height,
+        n_approved=approved.height,
+        n_approved_without_truth=approved.height - with_truth.height,
+        n_evaluated=evaluated.height,
+        predictions=PredictionsFile(key=key, sha256=sha256_bytes(predictions_bytes), rows=evaluated.height),
+        metrics=summary,
+    )
+    timings["metrics"] = clock() - start
+    start = clock()
+    store.publish({key: predictions_bytes}, marker_key=metrics_key(month, version), marker=record.to_json_bytes())
+    timings["write"] = clock() - start
+    run_id = _track(tracker, record, lambda: (predictions_bytes, evaluated), timings, clock)
+    return EvaluateOutput(record, reused=False, run_id=run_id, timings=timings)
+
+
+def _stored(store: ObjectStore, record: EvaluationRecord) -> tuple[bytes, pl.DataFrame]:
+    frame = load_predictions(store, record)
+    return store.get_bytes(record.predictions.key, expected_sha256=record.predictions.sha256), frame
+
+
+def run_tags(record: EvaluationRecord) -> dict[str, str]:
+    """Tags that identify the MLflow run of one evaluation (and find it again on a retry)."""
+    return {
+        "kind": "evaluation",
+        "month": record.month,
+        "library_version": record.library_version,
+        "dataset_hash": record.dataset_hash,
+    }
+
+
+def _track(
+    tracker: Tracker,
+    record: EvaluationRecord,
+    fresh: Callable[[], tuple[bytes, pl.DataFrame]],
+    timings: dict[str, float],
+    clock: Callable[[], float],
+) -> str | None:
+    start = clock()
+    tags = run_tags(record)
+    found = tracker.find_runs(EXPERIMENT, tags=tags)
+    if found:
+        timings["tracking"] = clock() - start
+        return found[0].run_id
+    predictions_bytes, evaluated = fresh()
+    with tracker.run(EXPERIMENT, f"{record.month} {record.library_version}", tags=tags) as tracked:
+        tracked.log_params(
+            {
+                "month": record.month,
+                "version_label": record.version_label,
+                "library_version": record.library_version,
+                "api_generation": record.api_generation,
+                "image_digest": record.image_digest,
+                "dataset_hash": record.dataset_hash,
+                "manifest_sha256": record.manifest_sha256,
+                "review_csv_sha256": record.review_csv_sha256,
+                "eval_runner_version": record.eval_runner_version,
+                "n_evaluated": record.n_evaluated,
+            }
+        )
+        tracked.log_metrics(flatten_for_tracking(record.metrics))
+        tracked.log_artifact("predictions.parquet", predictions_bytes)
+        tracked.log_artifact("metrics.json", record.to_json_bytes())
+        title = f"battery-lib {record.library_version} on {record.month} ({record.n_evaluated} samples)"
+        tracked.log_artifact("plots/errors.png", error_distribution_png(with_errors(evaluated), title=title))
+        run_id = tracked.run_id
+    timings["tracking"] = clock() - start
+    return run_id
