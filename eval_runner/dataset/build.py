@@ -16,6 +16,7 @@ from eval_runner.dataset.shape import (
     SuggestionPolicy,
     read_window,
     records_to_frames,
+    sample_events,
     shape_month,
 )
 from eval_runner.hashing import sha256_bytes, sha256_chunks
@@ -82,6 +83,7 @@ def build_month(
     )
     sources = MonthSources(**frames, sensor_logs=sensor_logs, valve_movements=movements)
     dataset, series = shape_month(month, sources, policy)
+    events = sample_events(dataset, sources.version_events)
     seconds["shape"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -90,7 +92,9 @@ def build_month(
         "valve_movements": frame_fingerprint(f"{analytics.location}/valve_movements", movements),
         "shards": shards_fingerprint(shard_location, extracts),
     }
-    objects, manifest = encode_dataset(month, dataset, series, sources=fingerprints, suggestion_policy=policy.as_dict())
+    objects, manifest = encode_dataset(
+        month, dataset, series, events, sources=fingerprints, suggestion_policy=policy.as_dict()
+    )
     seconds["encode"] = time.perf_counter() - started
     log.info("dataset %s: %d samples, %d series rows, %s", month, dataset.height, series.height, seconds)
     return BuiltMonth(objects=objects, manifest=manifest, seconds=seconds)

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 import polars as pl
 
 from eval_runner import __version__
-from eval_runner.contracts import DATASET_SCHEMA, SCHEMA_VERSION, SERIES_SCHEMA
+from eval_runner.contracts import SCHEMA_VERSION
 from eval_runner.dataset.manifest import DatasetManifest, FileEntry, SourceFingerprint, content_hash
-from eval_runner.dataset.reader import file_key, manifest_key
+from eval_runner.dataset.reader import SCHEMAS, file_key, manifest_key
 from eval_runner.errors import DataError
 from eval_runner.hashing import sha256_bytes
 from eval_runner.keys import Month
@@ -21,17 +21,20 @@ def encode_dataset(
     month: Month,
     dataset: pl.DataFrame,
     series: pl.DataFrame,
+    events: pl.DataFrame,
     *,
     sources: Mapping[str, SourceFingerprint],
     suggestion_policy: Mapping[str, float],
 ) -> tuple[dict[str, bytes], DatasetManifest]:
     """Encode the files and their manifest; pure, so a rebuild can be compared without a store."""
-    for name, frame, schema in (("dataset", dataset, DATASET_SCHEMA), ("series", series, SERIES_SCHEMA)):
+    named = {"dataset": dataset, "series": series, "events": events}
+    for name, frame in named.items():
+        schema = SCHEMAS[name]
         if frame.schema != pl.Schema(schema):
             raise DataError(f"{month} {name}: schema {dict(frame.schema)} does not match the contract")
     objects: dict[str, bytes] = {}
     entries: dict[str, FileEntry] = {}
-    for name, frame in (("dataset", dataset), ("series", series)):
+    for name, frame in named.items():
         key = file_key(month, name)
         data = frame_to_parquet(frame)
         objects[key] = data

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
 from eval_runner.contracts import DATASET_SCHEMA, SCHEMA_VERSION, SERIES_SCHEMA
 from eval_runner.dataset.manifest import DatasetManifest, IncomparableDatasetError, content_hash
+from eval_runner.dataset.shape import EVENTS_SCHEMA
 from eval_runner.errors import DataError
 from eval_runner.keys import Month, dataset_prefix
 from eval_runner.parquet import parquet_to_frame
 from eval_runner.storage import ObjectStore
 
 MANIFEST_NAME = "manifest.json"
-FILE_NAMES = {"dataset": "dataset.parquet", "series": "series.parquet"}
-SCHEMAS = {"dataset": DATASET_SCHEMA, "series": SERIES_SCHEMA}
+FILE_NAMES = {"dataset": "dataset.parquet", "series": "series.parquet", "events": "events.parquet"}
+SCHEMAS = {"dataset": DATASET_SCHEMA, "series": SERIES_SCHEMA, "events": EVENTS_SCHEMA}
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class LoadedDataset:
     dataset: pl.DataFrame
     series: pl.DataFrame
     manifest: DatasetManifest
+    events: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=EVENTS_SCHEMA))  # for plots
 
     @property
     def content_hash(self) -> str:
@@ -38,7 +40,7 @@ def manifest_key(month: Month) -> str:
 
 
 def file_key(month: Month, name: str) -> str:
-    """Key of one of a month's dataset files ("dataset" or "series")."""
+    """Key of one of a month's dataset files ("dataset", "series" or "events")."""
     return f"{dataset_prefix(month)}{FILE_NAMES[name]}"
 
 
@@ -85,4 +87,4 @@ def load_dataset(
         if frame.schema != pl.Schema(SCHEMAS[name]):
             raise DataError(f"{entry.key}: schema {dict(frame.schema)} does not match the contract")
         frames[name] = frame
-    return LoadedDataset(dataset=frames["dataset"], series=frames["series"], manifest=manifest)
+    return LoadedDataset(dataset=frames["dataset"], series=frames["series"], manifest=manifest, events=frames["events"])

@@ -46,6 +46,14 @@ VERSION_EVENT_SCHEMA: dict[str, pl.DataType] = {
     "component": pl.String(),
     "version": pl.String(),
 }
+# events.parquet (a file of the dataset, not a library input): version changes within each sample's
+# series window, so the review UI can mark firmware changes on the plots.
+EVENTS_SCHEMA: dict[str, pl.DataType] = {
+    "sample_id": pl.String(),
+    "effective_at": _UTC,
+    "component": pl.String(),
+    "version": pl.String(),
+}
 BATTERY_PARAMETER_SCHEMA: dict[str, pl.DataType] = {
     "device_id": pl.String(),
     "chemistry": pl.String(),
@@ -321,6 +329,19 @@ def quality_signals(samples: pl.DataFrame, series: pl.DataFrame, policy: Suggest
             & (pl.col("voltage_anomalies") <= policy.max_voltage_anomalies)
             & pl.col("battery_chemistry").is_not_null()
         ).alias("suggest_use")
+    )
+
+
+def sample_events(dataset: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
+    """Version events inside each sample's series window (``as_of`` - 30 days up to ``as_of``)."""
+    return (
+        dataset.select("sample_id", "device_id", "as_of")
+        .join(events, on="device_id", how="inner")
+        .filter(
+            (pl.col("effective_at") >= pl.col("as_of") - SERIES_WINDOW) & (pl.col("effective_at") < pl.col("as_of"))
+        )
+        .select([pl.col(name).cast(dtype) for name, dtype in EVENTS_SCHEMA.items()])
+        .sort("sample_id", "effective_at", "component", "version")
     )
 
 

@@ -12,9 +12,11 @@ from eval_runner.dataset.shape import (
     BATTERY_PARAMETER_SCHEMA,
     CAPACITY_TEST_SCHEMA,
     DEVICE_SCHEMA,
+    EVENTS_SCHEMA,
     VERSION_EVENT_SCHEMA,
     MonthSources,
     SuggestionPolicy,
+    sample_events,
     shape_month,
 )
 from eval_runner.keys import Month
@@ -178,3 +180,14 @@ def test_output_is_deterministic_whatever_the_input_order() -> None:
     second, second_series = shape_month(MONTH, shuffled)
     assert first.equals(second)
     assert first_series.equals(second_series)
+
+
+def test_sample_events_are_those_inside_the_series_window() -> None:
+    sources = _sources()
+    dataset, _ = shape_month(MONTH, sources)
+    events = sample_events(dataset, sources.version_events)
+    assert events.schema == pl.Schema(EVENTS_SCHEMA)
+    assert events.select("sample_id", "component", "version").rows() == [
+        ("a/2026-04", "software", "1.1"),
+        ("a/2026-04", "firmware", "2.1"),
+    ]
