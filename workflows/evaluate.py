@@ -1,0 +1,190 @@
+"""evaluate: every (month, version) pair on reviewed datasets, one pod per version, then compare and gate.
+
+One submit takes a list of months and a list of version labels, so a backfill is one workflow:
+resolve the labels, build the runner images the registry lacks, evaluate each version in its own image
+for each month, compare the versions per month, and gate the first label (the candidate) against the
+baseline (the champion alias) over all months. The gate writes decision.json; whether it passed is an
+output parameter of the entry template, which release reads.
+"""
+
+from __future__ import annotations
+
+from hera.workflows import DAG, ConfigMapVolume, Container, Parameter, WorkflowTemplate
+from hera.workflows import models as m
+
+from workflows import images
+from workflows.common import (
+    POLICIES_CONFIG_MAP,
+    POLICIES_DIR,
+    arg,
+    inp,
+    param,
+    runner_step,
+    task,
+    template_defaults,
+)
+from workflows.versions import RUNNER_CONTEXT_KEY, build_image_template, resolve_template
+
+NAME = "evaluate"
+ENTRY = "evaluate"
+# The entry template's inputs; release passes the same names through its templateRef.
+INPUTS = ("months", "labels", "gate", "policy", "baseline", "runner-context-key", "image-repository")
+
+
+def evaluate_version_template() -> Container:
+    """Evaluate one resolved version on one month, in that version's own runner image."""
+    return runner_step(
+        "evaluate-version",
+        ["evaluate", "--month", inp("month"), "--version-label", inp("label")],
+        image=inp("image"),
+        inputs=[param("month"), param("label"), param("image"), param("library_version")],
+        summary_keys=("samples", "predicted", "errors", "mlflow_run_id", "metrics"),
+        plots=True,
+        memory="4Gi",
+    )
+
+
+def compare_template() -> Container:
+    """Compare the versions evaluated on one month (plots across versions, an MLflow comparison run)."""
+    return runner_step(
+        "compare-versions",
+        ["compare", "--month", inp("month"), "--versions", inp("versions")],
+        image=images.CORE_IMAGE,
+        inputs=[param("month"), param("versions", description="JSON list of resolved library versions")],
+        summary_keys=("samples", "versions", "best", "mlflow_run_id"),
+        plots=True,
+        memory="2Gi",
+    )
+
+
+def gate_template() -> Container:
+    """Judge the candidate against the baseline with the policy; writes decision.json."""
+    return runner_step(
+        "gate",
+        [
+            "gate",
+            "--policy",
+            f"{POLICIES_DIR}/{inp('policy')}.yaml",
+            "--candidate",
+            inp("candidate"),
+            "--baseline",
+            inp("baseline"),
+            "--months",
+            inp("months"),
+        ],
+        image=images.CORE_IMAGE,
+        inputs=[param("months"), param("candidate"), param("baseline"), param("policy")],
+        summary_keys=("passed", "release_id", "decision", "reasons"),
+        plots=True,
+        volumes=[ConfigMapVolume(name=POLICIES_CONFIG_MAP, mount_path=POLICIES_DIR, read_only=True)],
+    )
+
+
+def month_dag() -> DAG:
+    """One month: every version in parallel (one pod each), then the comparison."""
+    with DAG(
+        name="evaluate-month",
+        inputs=[param("month"), param("resolutions"), param("library_versions")],
+    ) as dag:
+        runs = task(
+            evaluate_version_template(),
+            "evaluate",
+            with_param=inp("resolutions"),
+            arguments={
+                "month": inp("month"),
+                "label": "{{item.label}}",
+                "image": "{{item.image}}",
+                "library_version": "{{item.library_version}}",
+            },
+        )
+        compare = task(
+            compare_template(),
+            "compare",
+            arguments={"month": inp("month"), "versions": inp("library_versions")},
+        )
+        runs >> compare
+    return dag
+
+
+def entry_dag() -> DAG:
+    """Resolve, build what is missing, evaluate every month, gate; outputs whether the gate passed."""
+    resolve = resolve_template()
+    build_image = build_image_template()
+    month = month_dag()
+    gate = gate_template()
+    with DAG(
+        name=ENTRY,
+        inputs=[param(name) for name in INPUTS],
+        outputs=[
+            Parameter(
+                name="passed",
+                value_from=m.ValueFrom(parameter="{{tasks.gate.outputs.parameters.passed}}", default="false"),
+            ),
+            Parameter(
+                name="resolutions",
+                value_from=m.ValueFrom(parameter="{{tasks.resolve.outputs.parameters.resolutions}}"),
+            ),
+        ],
+    ) as dag:
+        t_resolve = task(
+            resolve,
+            "resolve",
+            arguments={"labels": inp("labels"), "image-repository": inp("image-repository")},
+        )
+        t_build = task(
+            build_image,
+            "build-image",
+            with_param="{{tasks.resolve.outputs.parameters.missing}}",
+            arguments={
+                "requirement": "{{item.requirement}}",
+                "library_version": "{{item.library_version}}",
+                "image_tag": "{{item.image_tag}}",
+                "runner-context-key": inp("runner-context-key"),
+            },
+        )
+        t_months = task(
+            month,
+            "month",
+            with_param=inp("months"),
+            arguments={
+                "month": "{{item}}",
+                "resolutions": "{{tasks.resolve.outputs.parameters.resolutions}}",
+                "library_versions": "{{tasks.resolve.outputs.parameters.library_versions}}",
+            },
+        )
+        t_gate = task(
+            gate,
+            "gate",
+            when=f"{inp('gate')} == true",
+            arguments={
+                "months": inp("months"),
+                "candidate": "{{tasks.resolve.outputs.parameters.library_version}}",
+                "baseline": inp("baseline"),
+                "policy": inp("policy"),
+            },
+        )
+        t_resolve >> t_build
+        t_build >> t_months
+        t_months >> t_gate
+    return dag
+
+
+def build() -> WorkflowTemplate:
+    """The evaluate WorkflowTemplate."""
+    with WorkflowTemplate(
+        name=NAME,
+        entrypoint=ENTRY,
+        arguments=[
+            arg("months", '["2026-04"]', "JSON list of months (YYYY-MM) with approved reviews"),
+            arg("labels", '["latest"]', "JSON list of version labels; the first is the gate's candidate"),
+            arg("gate", "true", "judge the first label against the baseline", enum=["true", "false"]),
+            arg("policy", "default", "gate policy name (a key of the fleet-eval-policies ConfigMap)"),
+            arg("baseline", "champion", "the version to beat: 'champion' (MLflow alias) or a version"),
+            arg("runner-context-key", RUNNER_CONTEXT_KEY, "artifact key of the runner build context"),
+            arg("image-repository", images.RUNNER_REPOSITORY, "repository pods pull runner images from"),
+        ],
+        annotations={"workflows.argoproj.io/description": "Evaluate versions on months, compare, gate."},
+        **template_defaults(),
+    ) as wt:
+        entry_dag()
+    return wt

@@ -1,0 +1,217 @@
+"""fleet-rollout: run one library version on every device, in checkpointed batches over shard pods.
+
+snapshot -> plan -> (canary, for configuration --apply) -> shard pods over the plan's shard ids ->
+merge. Fan-out is over shard ids (a few dozen), never devices; each shard skips batches whose .done
+marker exists, so ``argo retry``, a resubmit with the same run id or a re-release resumes where the
+last attempt stopped. Shards report devices done/total as Argo progress and export Prometheus metrics.
+"""
+
+from __future__ import annotations
+
+from hera.workflows import DAG, Container, Counter, Gauge, Label, WorkflowTemplate
+
+from eval_runner.fleet.models import MODES
+from workflows import images
+from workflows.common import Needs, arg, inp, param, runner_step, task, template_defaults
+from workflows.versions import RUNNER_CONTEXT_KEY, build_image_template, resolve_template
+
+NAME = "fleet-rollout"
+ENTRY = "fleet-rollout"
+INPUTS = (
+    "version",
+    "mode",
+    "run-id",
+    "shards",
+    "batch-size",
+    "apply",
+    "max-error-rate",
+    "runner-context-key",
+    "image-repository",
+)
+# Shard pods running at once: bounds the load on the API shards and the object store. The controller
+# needs a number here (Argo does not template parallelism), so changing it means `make render`.
+PARALLELISM = 16
+
+# The run id fixes every checkpoint key: by default the workflow's name, so `argo retry` resumes; give
+# the same run id to a new submission to resume a run whose workflow is gone.
+RUN_ID = "{{=inputs.parameters['run-id'] != '' ? inputs.parameters['run-id'] : workflow.name}}"
+# `fleet plan --apply` is a flag; Argo cannot drop an argument, so dry-run repeats an option instead.
+APPLY_FLAG = (
+    "{{=inputs.parameters.apply == 'true' ? '--apply' : '--max-error-rate=' + inputs.parameters['max-error-rate']}}"
+)
+
+
+def snapshot_template() -> Container:
+    """Read the fleet's inputs into per-batch Parquet (manifest last; an existing snapshot is reused)."""
+    return runner_step(
+        "fleet-snapshot",
+        ["fleet", "snapshot", "--run-id", inp("run-id"), "--batch-size", inp("batch-size")],
+        image=images.CORE_IMAGE,
+        inputs=[param("run-id"), param("batch-size")],
+        needs=(Needs.POSTGRES, Needs.SHARDS),
+        summary_keys=("devices", "batches", "as_of"),
+        memory="4Gi",
+    )
+
+
+def plan_template() -> Container:
+    """Write plan.json and print the shard ids (a JSON list: the fan-out's items)."""
+    return runner_step(
+        "fleet-plan",
+        [
+            "fleet",
+            "plan",
+            "--run-id",
+            inp("run-id"),
+            "--shards",
+            inp("shards"),
+            "--mode",
+            inp("mode"),
+            "--max-error-rate",
+            inp("max-error-rate"),
+            APPLY_FLAG,
+        ],
+        image=images.CORE_IMAGE,
+        inputs=[param("run-id"), param("shards"), param("mode"), param("apply"), param("max-error-rate")],
+        memory="512Mi",
+    )
+
+
+def shard_metrics() -> list[Counter | Gauge]:
+    """Per-shard Prometheus metrics; labels are low-cardinality (mode, status), never device ids."""
+    labels = [Label(key="mode", value=inp("mode")), Label(key="status", value="{{status}}")]
+    return [
+        Counter(name="fleet_shard_result_total", help="Shard pods by final status", labels=labels, value="1"),
+        Gauge(
+            name="fleet_shard_duration_seconds",
+            help="Wall time of one shard pod",
+            labels=labels,
+            realtime=False,
+            value="{{duration}}",
+        ),
+    ]
+
+
+def shard_template(name: str, selector: list[str]) -> Container:
+    """Process a shard's batches in the version's image, skipping done ones; writes Argo progress."""
+    return runner_step(
+        name,
+        ["fleet", "shard", "--run-id", inp("run-id"), *selector],
+        image=inp("image"),
+        inputs=[param("run-id"), param("image"), param("mode"), *([param("shard")] if "--shard" in selector else [])],
+        needs=(Needs.SHARDS,),
+        summary_keys=("devices", "batches", "skipped", "processed", "failures"),
+        metrics=shard_metrics(),
+        memory="4Gi",
+    )
+
+
+def merge_template() -> Container:
+    """Prove every device appears exactly once, then publish results; the summary is the run's."""
+    return runner_step(
+        "fleet-merge",
+        ["fleet", "merge", "--run-id", inp("run-id")],
+        image=images.CORE_IMAGE,
+        inputs=[param("run-id")],
+        summary_keys=("devices", "batches", "library_version", "counts"),
+        memory="4Gi",
+    )
+
+
+def entry_dag() -> DAG:
+    """Resolve the version (building its image if missing), snapshot, plan, canary, shards, merge."""
+    with DAG(name=ENTRY, inputs=[param(n) for n in INPUTS], parallelism=PARALLELISM) as dag:
+        t_resolve = task(
+            resolve_template(),
+            "resolve",
+            arguments={"labels": inp("version"), "image-repository": inp("image-repository")},
+        )
+        t_build = task(
+            build_image_template(),
+            "build-image",
+            with_param="{{tasks.resolve.outputs.parameters.missing}}",
+            arguments={
+                "requirement": "{{item.requirement}}",
+                "library_version": "{{item.library_version}}",
+                "image_tag": "{{item.image_tag}}",
+                "runner-context-key": inp("runner-context-key"),
+            },
+        )
+        t_snapshot = task(
+            snapshot_template(), "snapshot", arguments={"run-id": RUN_ID, "batch-size": inp("batch-size")}
+        )
+        t_plan = task(
+            plan_template(),
+            "plan",
+            arguments={
+                "run-id": RUN_ID,
+                "shards": inp("shards"),
+                "mode": inp("mode"),
+                "apply": inp("apply"),
+                "max-error-rate": inp("max-error-rate"),
+            },
+        )
+        image = "{{tasks.resolve.outputs.parameters.image}}"
+        t_canary = task(
+            shard_template("fleet-canary", ["--canary"]),
+            "canary",
+            when=f"{inp('mode')} == configuration && {inp('apply')} == true",
+            arguments={"run-id": RUN_ID, "image": image, "mode": inp("mode")},
+        )
+        t_shards = task(
+            shard_template("fleet-shard", ["--shard", inp("shard")]),
+            "shard",
+            with_param="{{tasks.plan.outputs.result}}",
+            arguments={"run-id": RUN_ID, "image": image, "mode": inp("mode"), "shard": "{{item}}"},
+        )
+        t_merge = task(merge_template(), "merge", arguments={"run-id": RUN_ID})
+        t_resolve >> t_build
+        t_build >> t_snapshot
+        t_snapshot >> t_plan
+        t_plan >> t_canary
+        t_canary >> t_shards
+        t_shards >> t_merge
+    return dag
+
+
+def workflow_metrics() -> list[Gauge | Counter]:
+    """Run-level metrics: duration (updated while running) and outcome, by mode."""
+    mode = Label(key="mode", value="{{workflow.parameters.mode}}")
+    return [
+        Gauge(
+            name="fleet_rollout_duration_seconds",
+            help="Wall time of a fleet rollout",
+            labels=[mode],
+            realtime=True,
+            value="{{workflow.duration}}",
+        ),
+        Counter(
+            name="fleet_rollout_result_total",
+            help="Fleet rollouts by final status",
+            labels=[mode, Label(key="status", value="{{workflow.status}}")],
+            value="1",
+        ),
+    ]
+
+
+def build() -> WorkflowTemplate:
+    """The fleet-rollout WorkflowTemplate."""
+    with WorkflowTemplate(
+        name=NAME,
+        entrypoint=ENTRY,
+        arguments=[
+            arg("version", '["latest"]', "JSON list with one version label (0.9.0, latest, git:<ref>)"),
+            arg("mode", "fleet", "what to compute or write", enum=MODES),
+            arg("run-id", "", "checkpoint key of the run; empty: this workflow's name"),
+            arg("shards", "8", "shard pods to fan out to"),
+            arg("batch-size", "250", "devices per checkpointed batch"),
+            arg("apply", "false", "configuration: really write (default: dry-run diff)", enum=["false", "true"]),
+            arg("max-error-rate", "0.05", "configuration --apply: halt a batch above this failed-write share"),
+            arg("runner-context-key", RUNNER_CONTEXT_KEY, "artifact key of the runner build context"),
+            arg("image-repository", images.RUNNER_REPOSITORY, "repository pods pull runner images from"),
+        ],
+        annotations={"workflows.argoproj.io/description": "Run a library version on every device, in batches."},
+        **template_defaults(workflow_metrics=workflow_metrics()),
+    ) as wt:
+        entry_dag()
+    return wt

@@ -1,0 +1,97 @@
+"""release: the GitOps entry. Evaluate a candidate against the champion, gate, and roll out on a pass.
+
+The chart renders one Workflow per release listed in its values, named after the library and version
+and running this template, so the same version never runs twice and a new one always runs. The
+steps are the evaluate and fleet-rollout entry templates (templateRef), so a release runs exactly
+what a platform engineer would submit by hand.
+"""
+
+from __future__ import annotations
+
+from hera.workflows import DAG, Container, Task, WorkflowTemplate
+from hera.workflows import models as m
+
+from eval_runner.fleet.models import MODES
+from workflows import evaluate, fleet_rollout, images
+from workflows.common import arg, inp, param, runner_step, task, template_defaults
+from workflows.versions import RUNNER_CONTEXT_KEY
+
+NAME = "release"
+ENTRY = "release"
+INPUTS = ("library", "version", "months", "latest-months", "policy", "rollout", "mode", "shards")
+
+
+def pick_months_template() -> Container:
+    """The months to judge on: the given JSON list, or the latest approved ones when it is empty."""
+    return runner_step(
+        "pick-months",
+        ["review", "approved-months", "--months", inp("months"), "--latest", inp("latest-months")],
+        image=images.CORE_IMAGE,
+        inputs=[param("months"), param("latest-months")],
+        memory="256Mi",
+    )
+
+
+def entry_dag() -> DAG:
+    """Pick months, evaluate + gate the candidate, then roll out when the gate passed and rollout is on."""
+    with DAG(name=ENTRY, inputs=[param(n) for n in INPUTS]) as dag:
+        t_months = task(
+            pick_months_template(),
+            "pick-months",
+            arguments={"months": inp("months"), "latest-months": inp("latest-months")},
+        )
+        labels = f'["{inp("version")}"]'
+        t_evaluate = Task(
+            name="evaluate",
+            template_ref=m.TemplateRef(name=evaluate.NAME, template=evaluate.ENTRY),
+            arguments={
+                "months": "{{tasks.pick-months.outputs.result}}",
+                "labels": labels,
+                "gate": "true",
+                "policy": inp("policy"),
+                "baseline": "champion",
+                "runner-context-key": RUNNER_CONTEXT_KEY,
+                "image-repository": images.RUNNER_REPOSITORY,
+            },
+        )
+        t_rollout = Task(
+            name="rollout",
+            template_ref=m.TemplateRef(name=fleet_rollout.NAME, template=fleet_rollout.ENTRY),
+            when=f"{{{{tasks.evaluate.outputs.parameters.passed}}}} == true && {inp('rollout')} == true",
+            arguments={
+                "version": labels,
+                "mode": inp("mode"),
+                "run-id": "",
+                "shards": inp("shards"),
+                "batch-size": "250",
+                "apply": "false",
+                "max-error-rate": "0.05",
+                "runner-context-key": RUNNER_CONTEXT_KEY,
+                "image-repository": images.RUNNER_REPOSITORY,
+            },
+        )
+        t_months >> t_evaluate
+        t_evaluate >> t_rollout
+    return dag
+
+
+def build() -> WorkflowTemplate:
+    """The release WorkflowTemplate."""
+    with WorkflowTemplate(
+        name=NAME,
+        entrypoint=ENTRY,
+        arguments=[
+            arg("library", "battery-lib", "the library being released (the chart names workflows after it)"),
+            arg("version", "latest", "the candidate's version label"),
+            arg("months", "[]", "JSON list of months to judge on; empty: the latest approved months"),
+            arg("latest-months", "3", "how many latest approved months when months is empty"),
+            arg("policy", "default", "gate policy name"),
+            arg("rollout", "false", "roll out to the fleet when the gate passes", enum=["false", "true"]),
+            arg("mode", "fleet", "fleet-rollout mode", enum=MODES),
+            arg("shards", "8", "shard pods of the rollout"),
+        ],
+        annotations={"workflows.argoproj.io/description": "Evaluate a candidate, gate, roll out on a pass."},
+        **template_defaults(),
+    ) as wt:
+        entry_dag()
+    return wt
