@@ -1,14 +1,176 @@
-"""`eval-runner evaluation`: evaluate library versions on reviewed datasets, compare them and gate a release."""
+"""`eval-runner evaluate | compare | gate | evaluations list`: evaluate library versions and gate a release."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import click
+import polars as pl
+
+from eval_runner.errors import ConfigError
+from eval_runner.keys import Month
+
+if TYPE_CHECKING:
+    from eval_runner.cli import Runtime
 
 
-@click.group(name="evaluation")
-def group() -> None:
-    """Evaluate library versions on reviewed datasets, compare them and gate a release."""
+def _months(values: tuple[str, ...]) -> tuple[Month, ...]:
+    parts = [part.strip() for value in values for part in value.split(",") if part.strip()]
+    months = tuple(sorted({Month.parse(part) for part in parts}))
+    if not months:
+        raise ConfigError("give at least one --month YYYY-MM")
+    return months
+
+
+def _versions(values: tuple[str, ...]) -> tuple[str, ...]:
+    from eval_runner.evaluation.inputs import normalise_version
+
+    return tuple(normalise_version(part) for value in values for part in value.split(",") if part.strip())
+
+
+def _echo_json(data: object) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def _table(frame: pl.DataFrame) -> str:
+    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200, tbl_hide_dataframe_shape=True,
+                   tbl_hide_column_data_types=True, fmt_str_lengths=60):  # fmt: skip
+        return str(frame)
+
+
+@click.command(name="evaluate")
+@click.option("--month", required=True, help="The reviewed month to evaluate on, YYYY-MM.")
+@click.option(
+    "--version-label", required=True, help="The label this run was asked for (0.9.0, v0.9.0, latest, git:<ref>)."
+)
+@click.option("--image-digest", default="unknown", show_default=True, help="Digest of the runner image (recorded).")
+@click.pass_obj
+def evaluate(runtime: Runtime, month: str, version_label: str, image_digest: str) -> None:
+    """Evaluate the battery-lib installed here on a month's approved samples.
+
+    Writes predictions.parquet and metrics.json under capacity/evaluations/ and logs one MLflow run.
+    Run it in the runner image of the version (or an environment with exactly that version).
+    """
+    from eval_runner.evaluation import evaluate as step
+    from eval_runner.library import load_predictor
+
+    predictor = load_predictor()
+    params = step.EvaluateParams(Month.parse(month), version_label, image_digest=image_digest)
+    out = step.run(params, store=runtime.store(), tracker=runtime.tracker(), predictor=predictor)
+    overall = out.record.metrics["overall"]
+    _echo_json(
+        {
+            "month": out.record.month,
+            "library_version": out.record.library_version,
+            "reused": out.reused,
+            "mlflow_run_id": out.run_id,
+            "n_evaluated": out.record.n_evaluated,
+            "runtime_abs_error_median": overall.get("runtime_abs_error_median"),
+            "capacity_abs_error_median": overall.get("capacity_abs_error_median"),
+            "timings_seconds": {k: round(v, 4) for k, v in out.timings.items()},
+        }
+    )
+
+
+@click.command(name="compare")
+@click.option(
+    "--month", "months", multiple=True, required=True, help="Month(s) to pool, YYYY-MM; repeat or comma-separate."
+)
+@click.option(
+    "--versions", "versions", multiple=True, required=True, help="Versions to compare; the first is the reference."
+)
+@click.pass_obj
+def compare(runtime: Runtime, months: tuple[str, ...], versions: tuple[str, ...]) -> None:
+    """Compare evaluated versions: leaderboard, per-segment table, error CDFs, logged as one MLflow run.
+
+    Refuses evaluations of a month made on different dataset, manifest or review hashes.
+    """
+    from eval_runner.evaluation import compare_step as step
+
+    params = step.CompareParams(_months(months), _versions(versions))
+    out = step.run(params, store=runtime.store(), tracker=runtime.tracker())
+    click.echo(_table(out.leaderboard))
+    click.echo(_table(out.segments))
+    click.echo(f"mlflow comparison run: {out.run_id}{' (reused)' if out.reused else ''}")
+
+
+@click.command(name="gate")
+@click.option("--policy", "policy_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Gate policy YAML (see policies/default.yaml).")  # fmt: skip
+@click.option("--candidate", required=True, help="The version that wants to become champion.")
+@click.option("--baseline", default="champion", show_default=True, help="A version, or 'champion' (the MLflow alias).")
+@click.option("--month", "months", multiple=True, required=True, help="Month(s) judged together, YYYY-MM.")
+@click.option(
+    "--release-id",
+    default=None,
+    help="Names capacity/decisions/<release-id>/ (default: from candidate, months, policy).",
+)
+@click.option("--promote/--no-promote", default=False, show_default=True, help="Move the champion alias on a pass.")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also write verdict.txt and decision.json here (Argo output parameters).")  # fmt: skip
+@click.pass_obj
+def gate(
+    runtime: Runtime,
+    policy_path: Path,
+    candidate: str,
+    baseline: str,
+    months: tuple[str, ...],
+    release_id: str | None,
+    promote: bool,
+    output_dir: Path | None,
+) -> None:
+    """Judge a candidate against the baseline under a policy; write decision.json; promote on a pass."""
+    from eval_runner.evaluation import gate_step as step
+
+    try:
+        policy_text = policy_path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"gate policy {policy_path}: cannot be read ({error.strerror})") from error
+    params = step.GateParams(
+        months=_months(months),
+        candidate=candidate,
+        baseline=baseline,
+        policy_text=policy_text,
+        policy_name=policy_path.name,
+        release_id=release_id,
+        promote=promote,
+        model=runtime.mlflow_settings().registered_model,
+    )
+    out = step.run(params, store=runtime.store(), tracker=runtime.tracker())
+    for reason in out.decision["reasons"]:  # type: ignore[attr-defined]  # a list of str by construction
+        click.echo(reason, err=True)
+    if out.promoted is not None:
+        click.echo(f"champion -> {out.promoted.library_version} (model version {out.promoted.version})", err=True)
+    if output_dir is not None:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / "verdict.txt").write_text(str(out.decision["verdict"]))
+        (output_dir / "decision.json").write_text(json.dumps(out.decision, indent=2, sort_keys=True, default=str))
+    _echo_json({"verdict": out.decision["verdict"], "decision_key": out.key, "reused": out.reused,
+                "promoted": out.promoted.library_version if out.promoted else None})  # fmt: skip
+
+
+@click.group(name="evaluations")
+def evaluations() -> None:
+    """Inspect published evaluations."""
+
+
+@evaluations.command(name="list")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_obj
+def list_evaluations(runtime: Runtime, fmt: str) -> None:
+    """Show the month x version matrix: median absolute runtime error and dataset hash per cell."""
+    from eval_runner.evaluation.matrix import evaluations_frame, matrix
+    from eval_runner.evaluation.records import list_records
+
+    records = list_records(runtime.store())
+    if fmt == "json":
+        _echo_json(evaluations_frame(records).to_dicts())
+        return
+    click.echo(_table(matrix(records)))
+    click.echo("cell: median abs runtime error (days) @ dataset hash; '!' = mixed inputs; '-' = not evaluated")
 
 
 # What cli.py registers from this module (top-level commands and groups).
-commands: tuple[click.Command, ...] = (group,)
+commands: tuple[click.Command, ...] = (evaluate, compare, gate, evaluations)

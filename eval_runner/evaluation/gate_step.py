@@ -1,0 +1,204 @@
+"""Step: gate a candidate against a baseline, write decision.json, and move the champion alias on a pass."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from eval_runner import __version__
+from eval_runner.errors import ConfigError, DataError
+from eval_runner.evaluation.evaluate import EXPERIMENT as EVALUATIONS_EXPERIMENT
+from eval_runner.evaluation.gate import judge
+from eval_runner.evaluation.inputs import VersionEvaluations, load_evaluations, normalise_version
+from eval_runner.evaluation.policy import parse_policy
+from eval_runner.hashing import sha256_bytes
+from eval_runner.keys import Month, decision_key
+from eval_runner.storage import ObjectStore
+from eval_runner.tracking import ModelVersionRecord, Tracker
+
+CHAMPION = "champion"
+EXPERIMENT = "gates"
+_HEADLINE = ("n_samples", "runtime_abs_error_median", "runtime_abs_error_p90", "capacity_abs_error_median",
+             "runtime_q10_q90_coverage")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class GateParams:
+    """What to decide: candidate vs baseline (a version or ``champion``) on months, under a policy."""
+
+    months: tuple[Month, ...]
+    candidate: str
+    baseline: str
+    policy_text: str
+    policy_name: str
+    release_id: str | None = None
+    promote: bool = False
+    model: str = "battery-lib"
+
+
+@dataclass(frozen=True)
+class GateOutput:
+    """The decision as written, whether it was already there, and the promotion if one happened."""
+
+    decision: dict[str, object]
+    key: str
+    reused: bool
+    promoted: ModelVersionRecord | None
+
+
+def default_release_id(candidate: str, months: tuple[Month, ...], policy_sha256: str) -> str:
+    """A release id from what identifies the question, so a rerun finds its earlier decision."""
+    span = "_".join(str(m) for m in sorted(months))
+    return f"{candidate}-on-{span}-policy-{policy_sha256[:12]}"
+
+
+def _resolve_baseline(label: str, *, tracker: Tracker, model: str) -> tuple[str, str | None]:
+    if label != CHAMPION:
+        return normalise_version(label), None
+    champion = tracker.alias_version(model, CHAMPION)
+    if champion is None or not champion.library_version:
+        raise ConfigError(
+            f"registered model {model!r} has no {CHAMPION!r} alias yet; pass --baseline <version> for the first gate"
+        )
+    return champion.library_version, champion.version
+
+
+def _per_month(item: VersionEvaluations) -> dict[str, dict[str, object]]:
+    return {
+        r.month: {
+            "predictions_sha256": r.predictions.sha256,
+            "image_digest": r.image_digest,
+            "version_label": r.version_label,
+            "metrics": {k: r.metrics["overall"].get(k) for k in _HEADLINE},
+        }
+        for r in item.records
+    }
+
+
+def _decide(params: GateParams, *, store: ObjectStore, tracker: Tracker, release_id: str) -> dict[str, object]:
+    policy = parse_policy(params.policy_text, name=params.policy_name)
+    candidate = normalise_version(params.candidate)
+    baseline, baseline_model_version = _resolve_baseline(params.baseline, tracker=tracker, model=params.model)
+    if candidate == baseline:
+        raise ConfigError(f"candidate and baseline are both {candidate}; nothing to gate")
+    loaded = load_evaluations(store, params.months, (candidate, baseline))
+    verdict = judge(loaded[candidate].errors, loaded[baseline].errors, policy)
+    first = loaded[candidate].records
+    return {
+        "kind": "gate-decision",
+        "release_id": release_id,
+        "verdict": "pass" if verdict.passed else "refuse",
+        "reasons": verdict.reasons,
+        "inputs": {
+            "months": [str(m) for m in params.months],
+            "candidate": {"label": params.candidate, "library_version": candidate},
+            "baseline": {
+                "label": params.baseline,
+                "library_version": baseline,
+                "model_version": baseline_model_version,
+            },
+        },
+        "hashes": {
+            r.month: {
+                "dataset_hash": r.dataset_hash,
+                "manifest_sha256": r.manifest_sha256,
+                "review_csv_sha256": r.review_csv_sha256,
+            }
+            for r in first
+        },
+        "evaluations": {version: _per_month(item) for version, item in loaded.items()},
+        "policy": {
+            "name": params.policy_name,
+            "sha256": sha256_bytes(params.policy_text.encode()),
+            "rule": policy.model_dump(mode="json"),
+        },
+        "result": verdict.as_dict(),
+        "promotion": {"requested": params.promote, "model": params.model, "alias": CHAMPION},
+        "eval_runner_version": __version__,
+    }
+
+
+def _encode(decision: dict[str, object]) -> bytes:
+    return (json.dumps(decision, sort_keys=True, indent=2, allow_nan=False, default=str) + "\n").encode()
+
+
+def run(params: GateParams, *, store: ObjectStore, tracker: Tracker) -> GateOutput:
+    """Decide (or reuse the decision of an earlier attempt), publish it, then promote on a pass.
+
+    The decision is written before the alias moves: a retry after a crash finds the decision, does
+    not re-judge against a champion that may already be the candidate, and only finishes the promotion.
+    """
+    if not params.months:
+        raise ConfigError("gate needs at least one month")
+    policy_sha = sha256_bytes(params.policy_text.encode())
+    release_id = params.release_id or default_release_id(normalise_version(params.candidate), params.months,
+                                                         policy_sha)  # fmt: skip
+    key = decision_key(release_id)
+    reused = store.exists(key)
+    if reused:
+        decision = json.loads(store.get_bytes(key))
+        inputs = decision.get("inputs", {})
+        same = (
+            inputs.get("candidate", {}).get("library_version") == normalise_version(params.candidate)
+            and inputs.get("months") == [str(m) for m in params.months]
+            and decision.get("policy", {}).get("sha256") == policy_sha
+        )
+        if not same:
+            raise DataError(
+                f"{key} already holds a decision for other inputs (candidate, months or policy); "
+                "use another --release-id"
+            )
+    else:
+        decision = _decide(params, store=store, tracker=tracker, release_id=release_id)
+        data = _encode(decision)
+        store.put_bytes(key, data)
+        _track(tracker, decision, data)
+    promoted = None
+    if decision["verdict"] == "pass" and params.promote:
+        promoted = _promote(decision, tracker=tracker, model=params.model)
+    return GateOutput(decision=decision, key=key, reused=reused, promoted=promoted)
+
+
+def _promote(decision: dict[str, object], *, tracker: Tracker, model: str) -> ModelVersionRecord:
+    inputs = decision["inputs"]
+    assert isinstance(inputs, dict)  # noqa: S101  # written by _decide above or read back from it
+    version = str(inputs["candidate"]["library_version"])
+    latest = sorted(inputs["months"])[-1]
+    run_id = _evaluation_run(tracker, decision, version, latest)
+    return tracker.promote(model, library_version=version, run_id=run_id, alias=CHAMPION)
+
+
+def _evaluation_run(tracker: Tracker, decision: dict[str, object], version: str, month: str) -> str:
+    hashes = decision["hashes"]
+    assert isinstance(hashes, dict)  # noqa: S101  # see _promote
+    # The same tags evaluate.run_tags gives an evaluation run.
+    tags = {
+        "kind": "evaluation",
+        "month": month,
+        "library_version": version,
+        "dataset_hash": str(hashes[month]["dataset_hash"]),
+    }
+    found = tracker.find_runs(EVALUATIONS_EXPERIMENT, tags=tags)
+    if not found:
+        raise DataError(f"no MLflow evaluation run of {version} on {month}; re-run its evaluation to log it")
+    return found[0].run_id
+
+
+def _track(tracker: Tracker, decision: dict[str, object], data: bytes) -> None:
+    tags = {"kind": "gate", "release_id": str(decision["release_id"])}
+    if tracker.find_runs(EXPERIMENT, tags=tags):
+        return
+    with tracker.run(EXPERIMENT, f"gate {decision['release_id']}", tags=tags) as tracked:
+        inputs = decision["inputs"]
+        assert isinstance(inputs, dict)  # noqa: S101  # see _promote
+        tracked.log_params(
+            {
+                "release_id": decision["release_id"],
+                "verdict": decision["verdict"],
+                "candidate": inputs["candidate"]["library_version"],
+                "baseline": inputs["baseline"]["library_version"],
+                "months": ",".join(inputs["months"]),
+            }
+        )
+        tracked.log_metrics({"passed": 1.0 if decision["verdict"] == "pass" else 0.0})
+        tracked.log_artifact("decision.json", data)
