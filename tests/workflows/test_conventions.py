@@ -1,0 +1,182 @@
+"""What every rendered template must get right: retries, security, Secret-only credentials, artifacts."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from workflows import common, fleet_rollout, images
+
+Doc = dict[str, Any]
+CREDENTIAL = re.compile(r"(?i)secret|password|token|dsn|access[-_]?key|credential")
+
+
+def _templates(documents: dict[str, Doc]) -> Iterator[tuple[str, Doc]]:
+    for name, doc in documents.items():
+        spec = doc["spec"].get("workflowSpec", doc["spec"])
+        for template in spec.get("templates", []):
+            yield f"{name}:{template['name']}", template
+
+
+def _spec(documents: dict[str, Doc], name: str) -> Doc:
+    spec: Doc = documents[f"workflows/{name}.yaml"]["spec"]
+    return spec
+
+
+def _template(documents: dict[str, Doc], file: str, name: str) -> Doc:
+    return next(t for t in _spec(documents, file)["templates"] if t["name"] == name)
+
+
+def test_templates_share_gc_ttl_identity_and_artifact_repository(documents: dict[str, Doc]) -> None:
+    for name, doc in documents.items():
+        if doc["kind"] != "WorkflowTemplate":
+            continue
+        spec = doc["spec"]
+        assert spec["serviceAccountName"] == common.SERVICE_ACCOUNT, name
+        assert spec["podGC"]["strategy"] == "OnPodSuccess", name
+        assert spec["ttlStrategy"]["secondsAfterSuccess"] > 0, name
+        assert spec["artifactGC"]["strategy"] == "OnWorkflowDeletion", name
+        assert spec["artifactRepositoryRef"]["configMap"] == "fleet-eval-artifact-repositories", name
+        assert spec["securityContext"]["runAsNonRoot"] is True, name
+
+
+def test_containers_are_non_root_with_read_only_root(documents: dict[str, Doc]) -> None:
+    containers = [(n, t["container"]) for n, t in _templates(documents) if "container" in t]
+    assert containers
+    for name, container in containers:
+        security = container["securityContext"]
+        assert security["runAsNonRoot"] is True, name
+        assert security["readOnlyRootFilesystem"] is True, name
+        assert security["allowPrivilegeEscalation"] is False, name
+        assert security["capabilities"]["drop"] == ["ALL"], name
+        # emissary cannot read entrypoints from the cluster registry: the command is always explicit.
+        assert container["command"], name
+
+
+def test_credentials_reach_pods_only_as_secret_references(documents: dict[str, Doc]) -> None:
+    for name, template in _templates(documents):
+        for env in template.get("container", {}).get("env", []):
+            if CREDENTIAL.search(env["name"]):
+                assert "value" not in env, f"{name}: {env['name']} has a literal value"
+                assert "secretKeyRef" in env["valueFrom"], f"{name}: {env['name']} is not a Secret reference"
+
+
+def test_no_parameter_carries_a_credential(documents: dict[str, Doc]) -> None:
+    for name, doc in documents.items():
+        spec = doc["spec"].get("workflowSpec", doc["spec"])
+        params = [p["name"] for p in spec.get("arguments", {}).get("parameters", [])]
+        for _, template in _templates({name: doc}):
+            params += [p["name"] for p in template.get("inputs", {}).get("parameters", [])]
+        assert not [p for p in params if CREDENTIAL.search(p)], name
+
+
+def test_runner_steps_retry_only_transient_exit_codes(documents: dict[str, Doc]) -> None:
+    runner_steps = [
+        (n, t)
+        for n, t in _templates(documents)
+        if "container" in t and t["container"]["command"][:2] == ["python", "-c"]
+    ]
+    assert len(runner_steps) >= 10
+    for name, template in runner_steps:
+        if name.endswith(":pick-month"):
+            continue
+        retry = template["retryStrategy"]
+        assert "asInt(lastRetry.exitCode) == 75" in retry["expression"], name
+        assert retry["backoff"]["duration"], name
+
+
+def test_s3_artifacts_are_key_only(documents: dict[str, Doc]) -> None:
+    artifacts = [
+        a
+        for _, t in _templates(documents)
+        for side in ("inputs", "outputs")
+        for a in t.get(side, {}).get("artifacts", [])
+    ]
+    assert artifacts
+    for artifact in artifacts:
+        assert set(artifact["s3"]) == {"key"}, artifact["name"]
+
+
+def test_plots_are_uncompressed(documents: dict[str, Doc]) -> None:
+    plots = [
+        a for _, t in _templates(documents) for a in t.get("outputs", {}).get("artifacts", []) if a["name"] == "plots"
+    ]
+    assert plots
+    assert all(a["archive"] == {"none": {}} for a in plots)
+
+
+def test_every_runner_step_exposes_its_summary(documents: dict[str, Doc]) -> None:
+    for name, template in _templates(documents):
+        if template.get("container", {}).get("command", [""])[0] != "python" or name.endswith(":pick-month"):
+            continue
+        outputs = {p["name"] for p in template["outputs"]["parameters"]}
+        assert {"summary", "duration_seconds"} <= outputs, name
+
+
+def test_fleet_rollout_fans_out_over_shard_ids_with_a_limit(documents: dict[str, Doc]) -> None:
+    entry = _template(documents, "fleet-rollout", fleet_rollout.ENTRY)
+    assert entry["parallelism"] == fleet_rollout.PARALLELISM
+    shard = next(t for t in entry["dag"]["tasks"] if t["name"] == "shard")
+    assert shard["withParam"] == "{{tasks.plan.outputs.result}}"
+    merge = next(t for t in entry["dag"]["tasks"] if t["name"] == "merge")
+    assert merge["depends"] == "shard"
+
+
+def test_shards_export_metrics_and_workflow_exports_duration(documents: dict[str, Doc]) -> None:
+    shard = _template(documents, "fleet-rollout", "fleet-shard")
+    names = {metric["name"] for metric in shard["metrics"]["prometheus"]}
+    assert names == {"fleet_shard_result_total", "fleet_shard_duration_seconds"}
+    for metric in shard["metrics"]["prometheus"]:
+        assert re.fullmatch(r"[a-z_]+", metric["name"])
+        assert all("device" not in label["key"] for label in metric["labels"])
+    workflow_metrics = _spec(documents, "fleet-rollout")["metrics"]["prometheus"]
+    assert any(metric["gauge"].get("realtime") for metric in workflow_metrics if "gauge" in metric)
+
+
+def test_evaluate_builds_only_missing_images(documents: dict[str, Doc]) -> None:
+    tasks = {t["name"]: t for t in _template(documents, "evaluate", "evaluate")["dag"]["tasks"]}
+    assert tasks["build-image"]["withParam"] == "{{tasks.resolve.outputs.parameters.missing}}"
+    assert tasks["month"]["withParam"] == "{{inputs.parameters.months}}"
+    per_month = {t["name"]: t for t in _template(documents, "evaluate", "evaluate-month")["dag"]["tasks"]}
+    assert per_month["evaluate"]["withParam"] == "{{inputs.parameters.resolutions}}"
+    evaluate_version = _template(documents, "evaluate", "evaluate-version")
+    assert evaluate_version["container"]["image"] == "{{inputs.parameters.image}}"
+    build = _template(documents, "evaluate", "build-runner-image")
+    assert build["container"]["image"] == images.BUILDKIT_IMAGE
+    assert build["synchronization"]["mutexes"][0]["name"].startswith("runner-image-")
+
+
+def test_dataset_build_suspends_for_review_before_validating(documents: dict[str, Doc]) -> None:
+    tasks = {t["name"]: t for t in _template(documents, "dataset-build", "dataset-build")["dag"]["tasks"]}
+    assert tasks["await-review"]["depends"] == "build"
+    assert tasks["validate-review"]["depends"] == "await-review"
+    assert "suspend" in _template(documents, "dataset-build", "await-review")
+    cron = documents["workflows/dataset-build-monthly.yaml"]
+    assert cron["kind"] == "CronWorkflow"
+    assert cron["spec"]["workflowSpec"]["workflowTemplateRef"]["name"] == "dataset-build"
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+
+
+def test_release_rolls_out_only_after_a_passing_gate(documents: dict[str, Doc]) -> None:
+    tasks = {t["name"]: t for t in _template(documents, "release", "release")["dag"]["tasks"]}
+    assert tasks["evaluate"]["templateRef"] == {"name": "evaluate", "template": "evaluate"}
+    assert tasks["rollout"]["templateRef"] == {"name": "fleet-rollout", "template": "fleet-rollout"}
+    assert "{{tasks.evaluate.outputs.parameters.passed}} == true" in tasks["rollout"]["when"]
+    assert "{{inputs.parameters.rollout}} == true" in tasks["rollout"]["when"]
+
+
+@pytest.mark.parametrize("file", ["evaluate", "fleet-rollout", "release"])
+def test_template_refs_pass_every_input(documents: dict[str, Doc], file: str) -> None:
+    # A templateRef'd entry template gets only what the caller passes: each input must be supplied.
+    release_tasks = {t["name"]: t for t in _template(documents, "release", "release")["dag"]["tasks"]}
+    for task in release_tasks.values():
+        ref = task.get("templateRef")
+        if not ref or ref["name"] != file:
+            continue
+        target = _template(documents, ref["name"], ref["template"])
+        wanted = {p["name"] for p in target["inputs"]["parameters"] if "default" not in p}
+        given = {p["name"] for p in task["arguments"]["parameters"]}
+        assert wanted <= given, f"{task['name']} misses {wanted - given}"
