@@ -2,12 +2,127 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import click
+
+from eval_runner.dataset.reader import load_dataset
+from eval_runner.errors import ConfigError, DataError
+from eval_runner.keys import Month
+from eval_runner.review.manifest import parse_review_csv
+from eval_runner.review.reader import load_review, review_csv_key, save_review
+
+if TYPE_CHECKING:  # cli imports this module at load time; importing cli here would be a cycle
+    from eval_runner.cli import Runtime
+
+APP = Path(__file__).resolve().parent.parent / "review" / "app.py"
 
 
 @click.group(name="review")
 def group() -> None:
     """Validate review manifests and serve the review UI for domain experts."""
+
+
+def _read_local(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise DataError(f"{path}: cannot read ({error.strerror})") from error
+
+
+@group.command(name="validate")
+@click.option("--month", "month_text", required=True, help="The month whose dataset the review applies to.")
+@click.option(
+    "--file",
+    "path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="A local review.csv to check before submitting (default: the published review).",
+)
+@click.pass_obj
+def validate(runtime: Runtime, month_text: str, path: Path | None) -> None:
+    """Check a review against the month's dataset; exit 3 naming each bad line. Publishes nothing."""
+    month = Month.parse(month_text)
+    store = runtime.store()
+    loaded = load_dataset(store, month, with_series=False)
+    ids = frozenset(loaded.dataset["sample_id"].to_list())
+    if path is None:
+        review = load_review(store, month, loaded.content_hash, sample_ids=ids)
+        summary: dict[str, object] = {
+            "review": review_csv_key(month),
+            "reviewer": review.reviewer,
+            "reviewed_at": review.reviewed_at.isoformat(),
+            "approved": len(review.approved),
+            "rejected": len(review.rejected),
+        }
+        unmentioned = review.unmentioned
+    else:
+        decisions = parse_review_csv(_read_local(path), sample_ids=ids, name=str(path))
+        approved = sum(decisions.values())
+        summary = {"review": str(path), "approved": approved, "rejected": len(decisions) - approved}
+        unmentioned = len(ids) - len(decisions)
+    summary |= {"month": str(month), "dataset_hash": loaded.content_hash, "unmentioned": unmentioned}
+    click.echo(json.dumps(summary, indent=2, sort_keys=True))
+    if unmentioned:
+        click.echo(f"note: {unmentioned} sample(s) not mentioned: they count as not approved", err=True)
+
+
+@group.command(name="submit")
+@click.option("--month", "month_text", required=True, help="The month whose dataset the review applies to.")
+@click.option("--file", "path", required=True, type=click.Path(path_type=Path, dir_okay=False), help="review.csv")
+@click.option("--reviewer", required=True, help="Who reviewed (recorded in review.json).")
+@click.pass_obj
+def submit(runtime: Runtime, month_text: str, path: Path, reviewer: str) -> None:
+    """Validate a local review.csv and publish it with its review.json; nothing is written if invalid."""
+    month = Month.parse(month_text)
+    store = runtime.store()
+    loaded = load_dataset(store, month, with_series=False)
+    ids = frozenset(loaded.dataset["sample_id"].to_list())
+    decisions = parse_review_csv(_read_local(path), sample_ids=ids, name=str(path))
+    review = save_review(
+        store,
+        month,
+        decisions,
+        reviewer=reviewer,
+        reviewed_at=datetime.now(UTC),
+        dataset_hash=loaded.content_hash,
+        sample_ids=ids,
+    )
+    click.echo(
+        f"saved review of {month} by {review.reviewer}: {len(review.approved)} approved, "
+        f"{len(review.rejected)} rejected, {review.unmentioned} unmentioned (not approved)"
+    )
+
+
+@group.command(name="serve", context_settings={"ignore_unknown_options": True})
+@click.option("--port", default=8501, show_default=True, type=int)
+@click.option("--address", default="0.0.0.0", show_default=True, help="Listen address.")  # noqa: S104
+@click.argument("streamlit_args", nargs=-1, type=click.UNPROCESSED)
+def serve(port: int, address: str, streamlit_args: tuple[str, ...]) -> None:
+    """Start the review UI (Streamlit); S3 settings come from the same FLEET_EVAL_S3_* variables."""
+    if shutil.which("streamlit") is None and not _has_streamlit():
+        raise ConfigError("the review UI needs streamlit: install fleet-eval[review]")
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(APP),
+        "--server.port", str(port), "--server.address", address,
+        "--server.headless", "true", "--browser.gatherUsageStats", "false",
+        *streamlit_args,
+    ]  # fmt: skip
+    raise click.exceptions.Exit(subprocess.call(command, env=os.environ.copy()))
+
+
+def _has_streamlit() -> bool:
+    try:
+        import streamlit  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 # What cli.py registers from this module (top-level commands and groups).

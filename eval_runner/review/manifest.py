@@ -82,9 +82,7 @@ class Review:
         return frozenset(s for s, use in self.decisions.items() if not use)
 
 
-def parse_review_csv(
-    data: bytes, *, sample_ids: Collection[str], name: str = "review.csv"
-) -> dict[str, bool]:
+def parse_review_csv(data: bytes, *, sample_ids: Collection[str], name: str = "review.csv") -> dict[str, bool]:
     """Parse review.csv against the dataset's sample ids; raise ReviewError listing every problem."""
     try:
         text = data.decode("utf-8-sig")  # utf-8-sig drops a leading BOM
@@ -95,9 +93,7 @@ def parse_review_csv(
         raise ReviewError(name, [Problem(1, f"empty; expected the header {','.join(HEADER)}")])
     header = tuple(field.strip() for field in next(csv.reader([lines[0]])))
     if header != HEADER:
-        raise ReviewError(
-            name, [Problem(1, f"header is {','.join(header)!r}, expected {','.join(HEADER)!r}")]
-        )
+        raise ReviewError(name, [Problem(1, f"header is {','.join(header)!r}, expected {','.join(HEADER)!r}")])
     known = sample_ids if isinstance(sample_ids, (set, frozenset)) else set(sample_ids)
     decisions: dict[str, bool] = {}
     first_seen: dict[str, int] = {}
@@ -107,9 +103,7 @@ def parse_review_csv(
             continue  # blank lines (often a trailing one) carry no decision
         fields = [field.strip() for field in next(csv.reader([line]))]
         if len(fields) != len(HEADER):
-            problems.append(
-                Problem(number, f"expected 2 fields (sample_id,use_for_training), found {len(fields)}")
-            )
+            problems.append(Problem(number, f"expected 2 fields (sample_id,use_for_training), found {len(fields)}"))
             continue
         sample_id, value = fields
         use = _VALUES.get(value.lower())
@@ -134,9 +128,7 @@ def parse_review_csv(
 
 def render_review_csv(decisions: Mapping[str, bool]) -> bytes:
     """Canonical review.csv: header, rows sorted by sample_id, lowercase values, LF line ends."""
-    rows = [",".join(HEADER)] + [
-        f"{sid},{'true' if use else 'false'}" for sid, use in sorted(decisions.items())
-    ]
+    rows = [",".join(HEADER)] + [f"{sid},{'true' if use else 'false'}" for sid, use in sorted(decisions.items())]
     return ("\n".join(rows) + "\n").encode()
 
 
@@ -174,8 +166,7 @@ def validate_review(
             problems.append(
                 Problem(
                     _line_of(meta_data, "dataset_hash"),
-                    f"written for dataset hash {meta.dataset_hash}, "
-                    f"but the dataset of {month} has {dataset_hash}",
+                    f"written for dataset hash {meta.dataset_hash}, but the dataset of {month} has {dataset_hash}",
                 )
             )
         if meta.month != month:

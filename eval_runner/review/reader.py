@@ -92,9 +92,7 @@ def save_review(
     if not reviewer.strip():
         raise DataError(f"review of {month}: the reviewer's name is empty")
     csv_data = render_review_csv(decisions)
-    review: Review = validate_review(
-        csv_data, None, month=str(month), dataset_hash=dataset_hash, sample_ids=sample_ids
-    )
+    review: Review = validate_review(csv_data, None, month=str(month), dataset_hash=dataset_hash, sample_ids=sample_ids)
     meta = build_meta(
         month=str(month),
         reviewer=reviewer,
@@ -107,9 +105,7 @@ def save_review(
     digest = store.put_bytes(csv_key, csv_data, overwrite=True)
     info = store.head(csv_key)
     if info is None or info.sha256 != digest:
-        raise TransientError(
-            f"review of {month}: {csv_key!r} did not verify after writing; review.json not written"
-        )
+        raise TransientError(f"review of {month}: {csv_key!r} did not verify after writing; review.json not written")
     store.put_bytes(review_json_key(month), meta.to_json_bytes(), overwrite=True)
     return _loaded(review, meta)
 
