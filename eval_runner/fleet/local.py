@@ -15,6 +15,10 @@ from typing import Any
 
 from eval_runner.errors import ConfigError, DataError, ExitCode, FleetEvalError, TransientError
 
+# `python -m eval_runner.cli` would load cli.py twice (as __main__ and as eval_runner.cli), and a command
+# module that imports eval_runner.cli then hits a half-initialised package; the entry point avoids that.
+ENTRY = "import sys; from eval_runner.cli import main; sys.exit(main())"
+
 _ERRORS: dict[int, type[FleetEvalError]] = {
     ExitCode.CONFIG: ConfigError,
     ExitCode.DATA: DataError,
@@ -27,8 +31,8 @@ def shard_command(run_id: str, shard: str | None, *, verbose: int = 0) -> list[s
     where = ["--canary"] if shard is None else ["--shard", shard]
     return [
         sys.executable,
-        "-m",
-        "eval_runner.cli",
+        "-c",
+        ENTRY,
         *(["-v"] * verbose),
         "fleet",
         "shard",

@@ -54,8 +54,8 @@ class FleetSource(Protocol):
 
 
 def sample_id_of(device_id: pl.Expr, as_of: datetime) -> pl.Expr:
-    """Fleet sample ids: f"{device_id}/{as_of:%Y-%m-%dT%H}" (one prediction per device and snapshot)."""
-    return pl.concat_str([device_id, pl.lit(f"/{as_of:%Y-%m-%dT%H}")])
+    """Fleet sample ids: f"{device_id}/{as_of:%Y-%m-%d}" (one prediction per device and snapshot)."""
+    return pl.concat_str([device_id, pl.lit(f"/{as_of:%Y-%m-%d}")])
 
 
 def shape_batch(

@@ -21,10 +21,29 @@ from eval_runner.sources.shards import ShardClient
 T = TypeVar("T")
 
 
-def latest_versions(events: Sequence[VersionEvent], as_of: datetime) -> pl.DataFrame:
-    """Per device the hardware revision and firmware in effect at ``as_of`` (pure)."""
-    frame = pl.DataFrame(
-        [(e.device_id, e.effective_at, e.component, e.version) for e in events if e.effective_at <= as_of],
+def latest_versions(events: pl.DataFrame, as_of: datetime) -> pl.DataFrame:
+    """Per device the hardware revision and firmware in effect at ``as_of`` (pure).
+
+    ``events`` has device_id, effective_at, component, version (VersionEvent). An event takes effect
+    at effective_at, so one at exactly ``as_of`` is not yet in effect (the simulator's rule too).
+    """
+    latest = (
+        events.filter(pl.col("effective_at") < as_of)
+        .sort("effective_at")
+        .group_by(["device_id", "component"])
+        .agg(pl.col("version").last())
+    )
+    out = events.select("device_id").unique()
+    for component, name in (("hardware", "hardware_revision"), ("firmware", "firmware_version_at_as_of")):
+        picked = latest.filter(pl.col("component") == component).select("device_id", pl.col("version").alias(name))
+        out = out.join(picked, on="device_id", how="left")
+    return out
+
+
+def events_frame(events: Sequence[VersionEvent]) -> pl.DataFrame:
+    """VersionEvent records as a frame for ``latest_versions``."""
+    return pl.DataFrame(
+        [(e.device_id, e.effective_at, e.component, e.version) for e in events],
         schema={
             "device_id": pl.String(),
             "effective_at": pl.Datetime("us", "UTC"),
@@ -32,16 +51,6 @@ def latest_versions(events: Sequence[VersionEvent], as_of: datetime) -> pl.DataF
             "version": pl.String(),
         },
         orient="row",
-    )
-    latest = frame.sort("effective_at").group_by(["device_id", "component"]).agg(pl.col("version").last())
-    wide = latest.pivot(on="component", index="device_id", values="version")
-    for component in ("hardware", "firmware"):
-        if component not in wide.columns:
-            wide = wide.with_columns(pl.lit(None, dtype=pl.String()).alias(component))
-    return wide.select(
-        "device_id",
-        pl.col("hardware").alias("hardware_revision"),
-        pl.col("firmware").alias("firmware_version_at_as_of"),
     )
 
 
@@ -98,7 +107,7 @@ class LiveFleetSource:
             end = (as_of + timedelta(days=1)).date()
             shards = range(self._shards.n_shards)
             pages = self._run(asyncio.gather(*(self._shards.version_history(s, end) for s in shards)))
-            self._versions[as_of] = latest_versions([e for page in pages for e in page], as_of)
+            self._versions[as_of] = latest_versions(events_frame([e for page in pages for e in page]), as_of)
         return self._versions[as_of]
 
     def devices(self, device_ids: Sequence[str], as_of: datetime) -> pl.DataFrame:
