@@ -138,9 +138,7 @@ class ShardClient:
         ``idempotency_key`` with the first response, so retries here never write twice.
         """
         if not if_match or not idempotency_key:
-            raise ConfigError(
-                f"PUT battery-parameters of {parameters.device_id!r} needs If-Match and Idempotency-Key"
-            )
+            raise ConfigError(f"PUT battery-parameters of {parameters.device_id!r} needs If-Match and Idempotency-Key")
         shard = self.shard_for(parameters.device_id)
         path = f"/v1/devices/{parameters.device_id}/battery-parameters"
         response = await self._request(
@@ -201,10 +199,16 @@ class ShardClient:
                 problem = f"unreachable ({type(error).__name__}: {error})"
             else:
                 if response.status_code < 400:
-                    return response
-                if response.status_code not in _RETRY_STATUSES:
+                    try:
+                        response.json()  # a body cut off mid-way is a network blip, not bad data
+                    except ValueError:
+                        problem = "sent a truncated or malformed JSON body"
+                    else:
+                        return response
+                elif response.status_code not in _RETRY_STATUSES:
                     _raise_for(what, response)
-                problem = f"answered {response.status_code}"
+                else:
+                    problem = f"answered {response.status_code}"
                 if response.status_code == 429:
                     wait = _retry_after(response)
                     if wait is not None and wait > policy.max_retry_after:
@@ -213,9 +217,7 @@ class ShardClient:
                 raise TransientError(f"{what}: {problem}; gave up after {attempt} attempts")
             # Jitter keeps the concurrent requests of one shard from retrying in lockstep.
             pause = wait if wait is not None else delay * (0.5 + random.random() / 2)  # noqa: S311
-            log.warning(
-                "%s: %s (attempt %d/%d); retry in %.2fs", what, problem, attempt, policy.attempts, pause
-            )
+            log.warning("%s: %s (attempt %d/%d); retry in %.2fs", what, problem, attempt, policy.attempts, pause)
             await self._sleep(pause)
             delay = min(delay * 2, policy.max_delay)
         raise AssertionError("unreachable: the loop returns or raises")

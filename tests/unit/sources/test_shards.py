@@ -39,12 +39,8 @@ def test_paging_follows_tokens_and_sends_the_query() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request.url)
         if request.url.params.get("page_token") is None:
-            return httpx.Response(
-                200, json={"items": [_event("a", "2026-03-01T00:00:00Z")], "next_page_token": "p2"}
-            )
-        return httpx.Response(
-            200, json={"items": [_event("b", "2026-03-02T00:00:00Z")], "next_page_token": None}
-        )
+            return httpx.Response(200, json={"items": [_event("a", "2026-03-01T00:00:00Z")], "next_page_token": "p2"})
+        return httpx.Response(200, json={"items": [_event("b", "2026-03-02T00:00:00Z")], "next_page_token": None})
 
     async def run() -> list[str]:
         async with _client([handler], []) as shards:
@@ -192,3 +188,20 @@ def test_concurrency_per_shard_is_bounded() -> None:
 
     asyncio.run(run())
     assert peak == 2
+
+
+def test_a_truncated_body_is_retried() -> None:
+    answers = iter(
+        [
+            httpx.Response(200, content=b'{"items": [', headers={"Content-Type": "application/json"}),
+            httpx.Response(200, json={"items": [], "next_page_token": None}),
+        ]
+    )
+    sleeps: list[float] = []
+
+    async def run() -> int:
+        async with _client([lambda _: next(answers)], sleeps) as shards:
+            return len(await shards.devices(0))
+
+    assert asyncio.run(run()) == 0
+    assert len(sleeps) == 1
