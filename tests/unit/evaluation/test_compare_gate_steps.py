@@ -1,0 +1,145 @@
+"""Compare, gate and the evaluations matrix on an in-memory store with fake predictors and tracker."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from eval_runner.errors import ConfigError, DataError
+from eval_runner.evaluation import compare_step, evaluate, gate_step
+from eval_runner.evaluation.matrix import matrix
+from eval_runner.evaluation.records import list_records
+from eval_runner.keys import Month, decision_key
+from tests.fixtures.dataset import MemoryStore
+from tests.fixtures.evaluation import FakePredictor, FakeTracker, publish_reviewed_month, synthetic_month, truth_of
+
+APRIL, MAY = Month(2026, 4), Month(2026, 5)
+N = 400
+POLICY = (Path(__file__).parents[3] / "policies" / "default.yaml").read_text()
+# Shaped like the versions in notes/battery-domain.md section 6: 0.9.0 better everywhere, 0.10.0 better
+# on rev B but ~30% off on rev C.
+BIAS = {"0.8.0": ({}, 0.30), "0.9.0": ({}, 0.15), "0.10.0": ({"C": 1.35}, 0.12)}
+
+
+def evaluate_all(store: MemoryStore, tracker: FakeTracker, months: tuple[Month, ...] = (APRIL, MAY)) -> None:
+    for index, month in enumerate(months):
+        publish_reviewed_month(store, month, N, seed=index)
+        truth = truth_of(synthetic_month(month, N, seed=index)[0])
+        for version, (bias, noise) in BIAS.items():
+            predictor = FakePredictor(version, truth, bias, noise=noise, seed=zlib.crc32(version.encode()))
+            evaluate.run(evaluate.EvaluateParams(month, version), store=store, tracker=tracker, predictor=predictor)
+
+
+@pytest.fixture
+def world(eval_store: MemoryStore, fake_tracker: FakeTracker) -> tuple[MemoryStore, FakeTracker]:
+    evaluate_all(eval_store, fake_tracker)
+    return eval_store, fake_tracker
+
+
+def gate_params(candidate: str, baseline: str = "champion", promote: bool = True) -> gate_step.GateParams:
+    return gate_step.GateParams(months=(APRIL, MAY), candidate=candidate, baseline=baseline, policy_text=POLICY,
+                                policy_name="default.yaml", promote=promote)  # fmt: skip
+
+
+def test_compare_ranks_versions_and_logs_one_comparison_run(world: tuple[MemoryStore, FakeTracker]) -> None:
+    store, tracker = world
+    params = compare_step.CompareParams((APRIL, MAY), ("0.8.0", "0.9.0", "0.10.0"))
+    out = compare_step.run(params, store=store, tracker=tracker)
+    assert out.leaderboard.get_column("version").to_list()[-1] == "0.8.0"
+    assert out.leaderboard.get_column("n_samples").to_list() == [2 * (N - N // 50)] * 3
+    rev_c = out.segments.filter((pl.col("segment") == "hardware_revision=C") & (pl.col("version") == "0.10.0"))
+    assert rev_c.get_column("runtime_change").item() > 0.3
+    runs = [r for r in tracker.runs if r[0] == "comparisons"]
+    assert len(runs) == 1
+    artifacts = runs[0][3].artifacts
+    assert {"leaderboard.csv", "segments.csv", "plots/cdf_runtime_abs_error.png"} <= set(artifacts)
+    again = compare_step.run(params, store=store, tracker=tracker)
+    assert again.reused and again.run_id == out.run_id
+
+
+def test_compare_refuses_evaluations_on_different_inputs(eval_store: MemoryStore, fake_tracker: FakeTracker) -> None:
+    evaluate_all(eval_store, fake_tracker, months=(APRIL,))
+    key = "capacity/evaluations/year=2026/month=04/version=0.9.0/metrics.json"
+    record = json.loads(eval_store.objects[key])
+    record["dataset_hash"] = "f" * 64
+    eval_store.objects[key] = json.dumps(record).encode()
+    with pytest.raises(
+        DataError, match=r"evaluations of 2026-04 were made on different inputs.*0\.9\.0 on dataset ffff"
+    ):
+        compare_step.run(compare_step.CompareParams((APRIL,), ("0.8.0", "0.9.0")), store=eval_store,
+                         tracker=fake_tracker)  # fmt: skip
+
+
+def test_gate_on_two_months_promotes_a_clear_win_and_refuses_the_rev_c_regression(
+    world: tuple[MemoryStore, FakeTracker],
+) -> None:
+    store, tracker = world
+    with pytest.raises(ConfigError, match="no 'champion' alias yet"):
+        gate_step.run(gate_params("0.9.0"), store=store, tracker=tracker)
+    first = gate_step.run(gate_params("0.9.0", baseline="0.8.0"), store=store, tracker=tracker)
+    assert first.decision["verdict"] == "pass" and first.promoted is not None
+    assert tracker.alias_version("battery-lib", "champion").library_version == "0.9.0"  # type: ignore[union-attr]
+    decision = json.loads(store.get_bytes(first.key))
+    assert decision["inputs"]["months"] == ["2026-04", "2026-05"]
+    assert set(decision["hashes"]) == {"2026-04", "2026-05"}
+    assert decision["evaluations"]["0.9.0"]["2026-05"]["predictions_sha256"]
+    assert decision["policy"]["rule"]["primary"]["min_improvement"] == 0.05
+
+    second = gate_step.run(gate_params("0.10.0"), store=store, tracker=tracker)
+    assert second.decision["verdict"] == "refuse" and second.promoted is None
+    assert second.decision["inputs"]["baseline"]["library_version"] == "0.9.0"  # type: ignore[index]
+    assert any("hardware_revision=C" in r for r in second.decision["reasons"])  # type: ignore[attr-defined]
+    assert tracker.alias_version("battery-lib", "champion").library_version == "0.9.0"  # type: ignore[union-attr]
+    assert [r for r in tracker.runs if r[0] == "gates"][-1][3].params["verdict"] == "refuse"
+
+
+def test_a_retried_gate_reuses_its_decision_after_the_champion_moved(world: tuple[MemoryStore, FakeTracker]) -> None:
+    store, tracker = world
+    params = gate_params("0.9.0", baseline="0.8.0")
+    first = gate_step.run(params, store=store, tracker=tracker)
+    writes = len(store.writes)
+    again = gate_step.run(gate_params("0.9.0", baseline="champion"), store=store, tracker=tracker)
+    assert again.reused and again.decision == first.decision and len(store.writes) == writes
+    assert len(tracker.versions["battery-lib"]) == 1 and len([r for r in tracker.runs if r[0] == "gates"]) == 1
+
+
+def test_a_release_id_with_other_inputs_is_refused(world: tuple[MemoryStore, FakeTracker]) -> None:
+    store, tracker = world
+    gate_step.run(gate_step.GateParams(months=(APRIL,), candidate="0.9.0", baseline="0.8.0", policy_text=POLICY,
+                                       policy_name="p", release_id="r1"), store=store, tracker=tracker)  # fmt: skip
+    with pytest.raises(DataError, match="already holds a decision for other inputs"):
+        gate_step.run(gate_step.GateParams(months=(APRIL,), candidate="0.10.0", baseline="0.8.0", policy_text=POLICY,
+                                           policy_name="p", release_id="r1"), store=store, tracker=tracker)  # fmt: skip
+    assert store.exists(decision_key("r1"))
+
+
+def test_a_bad_policy_writes_no_decision(world: tuple[MemoryStore, FakeTracker]) -> None:
+    store, tracker = world
+    bad = gate_step.GateParams(months=(APRIL,), candidate="0.9.0", baseline="0.8.0", policy_text="primary: {x: 1}",
+                               policy_name="bad.yaml", release_id="r2")  # fmt: skip
+    with pytest.raises(ConfigError, match=r"gate policy bad\.yaml: primary\.x: Extra inputs"):
+        gate_step.run(bad, store=store, tracker=tracker)
+    assert not store.exists(decision_key("r2"))
+
+
+def test_matrix_shows_every_month_and_version(world: tuple[MemoryStore, FakeTracker]) -> None:
+    store, _ = world
+    table = matrix(list_records(store))
+    assert table.columns == ["month", "0.8.0", "0.9.0", "0.10.0"]
+    assert table.get_column("month").to_list() == ["2026-04", "2026-05"]
+    assert all(" d @" in cell and "!" not in cell for cell in table.get_column("0.10.0").to_list())
+
+
+def test_matrix_marks_missing_combinations(eval_store: MemoryStore, fake_tracker: FakeTracker) -> None:
+    evaluate_all(eval_store, fake_tracker, months=(APRIL,))
+    publish_reviewed_month(eval_store, MAY, 100, seed=5)
+    truth = truth_of(synthetic_month(MAY, 100, seed=5)[0])
+    evaluate.run(evaluate.EvaluateParams(MAY, "0.9.0"), store=eval_store, tracker=fake_tracker,
+                 predictor=FakePredictor("0.9.0", truth, {}))  # fmt: skip
+    table = matrix(list_records(eval_store))
+    may = table.filter(pl.col("month") == "2026-05").row(0, named=True)
+    assert may["0.8.0"] == "-" and may["0.10.0"] == "-" and may["0.9.0"] != "-"
