@@ -16,8 +16,26 @@ if TYPE_CHECKING:
     from eval_runner.cli import Runtime
 
 
+def _split(values: tuple[str, ...]) -> list[str]:
+    """Items from repeated options, comma-separated text or JSON lists (what Argo parameters carry)."""
+    parts: list[str] = []
+    for value in values:
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                items = json.loads(text)
+            except ValueError as error:
+                raise ConfigError(f"{text!r} looks like a JSON list but does not parse ({error})") from error
+            if not isinstance(items, list):
+                raise ConfigError(f"{text!r} is not a JSON list")
+            parts.extend(str(item).strip() for item in items)
+        else:
+            parts.extend(part.strip() for part in text.split(","))
+    return [part for part in parts if part]
+
+
 def _months(values: tuple[str, ...]) -> tuple[Month, ...]:
-    parts = [part.strip() for value in values for part in value.split(",") if part.strip()]
+    parts = _split(values)
     months = tuple(sorted({Month.parse(part) for part in parts}))
     if not months:
         raise ConfigError("give at least one --month YYYY-MM")
@@ -27,7 +45,7 @@ def _months(values: tuple[str, ...]) -> tuple[Month, ...]:
 def _versions(values: tuple[str, ...]) -> tuple[str, ...]:
     from eval_runner.evaluation.inputs import normalise_version
 
-    return tuple(normalise_version(part) for value in values for part in value.split(",") if part.strip())
+    return tuple(normalise_version(part) for part in _split(values))
 
 
 def _echo_json(data: object) -> None:
@@ -66,18 +84,17 @@ def evaluate(runtime: Runtime, month: str, version_label: str, image_digest: str
             "library_version": out.record.library_version,
             "reused": out.reused,
             "mlflow_run_id": out.run_id,
-            "n_evaluated": out.record.n_evaluated,
-            "runtime_abs_error_median": overall.get("runtime_abs_error_median"),
-            "capacity_abs_error_median": overall.get("capacity_abs_error_median"),
+            "samples": out.record.n_evaluated,
+            "predicted": overall.get("n_predicted"),
+            "errors": {k: overall.get(k) for k in ("runtime_abs_error_median", "capacity_abs_error_median")},
+            "metrics": overall,
             "timings_seconds": {k: round(v, 4) for k, v in out.timings.items()},
         }
     )
 
 
 @click.command(name="compare")
-@click.option(
-    "--month", "months", multiple=True, required=True, help="Month(s) to pool, YYYY-MM; repeat or comma-separate."
-)
+@click.option("--month", "--months", "months", multiple=True, required=True, help="Month(s) to pool, YYYY-MM.")
 @click.option(
     "--versions", "versions", multiple=True, required=True, help="Versions to compare; the first is the reference."
 )
@@ -91,9 +108,20 @@ def compare(runtime: Runtime, months: tuple[str, ...], versions: tuple[str, ...]
 
     params = step.CompareParams(_months(months), _versions(versions))
     out = step.run(params, store=runtime.store(), tracker=runtime.tracker())
-    click.echo(_table(out.leaderboard))
-    click.echo(_table(out.segments))
-    click.echo(f"mlflow comparison run: {out.run_id}{' (reused)' if out.reused else ''}")
+    # Tables for people on stderr; stdout stays the JSON summary the workflow step wrapper parses.
+    click.echo(_table(out.leaderboard), err=True)
+    click.echo(_table(out.segments), err=True)
+    versions_ranked = out.leaderboard.get_column("version").to_list()
+    _echo_json(
+        {
+            "samples": out.leaderboard.get_column("n_samples").to_list()[0],
+            "versions": versions_ranked,
+            "best": versions_ranked[0],
+            "mlflow_run_id": out.run_id,
+            "reused": out.reused,
+            "leaderboard": out.leaderboard.to_dicts(),
+        }
+    )
 
 
 @click.command(name="gate")
@@ -101,7 +129,7 @@ def compare(runtime: Runtime, months: tuple[str, ...], versions: tuple[str, ...]
               help="Gate policy YAML (see policies/default.yaml).")  # fmt: skip
 @click.option("--candidate", required=True, help="The version that wants to become champion.")
 @click.option("--baseline", default="champion", show_default=True, help="A version, or 'champion' (the MLflow alias).")
-@click.option("--month", "months", multiple=True, required=True, help="Month(s) judged together, YYYY-MM.")
+@click.option("--month", "--months", "months", multiple=True, required=True, help="Month(s) judged together, YYYY-MM.")
 @click.option(
     "--release-id",
     default=None,
@@ -147,8 +175,17 @@ def gate(
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "verdict.txt").write_text(str(out.decision["verdict"]))
         (output_dir / "decision.json").write_text(json.dumps(out.decision, indent=2, sort_keys=True, default=str))
-    _echo_json({"verdict": out.decision["verdict"], "decision_key": out.key, "reused": out.reused,
-                "promoted": out.promoted.library_version if out.promoted else None})  # fmt: skip
+    _echo_json(
+        {
+            "passed": out.decision["verdict"] == "pass",
+            "verdict": out.decision["verdict"],
+            "release_id": out.decision["release_id"],
+            "decision": out.key,
+            "reasons": out.decision["reasons"],
+            "reused": out.reused,
+            "promoted": out.promoted.library_version if out.promoted else None,
+        }
+    )
 
 
 @click.group(name="evaluations")
