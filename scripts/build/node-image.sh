@@ -7,6 +7,7 @@
 #   2. local/kind-node:<k8s>     = base + kubeadm/kubelet/kubectl + /kind/version + the control-plane,
 #                                  etcd, coredns and pause images imported into containerd (pinned)
 # Both are cached as saved tarballs keyed by every input. Prints the node image tag.
+# Usage: node-image.sh [--base-only]
 source "$(dirname "$0")/lib.sh"
 K=$KUBERNETES_VERSION
 KBIN=$BIN_CACHE/kubernetes-$K
@@ -28,13 +29,14 @@ build_base() {
   find "$ctx/files" -type f -exec chmod 0644 {} +
   chmod 0755 "$ctx"/files/usr/local/bin/* "$ctx"/files/kind/bin/*
   local c
-  for c in containerd ctr containerd-shim-runc-v2; do cp "$BIN_CACHE/$c-$CONTAINERD_VERSION/$c" "$ctx/bin/bin/"; done
+  for c in containerd ctr containerd-shim-runc-v2; do cp "$BIN_CACHE/containerd-$CONTAINERD_VERSION/$c" "$ctx/bin/bin/"; done
   cp "$BIN_CACHE/crictl-$CRICTL_VERSION/crictl" "$ctx/bin/bin/"
   cp "$BIN_CACHE/runc-$RUNC_VERSION/runc" "$ctx/bin/sbin/runc.real"
   install -m 0755 "$REPO_ROOT/scripts/host/runc-capfix" "$ctx/bin/sbin/runc"
   docker_build "$BASE_TAG" "$base_key" "$ctx"
 }
 ensure_image "$BASE_TAG" "$base_key" build_base
+[ "${1:-}" = --base-only ] && { echo "$BASE_TAG"; exit 0; }
 
 # Images kubeadm and containerd need inside the node (built by images.sh).
 PRELOAD=(
@@ -48,9 +50,8 @@ preload_ids=$(for i in "${PRELOAD[@]}"; do docker image inspect -f '{{.Id}}' "$i
 node_key=$(content_key "$base_key" "$K" "$preload_ids" "$0")
 
 build_node() {
-  local c
   c=$(docker run -d --entrypoint=sleep --security-opt seccomp=unconfined "$BASE_TAG" infinity)
-  trap 'docker rm -f "$c" >/dev/null 2>&1 || true' RETURN
+  trap 'docker rm -f "$c" >/dev/null 2>&1 || true' EXIT
   local b
   for b in kubeadm kubelet kubectl; do docker cp "$KBIN/$b" "$c:/usr/bin/$b"; done
   docker exec "$c" chown root:root /usr/bin/kubeadm /usr/bin/kubelet /usr/bin/kubectl
