@@ -1,0 +1,127 @@
+"""Reviews against real S3 on a month built from the simulated sources: CLI, UI, and the evaluation's read."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import eval_runner.review
+from eval_runner.cli import main
+from eval_runner.dataset.reader import LoadedDataset, load_dataset
+from eval_runner.errors import ExitCode
+from eval_runner.keys import Month, review_prefix
+from eval_runner.review.reader import load_review, review_json_key
+from eval_runner.settings import S3Settings
+from eval_runner.storage import S3ObjectStore
+from tests.fixtures.dataset import source_env
+from tests.fixtures.fieldsim import FieldSources
+
+MONTH = Month(2026, 4)
+APP = str(Path(eval_runner.review.__file__).parent / "app.py")
+
+
+@pytest.fixture
+def built(
+    monkeypatch: pytest.MonkeyPatch,
+    s3_settings: S3Settings,
+    object_store: S3ObjectStore,
+    fieldsim_sources: FieldSources,
+) -> LoadedDataset:
+    for name, value in source_env(s3_settings, fieldsim_sources.postgres_dsn, fieldsim_sources.shard_urls).items():
+        monkeypatch.setenv(name, value)
+    assert main(["dataset", "build", "--month", str(MONTH)]) == ExitCode.OK
+    return load_dataset(object_store, MONTH)
+
+
+def _ids(built: LoadedDataset) -> list[str]:
+    return sorted(built.dataset["sample_id"].to_list())
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        (["sample,use", "{0},true"], "line 1: header is 'sample,use'"),
+        (["sample_id,use_for_training", "{0},yes"], "line 2: use_for_training 'yes' is not true or false"),
+        (["sample_id,use_for_training", "{0},true", "{1},false", "{0},false"], "line 4: duplicate sample_id"),
+        (["sample_id,use_for_training", "{0},true", "ghost/2026-04,true"], "line 3: sample_id 'ghost/2026-04' is not"),
+    ],
+)
+def test_bad_review_files_fail_with_line_and_publish_nothing(
+    built: LoadedDataset,
+    object_store: S3ObjectStore,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    rows: list[str],
+    message: str,
+) -> None:
+    ids = _ids(built)
+    path = tmp_path / "review.csv"
+    path.write_text("\r\n".join(row.format(*ids) for row in rows) + "\r\n")
+    assert main(["review", "validate", "--month", str(MONTH), "--file", str(path)]) == ExitCode.DATA
+    assert message in capsys.readouterr().err
+    assert main(["review", "submit", "--month", str(MONTH), "--file", str(path), "--reviewer", "ana"]) == ExitCode.DATA
+    assert message in capsys.readouterr().err
+    assert object_store.list(review_prefix(MONTH)) == []
+
+
+def test_submitted_review_is_what_evaluation_reads(
+    built: LoadedDataset, object_store: S3ObjectStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = _ids(built)
+    path = tmp_path / "review.csv"
+    # A spreadsheet export: BOM, CRLF, mixed case; the last sample is left out.
+    path.write_bytes(
+        (
+            "\ufeffsample_id,use_for_training\r\n"
+            + "".join(f"{s},{'TRUE' if i % 2 else 'False'}\r\n" for i, s in enumerate(ids[:-1]))
+        ).encode()
+    )
+    assert main(["review", "validate", "--month", str(MONTH), "--file", str(path)]) == ExitCode.OK
+    assert json.loads(capsys.readouterr().out)["unmentioned"] == 1
+    assert main(["review", "submit", "--month", str(MONTH), "--file", str(path), "--reviewer", "ana"]) == ExitCode.OK
+    assert main(["review", "validate", "--month", str(MONTH)]) == ExitCode.OK
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["reviewer"] == "ana"
+    assert "1 sample(s) not mentioned" in captured.err
+
+    review = load_review(object_store, MONTH, built.content_hash)
+    assert review.approved == {s for i, s in enumerate(ids[:-1]) if i % 2}
+    assert review.unmentioned == 1 and ids[-1] not in review.approved
+    assert review.reviewer == "ana"
+
+
+def test_review_written_for_another_dataset_hash_is_refused(
+    built: LoadedDataset, object_store: S3ObjectStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "review.csv"
+    path.write_text(f"sample_id,use_for_training\n{_ids(built)[0]},true\n")
+    assert main(["review", "submit", "--month", str(MONTH), "--file", str(path), "--reviewer", "ana"]) == ExitCode.OK
+    meta = json.loads(object_store.get_bytes(review_json_key(MONTH)))
+    meta["dataset_hash"] = "0" * 64
+    object_store.put_bytes(review_json_key(MONTH), json.dumps(meta, indent=2).encode(), overwrite=True)
+    capsys.readouterr()
+    assert main(["review", "validate", "--month", str(MONTH)]) == ExitCode.DATA
+    err = capsys.readouterr().err
+    assert "review.json line" in err and f"written for dataset hash {'0' * 64}" in err
+
+
+def test_review_through_the_ui_on_real_s3(built: LoadedDataset, object_store: S3ObjectStore) -> None:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["store"] = object_store
+    at.run()
+    assert not at.exception
+    total = built.dataset.height
+    assert f"Reviewed 0 / {total}" in at.get("progress")[0].proto.text
+    assert len(at.get("image")) == 1
+    at.button(key="bulk_suggest").click().run()
+    assert f"Reviewed {total} / {total}" in at.get("progress")[0].proto.text
+    at.sidebar.text_input(key="reviewer").input("Ana").run()
+    at.button(key="save").click().run()
+    assert not at.exception
+    review = load_review(object_store, MONTH, built.content_hash)
+    suggested = set(built.dataset.filter("suggest_use")["sample_id"].to_list())
+    assert review.approved == suggested
+    assert review.unmentioned == 0 and review.reviewer == "Ana"
