@@ -90,6 +90,7 @@ class Resolution(BaseModel):
     image_tag: str
     image: str  # repository:tag as pods pull it
     resolved_at: str
+    image_digest: str | None = None  # filled in when the registry was asked and has the image
 
 
 # ---- the package index (PEP 503) ---------------------------------------------------------------
@@ -319,8 +320,8 @@ def split_labels(values: Sequence[str]) -> list[str]:
 # ---- the registry: does the image exist? ----------------------------------------------------------
 
 
-def image_exists(client: httpx.Client, registry_url: str, repository: str, tag: str) -> bool:
-    """Ask a Docker registry (HTTP API v2) whether ``repository:tag`` has a manifest."""
+def image_digest(client: httpx.Client, registry_url: str, repository: str, tag: str) -> str | None:
+    """Ask a Docker registry (HTTP API v2) for the digest of ``repository:tag``; None when it is missing."""
     url = f"{registry_url.rstrip('/')}/v2/{repository}/manifests/{tag}"
     accept = ", ".join(
         (
@@ -331,17 +332,22 @@ def image_exists(client: httpx.Client, registry_url: str, repository: str, tag: 
         )
     )
 
-    def head() -> bool:
+    def head() -> str | None:
         try:
             response = client.head(url, headers={"Accept": accept})
         except httpx.HTTPError as error:
             raise TransientError(f"registry {url}: {error}") from error
         if response.status_code == 200:
-            return True
+            return str(response.headers.get("Docker-Content-Digest", ""))
         if response.status_code == 404:
-            return False
+            return None
         if response.status_code >= 500 or response.status_code == 429:
             raise TransientError(f"registry {url}: HTTP {response.status_code}")
         raise DataError(f"registry {url}: expected 200 or 404, got HTTP {response.status_code}")
 
     return retry_transient(head, what=f"HEAD {url}")
+
+
+def image_exists(client: httpx.Client, registry_url: str, repository: str, tag: str) -> bool:
+    """Whether ``repository:tag`` has a manifest in the registry."""
+    return image_digest(client, registry_url, repository, tag) is not None

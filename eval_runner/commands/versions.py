@@ -11,7 +11,7 @@ import httpx
 
 from eval_runner import __version__
 from eval_runner.cli import Runtime, pass_runtime
-from eval_runner.versions import LsRemote, Resolution, Resolver, SimpleIndex, image_exists, split_labels
+from eval_runner.versions import LsRemote, Resolution, Resolver, SimpleIndex, image_digest, split_labels
 
 
 @click.group(name="versions")
@@ -77,7 +77,11 @@ def resolve(
         missing = []
         if registry_url is not None:
             repository = registry_repository or image_repository.split("/", 1)[-1]
-            missing = [r for r in resolutions if not image_exists(client, registry_url, repository, r.image_tag)]
+            resolutions = [
+                r.model_copy(update={"image_digest": image_digest(client, registry_url, repository, r.image_tag)})
+                for r in resolutions
+            ]
+            missing = [r for r in resolutions if r.image_digest is None]
     records = [r.model_dump(mode="json") for r in resolutions]
     summary = {
         "labels": len(resolutions),

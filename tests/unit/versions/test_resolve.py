@@ -19,7 +19,7 @@ import pytest
 
 from eval_runner.cli import main
 from eval_runner.errors import ConfigError
-from eval_runner.versions import LsRemote, Resolver, SimpleIndex, image_exists
+from eval_runner.versions import LsRemote, Resolver, SimpleIndex, image_digest, image_exists
 
 FILES = [
     "battery_lib-0.8.0-py3-none-any.whl",
@@ -47,6 +47,8 @@ class _Handler(BaseHTTPRequestHandler):
         tag = self.path.rsplit("/", 1)[-1]
         found = self.path.startswith("/v2/fleet-eval/runner/manifests/") and tag in PRESENT_TAGS
         self.send_response(200 if found else 404)
+        if found:
+            self.send_header("Docker-Content-Digest", "sha256:" + "ab" * 32)
         self.end_headers()
 
     def log_message(self, *args: object) -> None:
@@ -102,6 +104,7 @@ def test_registry_probe_tells_present_from_missing(server: str) -> None:
     with httpx.Client() as client:
         assert image_exists(client, server, "fleet-eval/runner", "0.8.0-runner-0.1.0")
         assert not image_exists(client, server, "fleet-eval/runner", "0.9.0-runner-0.1.0")
+        assert image_digest(client, server, "fleet-eval/runner", "0.8.0-runner-0.1.0") == "sha256:" + "ab" * 32
 
 
 def test_cli_records_resolutions_and_lists_missing_images(
@@ -130,6 +133,7 @@ def test_cli_records_resolutions_and_lists_missing_images(
     assert printed == recorded
     assert [r["library_version"] for r in recorded] == ["0.8.0", "0.9.0"]
     assert [r["image_tag"] for r in missing] == ["0.9.0-runner-0.1.0"]
+    assert [r["image_digest"] for r in recorded] == ["sha256:" + "ab" * 32, None]
     assert summary["images_missing"] == 1
     assert summary["resolved"] == {"0.8.0": "0.8.0", "latest": "0.9.0"}
     assert json.loads((tmp_path / "library_versions.json").read_text()) == ["0.8.0", "0.9.0"]
