@@ -82,6 +82,7 @@ def test_submitted_review_is_what_evaluation_reads(
     assert main(["review", "validate", "--month", str(MONTH), "--file", str(path)]) == ExitCode.OK
     assert json.loads(capsys.readouterr().out)["unmentioned"] == 1
     assert main(["review", "submit", "--month", str(MONTH), "--file", str(path), "--reviewer", "ana"]) == ExitCode.OK
+    assert "saved review of 2026-04 by ana" in capsys.readouterr().out
     assert main(["review", "validate", "--month", str(MONTH)]) == ExitCode.OK
     captured = capsys.readouterr()
     assert json.loads(captured.out)["reviewer"] == "ana"
