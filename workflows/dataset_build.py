@@ -66,7 +66,7 @@ def build() -> WorkflowTemplate:
             ["review", "validate", "--month", inp("month")],
             image=images.CORE_IMAGE,
             inputs=[param("month")],
-            summary_keys=("samples", "approved", "rejected", "reviewer", "dataset_hash"),
+            summary_keys=("reviewer", "reviewed_at", "approved", "rejected", "unmentioned", "dataset_hash"),
         )
         with DAG(name=NAME, inputs=[param("month")]):
             t_month = task(pick_month, "pick-month", arguments={"month": inp("month")})

@@ -14,6 +14,7 @@ from hera.workflows import models as m
 
 from workflows import images
 from workflows.common import (
+    OUTPUTS,
     POLICIES_CONFIG_MAP,
     POLICIES_DIR,
     arg,
@@ -28,16 +29,18 @@ from workflows.versions import RUNNER_CONTEXT_KEY, build_image_template, resolve
 NAME = "evaluate"
 ENTRY = "evaluate"
 # The entry template's inputs; release passes the same names through its templateRef.
-INPUTS = ("months", "labels", "gate", "policy", "baseline", "runner-context-key", "image-repository")
+INPUTS = ("months", "labels", "gate", "policy", "baseline", "promote", "runner-context-key", "image-repository")
+# On a pass the gate may move the champion alias; a boolean flag pair, chosen by an expression.
+PROMOTE_FLAG = "{{=inputs.parameters.promote == 'true' ? '--promote' : '--no-promote'}}"
 
 
 def evaluate_version_template() -> Container:
     """Evaluate one resolved version on one month, in that version's own runner image."""
     return runner_step(
         "evaluate-version",
-        ["evaluate", "--month", inp("month"), "--version-label", inp("label")],
+        ["evaluate", "--month", inp("month"), "--version-label", inp("label"), "--image-digest", inp("image_digest")],
         image=inp("image"),
-        inputs=[param("month"), param("label"), param("image"), param("library_version")],
+        inputs=[param("month"), param("label"), param("image"), param("image_digest"), param("library_version")],
         summary_keys=("samples", "predicted", "errors", "mlflow_run_id", "metrics"),
         plots=True,
         memory="4Gi",
@@ -71,10 +74,13 @@ def gate_template() -> Container:
             inp("baseline"),
             "--months",
             inp("months"),
+            PROMOTE_FLAG,
+            "--output-dir",
+            OUTPUTS,
         ],
         image=images.CORE_IMAGE,
-        inputs=[param("months"), param("candidate"), param("baseline"), param("policy")],
-        summary_keys=("passed", "release_id", "decision", "reasons"),
+        inputs=[param("months"), param("candidate"), param("baseline"), param("policy"), param("promote")],
+        summary_keys=("passed", "verdict", "release_id", "decision", "reasons", "promoted"),
         plots=True,
         volumes=[ConfigMapVolume(name=POLICIES_CONFIG_MAP, mount_path=POLICIES_DIR, read_only=True)],
     )
@@ -94,6 +100,7 @@ def month_dag() -> DAG:
                 "month": inp("month"),
                 "label": "{{item.label}}",
                 "image": "{{item.image}}",
+                "image_digest": "{{item.image_digest}}",
                 "library_version": "{{item.library_version}}",
             },
         )
@@ -122,7 +129,7 @@ def entry_dag() -> DAG:
             ),
             Parameter(
                 name="resolutions",
-                value_from=m.ValueFrom(parameter="{{tasks.resolve.outputs.parameters.resolutions}}"),
+                value_from=m.ValueFrom(parameter="{{tasks.pin.outputs.parameters.resolutions}}"),
             ),
         ],
     ) as dag:
@@ -142,14 +149,20 @@ def entry_dag() -> DAG:
                 "runner-context-key": inp("runner-context-key"),
             },
         )
+        # Resolve again once the images exist: the same pins, now with the digests the evaluations record.
+        t_pin = task(
+            resolve,
+            "pin",
+            arguments={"labels": inp("labels"), "image-repository": inp("image-repository")},
+        )
         t_months = task(
             month,
             "month",
             with_param=inp("months"),
             arguments={
                 "month": "{{item}}",
-                "resolutions": "{{tasks.resolve.outputs.parameters.resolutions}}",
-                "library_versions": "{{tasks.resolve.outputs.parameters.library_versions}}",
+                "resolutions": "{{tasks.pin.outputs.parameters.resolutions}}",
+                "library_versions": "{{tasks.pin.outputs.parameters.library_versions}}",
             },
         )
         t_gate = task(
@@ -158,13 +171,15 @@ def entry_dag() -> DAG:
             when=f"{inp('gate')} == true",
             arguments={
                 "months": inp("months"),
-                "candidate": "{{tasks.resolve.outputs.parameters.library_version}}",
+                "candidate": "{{tasks.pin.outputs.parameters.library_version}}",
                 "baseline": inp("baseline"),
                 "policy": inp("policy"),
+                "promote": inp("promote"),
             },
         )
         t_resolve >> t_build
-        t_build >> t_months
+        t_build >> t_pin
+        t_pin >> t_months
         t_months >> t_gate
     return dag
 
@@ -180,6 +195,7 @@ def build() -> WorkflowTemplate:
             arg("gate", "true", "judge the first label against the baseline", enum=["true", "false"]),
             arg("policy", "default", "gate policy name (a key of the fleet-eval-policies ConfigMap)"),
             arg("baseline", "champion", "the version to beat: 'champion' (MLflow alias) or a version"),
+            arg("promote", "false", "move the champion alias to the candidate on a pass", enum=["false", "true"]),
             arg("runner-context-key", RUNNER_CONTEXT_KEY, "artifact key of the runner build context"),
             arg("image-repository", images.RUNNER_REPOSITORY, "repository pods pull runner images from"),
         ],

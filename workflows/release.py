@@ -50,6 +50,8 @@ def entry_dag() -> DAG:
                 "gate": "true",
                 "policy": inp("policy"),
                 "baseline": "champion",
+                # A release that passes the gate becomes the champion, whether or not it rolls out.
+                "promote": "true",
                 "runner-context-key": RUNNER_CONTEXT_KEY,
                 "image-repository": images.RUNNER_REPOSITORY,
             },
