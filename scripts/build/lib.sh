@@ -51,6 +51,8 @@ ensure_image() {
   [ "$(docker image inspect -f '{{index .Config.Labels "fleet-eval.key"}}' "$tag")" = "$key" ] \
     || { log "$tag was built without label fleet-eval.key=$key"; return 1; }
   docker save -o "$tar.tmp" "$tag" && mv "$tar.tmp" "$tar"
+  # Older keys of the same tag are superseded; keep only the current tarball.
+  find "$IMAGE_CACHE" -maxdepth 1 -name "$(basename "${tar%@*}")@*.tar" ! -name "$(basename "$tar")" -delete
 }
 
 # docker_build TAG KEY CONTEXT [docker build args...]: the classic builder, which never contacts a
