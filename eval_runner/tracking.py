@@ -7,6 +7,8 @@ pods need no S3 credentials for MLflow.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
@@ -157,6 +159,8 @@ class MlflowTracker:
     def __init__(self, client: MlflowClient, *, experiment_prefix: str = "fleet-eval") -> None:
         self._client = client
         self._prefix = experiment_prefix
+        # Experiment ids never change once created; caching saves a round trip per run and per search.
+        self._experiment_ids: dict[str, str] = {}
 
     @classmethod
     def from_settings(cls, settings: MlflowSettings) -> MlflowTracker:
@@ -174,6 +178,11 @@ class MlflowTracker:
     def experiment_id(self, experiment: str) -> str:
         """Id of ``<prefix>/<experiment>``, created on first use."""
         full = f"{self._prefix}/{experiment}"
+        if full not in self._experiment_ids:
+            self._experiment_ids[full] = self._lookup_experiment(full)
+        return self._experiment_ids[full]
+
+    def _lookup_experiment(self, full: str) -> str:
         found = self._call(f"experiment {full}", lambda: self._client.get_experiment_by_name(full))
         if found is not None:
             return str(found.experiment_id)
@@ -200,7 +209,9 @@ class MlflowTracker:
             yield _MlflowRun(self._client, run_id)
             status = RunStatus.to_string(RunStatus.FINISHED)
         finally:
-            self._call(f"run {name}: end", lambda: self._client.set_terminated(run_id, status=status))
+            # MLflow prints "View run ... at: <url>" to stdout here; stdout is the JSON summary Argo reads.
+            with contextlib.redirect_stdout(sys.stderr):
+                self._call(f"run {name}: end", lambda: self._client.set_terminated(run_id, status=status))
 
     def find_runs(self, experiment: str, *, tags: Mapping[str, str]) -> list[RunRecord]:
         """Finished runs of ``experiment`` whose tags equal ``tags``, newest first."""
