@@ -33,7 +33,7 @@ MONTHLY_HEATING = np.array([0.9, 0.85, 0.6, 0.3, 0.08, 0.0, 0.0, 0.0, 0.0, 0.2, 
 TYPICAL_TRAVEL_PCT_PER_DAY = 340.0  # valve travel of a median valve in full heating
 EXERCISE_PCT_PER_DAY = 100.0 / 7.0  # weekly anti-lock run when the heating is off
 
-VOLTAGE_SIGMA_MV = 25.0  # reading noise plus temperature and quantisation residue
+VOLTAGE_SIGMA_MV = 40.0  # reading noise plus temperature and quantisation residue, as a Gaussian
 COULOMB_REL_SIGMA = 0.10  # multiplicative error of the event-count charge
 HORIZON_DAYS = 2500
 Z90 = 1.2816
