@@ -82,6 +82,9 @@ build_argo() {
   local src w=$CACHE_ROOT/work/argo-$ARGO_VERSION
   src=$(moddir "github.com/argoproj/argo-workflows/v4@$ARGO_VERSION")
   rm -rf "$w" && cp -r "$src" "$w" && chmod -R u+w "$w" && cd "$w"
+  # Upstream's workflow/executor/osspecific/signal_linux.go is a git symlink to signal_darwin.go; module
+  # zips drop symlinks, so argoexec does not compile from the module as published. Restore the link.
+  [ -e workflow/executor/osspecific/signal_linux.go ] || ln -s signal_darwin.go workflow/executor/osspecific/signal_linux.go
   mkdir -p ui/dist/app
   cat >ui/dist/app/index.html <<'HTML'
 <!doctype html><html><head><title>Argo Workflows</title></head><body>
@@ -108,10 +111,20 @@ build_registry() {
 }
 
 build_buildkit() {
-  local tags="osusergo netgo static_build seccomp urfave_cli_no_docs"
+  # Like containerd, buildkit's go.mod has `exclude` directives: build from a copy of the module.
+  local out=$BIN_CACHE/buildkit-$BUILDKIT_VERSION
+  [ -f "$out/.complete" ] && return 0
+  local src w=$CACHE_ROOT/work/buildkit-$BUILDKIT_VERSION
+  src=$(moddir "github.com/moby/buildkit@$BUILDKIT_VERSION")
+  rm -rf "$w" && cp -r "$src" "$w" && chmod -R u+w "$w" && cd "$w"
   local ldf="-s -w -X github.com/moby/buildkit/version.Version=$BUILDKIT_VERSION -X github.com/moby/buildkit/version.Package=github.com/moby/buildkit"
-  "$TOOL" buildkitd github.com/moby/buildkit/cmd/buildkitd "$BUILDKIT_VERSION" -tags "$tags" -ldflags "$ldf" >/dev/null
-  "$TOOL" buildctl github.com/moby/buildkit/cmd/buildctl "$BUILDKIT_VERSION" -tags "$tags" -ldflags "$ldf" >/dev/null
+  mkdir -p "$out.tmp"
+  # Upstream's static build flags (Dockerfile): netgo/osusergo, seccomp via runc, no cgo.
+  CGO_ENABLED=0 go build -trimpath -tags "osusergo netgo static_build seccomp urfave_cli_no_docs" \
+    -ldflags "$ldf" -o "$out.tmp/" ./cmd/buildkitd ./cmd/buildctl
+  touch "$out.tmp/.complete"
+  rm -rf "$out" && mv "$out.tmp" "$out"
+  cd "$REPO_ROOT"
 }
 
 build_versitygw() {

@@ -101,7 +101,7 @@ img_buildkit() {
   build() {
     local ctx; ctx=$(stage buildkit)
     mkdir -p "$ctx/bin/bin" "$ctx/bin/sbin"
-    cp "$BIN_CACHE/buildkitd-$BUILDKIT_VERSION/buildkitd" "$BIN_CACHE/buildctl-$BUILDKIT_VERSION/buildctl" "$ctx/bin/bin/"
+    cp "$BIN_CACHE/buildkit-$BUILDKIT_VERSION/buildkitd" "$BIN_CACHE/buildkit-$BUILDKIT_VERSION/buildctl" "$ctx/bin/bin/"
     cp "$BIN_CACHE/runc-$RUNC_VERSION/runc" "$ctx/bin/sbin/runc.real"
     cp "$REPO_ROOT/scripts/host/runc-capfix" "$ctx/bin/sbin/runc"
     docker_build "$tag" "$key" "$ctx"
