@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 
 from eval_runner import __version__
@@ -118,8 +119,19 @@ def _decide(params: GateParams, *, store: ObjectStore, tracker: Tracker, release
     }
 
 
+def _json_safe(value: object) -> object:
+    # JSON has no infinity: a change against a baseline error of 0 is written as the string "inf".
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    return value
+
+
 def _encode(decision: dict[str, object]) -> bytes:
-    return (json.dumps(decision, sort_keys=True, indent=2, allow_nan=False, default=str) + "\n").encode()
+    return (json.dumps(_json_safe(decision), sort_keys=True, indent=2, allow_nan=False, default=str) + "\n").encode()
 
 
 def run(params: GateParams, *, store: ObjectStore, tracker: Tracker) -> GateOutput:
@@ -149,8 +161,8 @@ def run(params: GateParams, *, store: ObjectStore, tracker: Tracker) -> GateOutp
                 "use another --release-id"
             )
     else:
-        decision = _decide(params, store=store, tracker=tracker, release_id=release_id)
-        data = _encode(decision)
+        data = _encode(_decide(params, store=store, tracker=tracker, release_id=release_id))
+        decision = json.loads(data)  # the decision as written, whether fresh or reused
         store.put_bytes(key, data)
         _track(tracker, decision, data)
     promoted = None
