@@ -16,10 +16,11 @@ from eval_runner.fleet.planning import assign_shards
 from eval_runner.hashing import sha256_bytes
 from eval_runner.storage import ObjectStore
 
-# Reset targets when no policy file is given: the pack makers' rated capacity for the device's cut-off.
+# Reset targets when no --targets file is given: the rated capacity of a 2xAA pack of the chemistry, and
+# the 2.3 V cut-off of the current firmware (a 2.4 V cut-off strands ~5 % of an alkaline pack).
 DEFAULT_TARGETS: dict[str, ParameterTarget] = {
-    "alkaline": ParameterTarget(nominal_capacity_mah=2600.0, cutoff_mv=2200),
-    "lithium": ParameterTarget(nominal_capacity_mah=3000.0, cutoff_mv=2000),
+    "alkaline": ParameterTarget(nominal_capacity_mah=2600.0, cutoff_mv=2300),
+    "lithium": ParameterTarget(nominal_capacity_mah=3000.0, cutoff_mv=2300),
 }
 
 

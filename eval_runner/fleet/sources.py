@@ -6,7 +6,7 @@ It wraps the shard client and the analytics reader (the adapters); it adds no HT
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -86,19 +86,20 @@ class LiveFleetSource:
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._run(self._shards.aclose())
+        self._run(self._shards.aclose)
         self._loop.close()
 
-    def _run(self, work: Awaitable[T]) -> T:
+    def _run(self, work: Callable[[], Awaitable[T]]) -> T:
+        # The awaitable is created inside the loop: gather() outside it would bind to another loop.
         async def wrapped() -> T:
-            return await work
+            return await work()
 
         return self._loop.run_until_complete(wrapped())
 
     def device_ids(self) -> list[str]:
         """Return every device id of every shard."""
         shards = range(self._shards.n_shards)
-        pages = self._run(asyncio.gather(*(self._shards.devices(s) for s in shards)))
+        pages = self._run(lambda: asyncio.gather(*(self._shards.devices(s) for s in shards)))
         return [record.device_id for page in pages for record in page]
 
     def _version_table(self, as_of: datetime) -> pl.DataFrame:
@@ -106,13 +107,13 @@ class LiveFleetSource:
             # `to` is an exclusive date: ask for the whole day of as_of and cut at as_of here.
             end = (as_of + timedelta(days=1)).date()
             shards = range(self._shards.n_shards)
-            pages = self._run(asyncio.gather(*(self._shards.version_history(s, end) for s in shards)))
+            pages = self._run(lambda: asyncio.gather(*(self._shards.version_history(s, end) for s in shards)))
             self._versions[as_of] = latest_versions(events_frame([e for page in pages for e in page]), as_of)
         return self._versions[as_of]
 
     def devices(self, device_ids: Sequence[str], as_of: datetime) -> pl.DataFrame:
         """Return DEVICE_COLUMNS of ``device_ids``: versions at ``as_of``, current battery parameters."""
-        got = self._run(asyncio.gather(*(self._shards.get_battery_parameters(d) for d in device_ids)))
+        got = self._run(lambda: asyncio.gather(*(self._shards.get_battery_parameters(d) for d in device_ids)))
         parameters = pl.DataFrame(
             [
                 (

@@ -126,7 +126,7 @@ def _apply_shard(store: MemoryStore, shard: str, api: FakeShardApi, *, canary: b
 
 def _changed(api: FakeShardApi) -> int:
     frame = SyntheticSource(N).devices(SyntheticSource(N).device_ids(), AS_OF)
-    targets = {"alkaline": (2600.0, 2200), "lithium": (3000.0, 2000)}
+    targets = {k: (t.nominal_capacity_mah, t.cutoff_mv) for k, t in DEFAULT_TARGETS.items()}
     return sum(
         (r["nominal_capacity_mah"], r["cutoff_mv"]) != targets[r["battery_chemistry"]]
         for r in frame.iter_rows(named=True)
