@@ -51,6 +51,7 @@ LABELS = {
     "app.kubernetes.io/version": RUNNER_VERSION,
 }
 RUNNER_UID = 10001
+POD_ROLE_LABEL = "fleet-eval/role"
 STEP_WRAPPER = (Path(__file__).with_name("step_wrapper.py")).read_text()
 
 
@@ -168,6 +169,8 @@ def template_defaults(*, workflow_metrics: Any = None) -> dict[str, Any]:
     return {
         "service_account_name": SERVICE_ACCOUNT,
         "labels": dict(LABELS),
+        # The chart's NetworkPolicies admit pods with this label to MLflow, the index and the sources.
+        "pod_metadata": m.Metadata(labels={POD_ROLE_LABEL: "workflow"}),
         "artifact_repository_ref": ARTIFACT_REPOSITORY,
         # Succeeded pods go at once (their logs are archived); failed ones stay for `kubectl logs`.
         "pod_gc": m.PodGC(strategy="OnPodSuccess", delete_delay_duration="5m"),

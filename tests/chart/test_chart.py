@@ -10,6 +10,7 @@ import yaml  # type: ignore[import-untyped]  # PyYAML ships no stubs; types-PyYA
 
 from tests.chart.conftest import CHART, KUBE_VERSION, Doc, Template, by_kind, pod_specs, run_helm
 from workflows import render
+from workflows.common import POD_ROLE_LABEL
 
 SCENARIOS = sorted((CHART / "ci").glob("*-values.yaml"))
 CREDENTIAL = re.compile(r"(?i)secret|password|token|dsn|access[-_]?key|credential")
@@ -142,6 +143,11 @@ def test_network_policies_guard_mlflow_index_and_s3(template: Template) -> None:
     assert {"fe-fleet-eval-mlflow", "fe-fleet-eval-package-index", "fe-fleet-eval-s3"} <= set(policies)
     mlflow_from = policies["fe-fleet-eval-mlflow"]["spec"]["ingress"][0]["from"]
     assert mlflow_from[0]["podSelector"]["matchExpressions"][0]["key"] == "workflows.argoproj.io/workflow"
+    # The same label the rendered templates put on their pods.
+    assert mlflow_from[0]["podSelector"]["matchLabels"] == {POD_ROLE_LABEL: "workflow"}
+    for name, text in render.render().items():
+        if name.startswith("workflows/") and "WorkflowTemplate" in text:
+            assert yaml.safe_load(text)["spec"]["podMetadata"]["labels"] == {POD_ROLE_LABEL: "workflow"}
     assert policies["fe-fleet-eval-s3"]["metadata"]["namespace"] == "fleet-infra"
 
 
