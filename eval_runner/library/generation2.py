@@ -37,9 +37,9 @@ def library_inputs(samples: pl.DataFrame, series: pl.DataFrame) -> tuple[pa.Tabl
     missing = [name for name in SERIES_SCHEMA if name not in series.columns]
     if missing:
         raise DataError(f"library input: series lack the columns {missing}")
-    wanted = samples.get_column("sample_id").unique()
     series_in = (
-        series.filter(pl.col("sample_id").is_in(wanted.implode()))
+        # A semi-join rather than is_in: its semantics are the same across the polars releases images pin.
+        series.join(samples.select("sample_id").unique(), on="sample_id", how="semi")
         .select(pl.col(name).cast(dtype) for name, dtype in SERIES_SCHEMA.items())
         .sort("sample_id", "ts")
     )
