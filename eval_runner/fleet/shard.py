@@ -9,6 +9,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,23 +176,55 @@ def run_shard(
         )
     elif todo:
         predictor = predictor_factory() if plan.mode != "configuration" else None
-        for batch in todo:
-            _predict_batch(plan, manifest, batch, store=store, predictor=predictor, report=report)
-            progress.advance(sizes[batch])
+        _predict_batches(plan, manifest, todo, store=store, predictor=predictor, report=report, progress=progress)
     report.total_seconds = time.perf_counter() - started
     return report
 
 
-def _predict_batch(
+def _predict_batches(
     plan: Plan,
     manifest: SnapshotManifest,
-    batch: int,
+    todo: list[int],
     *,
     store: ObjectStore,
     predictor: Predictor | None,
     report: ShardReport,
+    progress: ProgressFile,
 ) -> None:
-    samples, series = read_inputs(store, manifest, batch)
+    """Compute batches in order while the next batch's inputs download and the last result uploads.
+
+    S3 round trips would otherwise sit between library calls; one reader and one writer thread hide
+    them. Commits still happen in batch order, and a failed commit stops the shard at the next batch.
+    """
+    sizes = {b.batch: b.devices for b in manifest.batches}
+    with ThreadPoolExecutor(max_workers=1) as reader, ThreadPoolExecutor(max_workers=1) as writer:
+        upcoming = reader.submit(read_inputs, store, manifest, todo[0])
+        committing: Future[None] | None = None
+        committed = 0
+        for index, batch in enumerate(todo):
+            samples, series = upcoming.result()
+            if index + 1 < len(todo):
+                upcoming = reader.submit(read_inputs, store, manifest, todo[index + 1])
+            marker, data = _compute_batch(plan, batch, samples, series, predictor=predictor, report=report)
+            if committing is not None:
+                committing.result()
+                progress.advance(sizes[todo[committed]])
+                committed += 1
+            committing = writer.submit(commit_batch, store, plan.run_id, marker, data)
+        if committing is not None:
+            committing.result()
+            progress.advance(sizes[todo[committed]])
+
+
+def _compute_batch(
+    plan: Plan,
+    batch: int,
+    samples: pl.DataFrame,
+    series: pl.DataFrame,
+    *,
+    predictor: Predictor | None,
+    report: ShardReport,
+) -> tuple[DoneMarker, bytes]:
     if predictor is None:  # a configuration dry run: the diff against the snapshot, no shard calls
         rows = configuration_diff(samples, _settings(plan).target_map(), run_id=plan.run_id, batch=batch)
         version = "none"
@@ -202,16 +235,12 @@ def _predict_batch(
         rows = fleet_rows(samples, predictions, batch)
         version = predictor.library_version
     data = frame_to_parquet(rows)
-    commit_batch(
-        store,
-        plan.run_id,
-        DoneMarker(batch=batch, result_sha256=sha256_bytes(data), devices=rows.height, library_version=version),
-        data,
-    )
     report.processed += 1
     report.devices += rows.height
     if version not in report.library_versions:
         report.library_versions.append(version)
+    marker = DoneMarker(batch=batch, result_sha256=sha256_bytes(data), devices=rows.height, library_version=version)
+    return marker, data
 
 
 async def _apply_batches(
