@@ -116,7 +116,26 @@ img_python() {
   ensure_image "$tag" "$key" build
 }
 
-ALL="kubernetes coredns pause argo versitygw registry buildkit python"
+img_postgres() {
+  local tag=localhost:5001/fleet-eval/postgres:$POSTGRES_MAJOR
+  local key; key=$(content_key "$INFRA/postgres" "$POSTGRES_MAJOR" "$(base_key)")
+  build() { docker_build "$tag" "$key" "$(stage postgres)"; }
+  ensure_image "$tag" "$key" build
+}
+
+img_mlflow() {
+  local tag=localhost:5001/fleet-eval/mlflow:$MLFLOW_VERSION
+  local key; key=$(content_key "$INFRA/mlflow" "$MLFLOW_VERSION" "$BOTO3_VERSION" "$PSYCOPG_VERSION" "$(base_key)")
+  build() {
+    local ctx; ctx=$(stage mlflow)
+    cp /etc/ssl/certs/ca-certificates.crt "$ctx/"
+    docker_build "$tag" "$key" "$ctx" --build-arg "MLFLOW_VERSION=$MLFLOW_VERSION" \
+      --build-arg "BOTO3_VERSION=$BOTO3_VERSION" --build-arg "PSYCOPG_VERSION=$PSYCOPG_VERSION"
+  }
+  ensure_image "$tag" "$key" build
+}
+
+ALL="kubernetes coredns pause argo versitygw registry buildkit python postgres mlflow"
 [ $# -eq 0 ] && set -- all
 [ "$*" = all ] && set -- $ALL
 mkdir -p "$CACHE_ROOT/work"
