@@ -30,6 +30,8 @@ NAME = "evaluate"
 ENTRY = "evaluate"
 # The entry template's inputs; release passes the same names through its templateRef.
 INPUTS = ("months", "labels", "gate", "policy", "baseline", "promote", "runner-context-key", "image-repository")
+# Evaluation pods running at once (each holds a month of series in memory); a backfill queues the rest.
+PARALLELISM = 6
 # On a pass the gate may move the champion alias; a boolean flag pair, chosen by an expression.
 PROMOTE_FLAG = "{{=inputs.parameters.promote == 'true' ? '--promote' : '--no-promote'}}"
 
@@ -200,6 +202,7 @@ def build() -> WorkflowTemplate:
             arg("image-repository", images.RUNNER_REPOSITORY, "repository pods pull runner images from"),
         ],
         annotations={"workflows.argoproj.io/description": "Evaluate versions on months, compare, gate."},
+        parallelism=PARALLELISM,
         **template_defaults(),
     ) as wt:
         entry_dag()

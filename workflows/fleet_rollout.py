@@ -165,10 +165,12 @@ def entry_dag() -> DAG:
             arguments={"run-id": RUN_ID, "image": image, "mode": inp("mode"), "shard": "{{item}}"},
         )
         t_merge = task(merge_template(), "merge", arguments={"run-id": RUN_ID})
+        # The snapshot waits for the label to resolve (a typo should cost nothing) but not for an image
+        # build: both take minutes, and only the shard pods need the image.
         t_resolve >> t_build
-        t_build >> t_snapshot
+        t_resolve >> t_snapshot
         t_snapshot >> t_plan
-        t_plan >> t_canary
+        t_canary.depends = "plan && build-image"
         t_canary >> t_shards
         t_shards >> t_merge
     return dag

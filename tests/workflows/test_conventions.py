@@ -123,6 +123,8 @@ def test_fleet_rollout_fans_out_over_shard_ids_with_a_limit(documents: dict[str,
     assert shard["withParam"] == "{{tasks.plan.outputs.result}}"
     merge = next(t for t in entry["dag"]["tasks"] if t["name"] == "merge")
     assert merge["depends"] == "shard"
+    canary = next(t for t in entry["dag"]["tasks"] if t["name"] == "canary")
+    assert canary["depends"] == "plan && build-image"  # shards never start before their image exists
 
 
 def test_shards_export_metrics_and_workflow_exports_duration(documents: dict[str, Doc]) -> None:
@@ -139,6 +141,9 @@ def test_shards_export_metrics_and_workflow_exports_duration(documents: dict[str
 def test_evaluate_builds_only_missing_images(documents: dict[str, Doc]) -> None:
     tasks = {t["name"]: t for t in _template(documents, "evaluate", "evaluate")["dag"]["tasks"]}
     assert tasks["build-image"]["withParam"] == "{{tasks.resolve.outputs.parameters.missing}}"
+    assert tasks["pin"]["depends"] == "build-image"
+    assert tasks["month"]["arguments"]["parameters"][1]["value"] == "{{tasks.pin.outputs.parameters.resolutions}}"
+    assert _spec(documents, "evaluate")["parallelism"] > 0
     assert tasks["month"]["withParam"] == "{{inputs.parameters.months}}"
     per_month = {t["name"]: t for t in _template(documents, "evaluate", "evaluate-month")["dag"]["tasks"]}
     assert per_month["evaluate"]["withParam"] == "{{inputs.parameters.resolutions}}"
