@@ -10,30 +10,14 @@ from streamlit.testing.v1 import AppTest
 
 import eval_runner.review
 from eval_runner.cli import main
-from eval_runner.dataset.reader import LoadedDataset, load_dataset
+from eval_runner.dataset.reader import LoadedDataset
 from eval_runner.errors import ExitCode
 from eval_runner.keys import Month, review_prefix
 from eval_runner.review.reader import load_review, review_json_key
-from eval_runner.settings import S3Settings
 from eval_runner.storage import S3ObjectStore
-from tests.fixtures.dataset import source_env
-from tests.fixtures.fieldsim import FieldSources
 
 MONTH = Month(2026, 4)
 APP = str(Path(eval_runner.review.__file__).parent / "app.py")
-
-
-@pytest.fixture
-def built(
-    monkeypatch: pytest.MonkeyPatch,
-    s3_settings: S3Settings,
-    object_store: S3ObjectStore,
-    fieldsim_sources: FieldSources,
-) -> LoadedDataset:
-    for name, value in source_env(s3_settings, fieldsim_sources.postgres_dsn, fieldsim_sources.shard_urls).items():
-        monkeypatch.setenv(name, value)
-    assert main(["dataset", "build", "--month", str(MONTH)]) == ExitCode.OK
-    return load_dataset(object_store, MONTH)
 
 
 def _ids(built: LoadedDataset) -> list[str]:
