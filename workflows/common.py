@@ -41,9 +41,10 @@ SHARDS_SECRET = "fleet-eval-shards"  # key: token (optional)
 POLICIES_CONFIG_MAP = "fleet-eval-policies"  # gate policies, one <name>.yaml per key
 POLICIES_DIR = "/etc/fleet-eval/policies"
 ARTIFACT_REPOSITORY = m.ArtifactRepositoryRef(config_map="fleet-eval-artifact-repositories", key="default")
-# Argo's own artifacts (summaries, plots) live under this prefix, keyed by workflow and step; the
-# datasets, evaluations and fleet results that matter are written by eval_runner under its own keys.
-ARGO_PREFIX = "argo-artifacts/{{workflow.namespace}}/{{workflow.name}}"
+# Argo's own artifacts (plots for the UI, archived logs) live under this prefix of the artifact bucket,
+# keyed by workflow and step; the datasets, evaluations and fleet results that matter are written by
+# eval_runner under its own keys in the data bucket, which artifact GC never touches.
+ARGO_PREFIX = "fleet-eval/{{workflow.namespace}}/{{workflow.name}}"
 OUTPUTS = "/tmp/outputs"  # an emptyDir mounted in every runner pod
 
 LABELS = {
