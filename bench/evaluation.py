@@ -24,8 +24,8 @@ LIBRARY = REPO / "demo" / "battery-lib" / "0.9.0"
 sys.path[:0] = [str(REPO), str(LIBRARY)]
 
 import polars as pl  # noqa: E402  (imports follow the path set-up above)
-from fieldsim import SimConfig, simulate  # type: ignore[import-untyped]  # noqa: E402
-from fieldsim.library_input import month_dataset  # type: ignore[import-untyped]  # noqa: E402
+from fieldsim import SimConfig, simulate  # type: ignore[import-untyped,unused-ignore]  # noqa: E402
+from fieldsim.library_input import month_dataset  # type: ignore[import-untyped,unused-ignore]  # noqa: E402
 
 from eval_runner.dataset.manifest import SourceFingerprint  # noqa: E402
 from eval_runner.dataset.publish import encode_dataset, publish_dataset  # noqa: E402

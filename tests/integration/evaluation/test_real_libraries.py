@@ -47,8 +47,8 @@ def venv_python(request: pytest.FixtureRequest) -> dict[str, str]:
 
 
 def _publish_months(store: S3ObjectStore) -> None:
-    from fieldsim import SimConfig, simulate  # type: ignore[import-untyped]
-    from fieldsim.library_input import month_dataset  # type: ignore[import-untyped]
+    from fieldsim import SimConfig, simulate
+    from fieldsim.library_input import month_dataset
 
     fleet = simulate(SimConfig.for_months(seed=20260310, devices=DEVICES, start=MONTHS[0], months=len(MONTHS)))
     for month in MONTHS:
