@@ -223,6 +223,8 @@ def test_release_workflow_names_derive_from_the_version(template: Template) -> N
         assert len(name) <= 63
         assert workflow["spec"]["workflowTemplateRef"] == {"name": "release"}
         assert "generateName" not in workflow["metadata"]
+        # Outlives the template's TTL: a deleted release would be recreated, and so re-run, by Helm.
+        assert workflow["spec"]["ttlStrategy"]["secondsAfterCompletion"] >= 10 * 365 * 24 * 3600
     second = next(w for w in workflows.values() if w["metadata"]["annotations"]["fleet-eval/version"] == "v1.0.0")
     params = {p["name"]: p["value"] for p in second["spec"]["arguments"]["parameters"]}
     assert params == {
