@@ -17,7 +17,7 @@ from hera.workflows import (
     WorkflowsService,
     script,
 )
-from hera.workflows.models import TTLStrategy
+from hera.workflows.models import PodSecurityContext, TTLStrategy
 from minio import Minio
 
 from tests.e2e.conftest import NAMESPACE, S3_ENDPOINT, component_version
@@ -26,6 +26,8 @@ pytestmark = [
     pytest.mark.e2e,
     # argo-server's certificate is self-signed; the test talks to it without verification on purpose.
     pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning"),
+    # Hera 7.1's WorkflowsService serialises with pydantic's deprecated .json(); not ours to fix.
+    pytest.mark.filterwarnings("ignore::pydantic.warnings.PydanticDeprecatedSince20"),
     pytest.mark.timeout(900),
 ]
 
@@ -70,9 +72,7 @@ def produce(index: int) -> None:
     import json
     from pathlib import Path
 
-    Path("/tmp/part.json").write_text(
-        json.dumps({"index": index, "values": [index * 10 + k for k in range(5)]})
-    )
+    Path("/tmp/part.json").write_text(json.dumps({"index": index, "values": [index * 10 + k for k in range(5)]}))
 
 
 @script(
@@ -125,6 +125,11 @@ def build_workflow(service: WorkflowsService) -> Workflow:
             workflows_service=service,
             labels={"fleet-eval/test": "e2e-smoke"},
             ttl_strategy=TTLStrategy(seconds_after_completion=3600),
+            # One non-root UID for every container of a pod, Argo's init/wait included, so the step
+            # can read the input artifacts the init container downloaded (files are mode 0600).
+            security_context=PodSecurityContext(
+                run_as_user=1000, run_as_group=1000, fs_group=1000, run_as_non_root=True
+            ),
         ) as w,
         DAG(name="main"),
     ):
@@ -151,9 +156,7 @@ def wait_for_completion(service: WorkflowsService, name: str, timeout: float) ->
     raise TimeoutError(f"workflow {name} did not finish within {timeout:.0f}s")
 
 
-def test_fan_out_artifacts_and_buildkit(
-    workflows_service: WorkflowsService, s3_credentials: tuple[str, str]
-) -> None:
+def test_fan_out_artifacts_and_buildkit(workflows_service: WorkflowsService, s3_credentials: tuple[str, str]) -> None:
     started = time.monotonic()
     created = build_workflow(workflows_service).create()
     name = created.metadata.name
@@ -173,9 +176,7 @@ def test_fan_out_artifacts_and_buildkit(
 
     access_key, secret_key = s3_credentials
     endpoint = urlsplit(S3_ENDPOINT)
-    s3 = Minio(
-        endpoint.netloc, access_key=access_key, secret_key=secret_key, secure=endpoint.scheme == "https"
-    )
+    s3 = Minio(endpoint.netloc, access_key=access_key, secret_key=secret_key, secure=endpoint.scheme == "https")
     response = s3.get_object(BUCKET, f"e2e/{name}/total.json")
     try:
         total = json.loads(response.read())
