@@ -111,6 +111,9 @@ done
 push "docker.io/versity/versitygw:$VERSITYGW_VERSION" "versity/versitygw:$VERSITYGW_VERSION"
 push "docker.io/moby/buildkit:$BUILDKIT_VERSION" "moby/buildkit:$BUILDKIT_VERSION"
 push fleet-eval/python:3.11-bookworm fleet-eval/python:3.11-bookworm
+# The chart's MLflow and PostgreSQL images (values: localhost:5001/fleet-eval/{mlflow,postgres}).
+push "localhost:5001/fleet-eval/mlflow:$MLFLOW_VERSION" "fleet-eval/mlflow:$MLFLOW_VERSION"
+push "localhost:5001/fleet-eval/postgres:$POSTGRES_MAJOR" "fleet-eval/postgres:$POSTGRES_MAJOR"
 
 phase "S3 (versitygw) and BuildKit"
 for ns in fleet-infra argo; do
