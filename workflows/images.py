@@ -17,7 +17,8 @@ RUNNER_REPOSITORY = "localhost:5001/fleet-eval/runner"
 # The same repository as BuildKit pushes to it, and its registry's HTTP API for existence checks.
 RUNNER_PUSH_REPOSITORY = "kind-registry:5000/fleet-eval/runner"
 REGISTRY_URL = "http://kind-registry:5000"
-# The runner image without a library: datasets, reviews, comparison, gate and fleet bookkeeping.
+# The runner image without a library (built with EXTRAS=review): datasets, reviews, comparison, gate,
+# fleet bookkeeping and the review UI. `make runner-image` builds it; the cluster setup pushes it.
 CORE_IMAGE = f"{RUNNER_REPOSITORY}:core-runner-{RUNNER_VERSION}"
 # The base the runner Dockerfile builds FROM inside the cluster (python3 with venv and pip).
 RUNNER_BASE_IMAGE = "kind-registry:5000/fleet-eval/python:3.11-bookworm"
