@@ -69,7 +69,7 @@ class SuggestionPolicy:
 
     max_days_offline: float = 3.0
     max_gap_hours: int = 48
-    max_voltage_anomalies: int = 2
+    max_voltage_anomalies: int = 4
     # A 2xAA pack reads 1.6-3.4 V (lithium up to ~3.6 V, 4 V with margin); outside that the reading is a bug (scaling,
     # wrong cells), not a state of charge.
     min_plausible_mv: int = 1500
@@ -288,17 +288,17 @@ def _ceil_hour(column: pl.Expr) -> pl.Expr:
 def quality_signals(samples: pl.DataFrame, series: pl.DataFrame, policy: SuggestionPolicy) -> pl.DataFrame:
     """Add days offline, longest gap, voltage anomalies and the resulting ``suggest_use``."""
     mv = pl.col("battery_mv")
-    readings = mv.drop_nulls()
+    # A failed reading (null) is not an anomaly of the cell; an implausible value is, and so is a jump
+    # between plausible neighbours (swap, loose contact). Steps are taken over plausible readings only,
+    # so one glitch counts once, not three times.
+    implausible = (mv < policy.min_plausible_mv) | (mv > policy.max_plausible_mv)
+    plausible = mv.filter(mv.is_not_null() & ~implausible)
     per_sample = series.group_by("sample_id").agg(
         pl.len().alias("observed_hours"),
         pl.col("ts").min().alias("first_ts"),
         pl.col("ts").max().alias("last_ts"),
         (pl.col("ts").diff().dt.total_hours() - 1).max().alias("inner_gap"),
-        (
-            mv.is_null().sum()
-            + ((readings < policy.min_plausible_mv) | (readings > policy.max_plausible_mv)).sum()
-            + (readings.diff().abs() > policy.max_step_mv).sum()
-        ).alias("voltage_anomalies"),
+        (implausible.sum() + (plausible.diff().abs() > policy.max_step_mv).sum()).alias("voltage_anomalies"),
     )
     first_slot = _ceil_hour(pl.max_horizontal(pl.col("as_of") - SERIES_WINDOW, pl.col("device_installed_at")))
     end_slot = _ceil_hour(pl.col("as_of"))  # exclusive

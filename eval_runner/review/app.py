@@ -153,7 +153,13 @@ def _sample(loaded: LoadedDataset, decisions: dict[str, bool], shown: pl.DataFra
     signals[0].metric("days offline", f"{row['days_offline']:.1f}")
     signals[1].metric("longest gap (h)", row["longest_gap_hours"])
     signals[2].metric("voltage anomalies", row["voltage_anomalies"])
-    signals[3].metric("firmware", f"{row['firmware_version']} -> {row['firmware_version_at_as_of']}")
+    changed = row["firmware_version"] != row["firmware_version_at_as_of"]
+    signals[3].metric(
+        "firmware at as_of",
+        row["firmware_version_at_as_of"] or "unknown",
+        delta=f"from {row['firmware_version']}" if changed else None,
+        delta_color="off",
+    )
     truth = row["true_capacity_mah"]
     signals[4].metric("true capacity (mAh)", "missing" if truth is None else f"{truth:.0f}")
     series = loaded.series.filter(pl.col("sample_id") == sample_id)

@@ -25,11 +25,19 @@ from eval_runner.sources.analytics import SENSOR_LOG_SCHEMA, VALVE_MOVEMENT_SCHE
 MONTH = Month(2026, 4)
 AS_OF = datetime(2026, 4, 20, 12, tzinfo=UTC)
 GAP = range(100, 110)  # hours (from the window start) device a was offline
-NULL_HOUR, STEP_HOUR = 200, 400
+NULL_HOUR, STEP_HOUR, GLITCH_HOUR = 200, 400, 500
 
 
 def _utc(year: int, month: int, day: int) -> datetime:
     return datetime(year, month, day, tzinfo=UTC)
+
+
+def _mv(hour: int) -> int | None:
+    if hour == NULL_HOUR:
+        return None  # a failed reading
+    if hour == GLITCH_HOUR:
+        return 5800  # a scaling bug: twice the real voltage
+    return 2900 if hour < STEP_HOUR else 2500
 
 
 def _sources(*, extra_sensor_rows: int = 0) -> MonthSources:
@@ -39,7 +47,7 @@ def _sources(*, extra_sensor_rows: int = 0) -> MonthSources:
         {
             "device_id": ["a"] * len(hours),
             "ts": [start + timedelta(hours=h) for h in hours],
-            "battery_mv": [None if h == NULL_HOUR else (2900 if h < STEP_HOUR else 2500) for h in hours],
+            "battery_mv": [_mv(h) for h in hours],
             "temperature_c": [20.0] * len(hours),
             "radio_tx": [3] * len(hours),
             "radio_rx": [1] * len(hours),
@@ -143,7 +151,7 @@ def test_samples_versions_and_signals() -> None:
     assert a["firmware_changed_mid_month"] is True
     assert a["longest_gap_hours"] == len(GAP)
     assert a["days_offline"] == pytest.approx(len(GAP) / 24)
-    assert a["voltage_anomalies"] == 2  # one failed reading, one 400 mV step
+    assert a["voltage_anomalies"] == 2  # the 400 mV step and the glitch; a failed reading is no anomaly
     assert a["suggest_use"] is False  # firmware changed mid-month
     assert (a["battery_chemistry"], a["cutoff_mv"]) == ("alkaline", 2200)
 
