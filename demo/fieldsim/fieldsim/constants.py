@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 HARDWARE = ("A", "B", "C")
-HARDWARE_SHARE = np.array([0.25, 0.50, 0.25])
+HARDWARE_SHARE = np.array([0.25, 0.60, 0.15])
 SLEEP_UA = np.array([25.0, 15.0, 15.0])  # whole-device floor current
 MOTOR_MA = np.array([210.0, 200.0, 120.0])
 MOTOR_MS_PER_PCT = np.array([150.0, 150.0, 375.0])

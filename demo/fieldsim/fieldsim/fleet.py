@@ -304,7 +304,9 @@ def _packs(cfg: SimConfig, c: ChunkResult) -> pl.DataFrame:
             "pack_no": pl.Series(slot, dtype=pl.Int32),
             "installed_at": _times(cfg.data_start, c.installed_h[dev, slot]),
             "removed_at": _times(cfg.data_start, np.nan_to_num(removed)).set(pl.Series(np.isnan(removed)), None),
-            "empty_at": _times(cfg.data_start, c.died_h[dev, slot]),
+            "empty_at": _times(cfg.data_start, np.nan_to_num(c.died_h[dev, slot])).set(
+                pl.Series(np.isnan(c.died_h[dev, slot])), None
+            ),
             "chemistry": pl.Series(np.array(k.CHEMISTRY)[c.pack_chem[dev, slot]], dtype=pl.String),
             "total_mah": np.round(c.pack_total[dev, slot], 1),
             "usable_mah": np.round(c.pack_usable[dev, slot], 1),

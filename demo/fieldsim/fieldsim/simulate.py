@@ -18,7 +18,7 @@ from fieldsim.physics import F64, I64
 
 CHUNK = 1024
 MAX_PACKS = 4  # the initial pack plus up to three swaps inside the window
-_HISTORY_DAYS = 1100  # longest life of a pack in place at the window start
+_HISTORY_WEEKS = 160  # longest life of a pack in place at the window start
 
 
 @dataclass(frozen=True)
@@ -119,11 +119,15 @@ def _chunk(cfg: SimConfig, grid: _Grid, index: int, first: int, n: int) -> Chunk
         hw, fw0, sw0, pack_chem[:, 0], activity, room_off, mount, sf, pack_total[:, 0], pack_usable[:, 0]
     )
     start_doy = float(grid.doy[0])
-    back = start_doy - 1.0 - np.arange(_HISTORY_DAYS, dtype=np.float64)
-    back_rate, back_travel = daily.expected_daily(traits0, np.broadcast_to(back % 365.25, (n, _HISTORY_DAYS)))
-    back_cum = np.cumsum(back_rate, axis=1)
-    days_ago = np.minimum((back_cum < used0[:, None]).sum(axis=1) + 1, _HISTORY_DAYS)
-    travel0 = np.cumsum(back_travel, axis=1)[rows, days_ago - 1]
+    # Weekly steps (the mid-week day stands for its week): the history only places the install date.
+    back = start_doy - 3.5 - 7.0 * np.arange(_HISTORY_WEEKS, dtype=np.float64)
+    back_rate, back_travel = daily.expected_daily(traits0, np.broadcast_to(back % 365.25, (n, _HISTORY_WEEKS)))
+    back_cum = np.cumsum(7.0 * back_rate, axis=1)
+    weeks_ago = np.minimum((back_cum < used0[:, None]).sum(axis=1), _HISTORY_WEEKS - 1)
+    before = np.where(weeks_ago > 0, back_cum[rows, np.maximum(weeks_ago - 1, 0)], 0.0)
+    part = np.clip((used0 - before) / (7.0 * back_rate[rows, weeks_ago]), 0.0, 1.0)
+    days_ago = np.maximum(np.round(7.0 * (weeks_ago + part)).astype(np.int64), 1)
+    travel0 = np.cumsum(7.0 * back_travel, axis=1)[rows, weeks_ago] - (1.0 - part) * 7.0 * back_travel[rows, weeks_ago]
     installed_h = np.zeros((n, MAX_PACKS))
     installed_h[:, 0] = -24.0 * days_ago + rng.integers(0, 24, n)
     device_installed_h = installed_h[:, 0] - 24.0 * rng.uniform(0.0, 600.0, n)
@@ -277,7 +281,11 @@ def _chunk(cfg: SimConfig, grid: _Grid, index: int, first: int, n: int) -> Chunk
         pack_usable[need_dev, need_pack],
     )
     leave_doy = start_doy + leave_h / 24.0
-    days_left = daily.days_to_empty(forward, leave_doy, leave_used) if len(need_dev) else np.zeros(0)
+    # A snapshot has no capacity tests, so nobody needs the (costly) truth of when its packs run out.
+    if cfg.test_months and len(need_dev):
+        days_left = daily.days_to_empty(forward, leave_doy, leave_used)
+    else:
+        days_left = np.full(len(need_dev), np.nan)
     died_h[need_dev, need_pack] = leave_h + 24.0 * days_left
 
     return ChunkResult(
