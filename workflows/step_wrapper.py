@@ -2,7 +2,7 @@
 
 This file is not imported: its source is the ``python -c`` program of every runner step (see
 common.py), so it uses only the standard library. It passes stdout through, writes ``summary.json``
-(unless the command wrote one), one file per top-level summary key, ``duration_seconds`` and
+(unless the command wrote one itself), one file per top-level summary key, ``duration_seconds`` and
 ``exit_code`` into the outputs folder, and exits with the command's own exit code so Argo's
 retryStrategy still sees 2, 3 or 75.
 """
@@ -21,12 +21,18 @@ started = time.monotonic()
 done = subprocess.run(["eval-runner", *sys.argv[1:]], stdout=subprocess.PIPE, text=True, check=False)
 sys.stdout.write(done.stdout)
 sys.stdout.flush()
-try:
-    summary = json.loads(done.stdout) if done.stdout.strip() else {}
-except ValueError:
-    summary = {"output": done.stdout.strip()[-2000:]}
-if not (out / "summary.json").exists():
-    (out / "summary.json").write_text(json.dumps(summary, sort_keys=True))
+summary_file = out / "summary.json"
+if summary_file.exists():  # the command wrote its own summary; its stdout is something else (a list)
+    try:
+        summary = json.loads(summary_file.read_text())
+    except ValueError:
+        summary = {}
+else:
+    try:
+        summary = json.loads(done.stdout) if done.stdout.strip() else {}
+    except ValueError:
+        summary = {"output": done.stdout.strip()[-2000:]}
+    summary_file.write_text(json.dumps(summary, sort_keys=True))
 if isinstance(summary, dict):
     for key, value in summary.items():
         if re.fullmatch(r"[A-Za-z0-9_-]{1,63}", key):

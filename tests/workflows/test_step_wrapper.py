@@ -15,12 +15,13 @@ from workflows.common import STEP_WRAPPER
 
 FAKE = """#!/bin/sh
 echo "log line" >&2
+if [ -n "$FAKE_SUMMARY" ]; then printf '%s' "$FAKE_SUMMARY" >"$FLEET_EVAL_STEP_OUTPUTS/summary.json"; fi
 printf '%s' "$FAKE_STDOUT"
 exit "$FAKE_EXIT"
 """
 
 
-def _run(tmp_path: Path, stdout: str, code: int) -> subprocess.CompletedProcess[str]:
+def _run(tmp_path: Path, stdout: str, code: int, summary: str = "") -> subprocess.CompletedProcess[str]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     fake = bin_dir / "eval-runner"
@@ -31,6 +32,7 @@ def _run(tmp_path: Path, stdout: str, code: int) -> subprocess.CompletedProcess[
         "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
         "FAKE_STDOUT": stdout,
         "FAKE_EXIT": str(code),
+        "FAKE_SUMMARY": summary,
         "FLEET_EVAL_STEP_OUTPUTS": str(tmp_path / "out"),
     }
     return subprocess.run(
@@ -70,3 +72,13 @@ def test_a_list_result_stays_the_stdout(tmp_path: Path) -> None:
     # `fleet plan` prints the shard ids: Argo's outputs.result must be exactly that JSON list.
     done = _run(tmp_path, '["0", "1"]', 0)
     assert json.loads(done.stdout) == ["0", "1"]
+
+
+def test_a_summary_the_command_wrote_wins_and_is_split(tmp_path: Path) -> None:
+    # `versions resolve` prints resolutions (a list) and writes summary.json itself.
+    done = _run(tmp_path, '[{"label": "latest"}]', 0, summary='{"labels": 1, "images_missing": 0}')
+    out = tmp_path / "out"
+    assert json.loads(done.stdout) == [{"label": "latest"}]
+    assert json.loads((out / "summary.json").read_text()) == {"labels": 1, "images_missing": 0}
+    assert (out / "labels").read_text() == "1"
+    assert (out / "images_missing").read_text() == "0"
