@@ -58,4 +58,13 @@ def publish_dataset(store: ObjectStore, objects: Mapping[str, bytes], manifest: 
     datasets are immutable because reviews and evaluations name their content hash.
     """
     month = Month.parse(manifest.month)
-    store.publish(objects, marker_key=manifest_key(month), marker=manifest.to_json_bytes())
+    key = manifest_key(month)
+    if store.exists(key):
+        published = DatasetManifest.from_json_bytes(store.get_bytes(key), name=key)
+        if published != manifest:
+            raise DataError(
+                f"dataset {month} is already published with content hash {published.content_hash}; this build "
+                f"has {manifest.content_hash} (sources or extractor changed). Published datasets are "
+                "immutable because reviews and evaluations name their hash"
+            )
+    store.publish(objects, marker_key=key, marker=manifest.to_json_bytes())

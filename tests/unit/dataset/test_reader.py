@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import json
 
+import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from eval_runner.dataset.manifest import DatasetManifest, IncomparableDatasetError, ensure_comparable
+from eval_runner.dataset.manifest import (
+    DatasetManifest,
+    IncomparableDatasetError,
+    SourceFingerprint,
+    ensure_comparable,
+)
+from eval_runner.dataset.publish import encode_dataset, publish_dataset
 from eval_runner.dataset.reader import file_key, load_dataset, manifest_key
+from eval_runner.dataset.shape import EVENTS_SCHEMA
 from eval_runner.errors import DataError
 from eval_runner.keys import Month
 from tests.fixtures.dataset import MONTH, MemoryStore, publish_tiny, tiny_dataset
@@ -61,3 +69,19 @@ def test_ensure_comparable_names_the_months() -> None:
     assert ensure_comparable([manifest, manifest]) == manifest.schema_version
     with pytest.raises(IncomparableDatasetError, match="2026-03: v2, 2026-04: v1"):
         ensure_comparable([manifest, other])
+
+
+def test_a_month_published_with_other_content_is_refused_before_any_write(
+    tiny_month: tuple[MemoryStore, str],
+) -> None:
+    store, digest = tiny_month
+    before = list(store.writes)
+    dataset, series = tiny_dataset()
+    changed = dataset.with_columns(pl.col("days_offline") + 1)
+    source = SourceFingerprint(location="test", rows=3, sha256="0" * 64)
+    objects, manifest = encode_dataset(
+        MONTH, changed, series, pl.DataFrame(schema=EVENTS_SCHEMA), sources={"a": source}, suggestion_policy={}
+    )
+    with pytest.raises(DataError, match=f"already published with content hash {digest}"):
+        publish_dataset(store, objects, manifest)
+    assert store.writes == before
