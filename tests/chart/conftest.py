@@ -13,7 +13,7 @@ import pytest
 import yaml  # type: ignore[import-untyped]  # PyYAML ships no stubs; types-PyYAML is not a dependency
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "fleet-eval"
-KUBE_VERSION = "1.34.4"  # the kind cluster's; the chart requires >= 1.27
+KUBE_VERSION = "1.34.4"  # the kind cluster's, so capabilities match what it will run on
 NAMESPACE = "argo"
 BIN_CACHE = Path(os.environ.get("FLEET_EVAL_CACHE", "/var/cache/fleet-eval")) / "bin"
 
