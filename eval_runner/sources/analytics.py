@@ -40,15 +40,16 @@ VALVE_MOVEMENT_SCHEMA: dict[str, pl.DataType] = {
 class AnalyticsSource(Protocol):
     """What steps need from the analytics database."""
 
-    def sensor_logs(
-        self, start: datetime, end: datetime, device_ids: Sequence[str] | None = None
-    ) -> pl.DataFrame:
+    @property
+    def location(self) -> str:
+        """Where the rows come from, for lineage (no credentials)."""
+        ...
+
+    def sensor_logs(self, start: datetime, end: datetime, device_ids: Sequence[str] | None = None) -> pl.DataFrame:
         """Hourly sensor rows with ``start <= ts < end`` (SENSOR_LOG_SCHEMA), sorted by device_id, ts."""
         ...
 
-    def valve_movements(
-        self, start: datetime, end: datetime, device_ids: Sequence[str] | None = None
-    ) -> pl.DataFrame:
+    def valve_movements(self, start: datetime, end: datetime, device_ids: Sequence[str] | None = None) -> pl.DataFrame:
         """Valve movements with ``start <= ts < end`` (VALVE_MOVEMENT_SCHEMA), sorted by device_id, ts."""
         ...
 
@@ -61,8 +62,7 @@ _QUERIES = {
         "radio_tx, radio_rx, rssi_dbm, valve_travel_total FROM sensor_logs"
     ),
     "valve_movements": (
-        "SELECT device_id, (extract(epoch from ts) * 1000000)::bigint, travel_pct, motor_ms "
-        "FROM valve_movements"
+        "SELECT device_id, (extract(epoch from ts) * 1000000)::bigint, travel_pct, motor_ms FROM valve_movements"
     ),
 }
 
@@ -87,15 +87,17 @@ class PostgresAnalytics:
         finally:
             connection.close()
 
-    def sensor_logs(
-        self, start: datetime, end: datetime, device_ids: Sequence[str] | None = None
-    ) -> pl.DataFrame:
+    @property
+    def location(self) -> str:
+        """Where the rows come from, for lineage; never the password."""
+        info = self._connection.info
+        return f"postgresql://{info.host}:{info.port}/{info.dbname}"
+
+    def sensor_logs(self, start: datetime, end: datetime, device_ids: Sequence[str] | None = None) -> pl.DataFrame:
         """Hourly sensor rows with ``start <= ts < end`` (SENSOR_LOG_SCHEMA), sorted by device_id, ts."""
         return self._copy("sensor_logs", SENSOR_LOG_SCHEMA, start, end, device_ids)
 
-    def valve_movements(
-        self, start: datetime, end: datetime, device_ids: Sequence[str] | None = None
-    ) -> pl.DataFrame:
+    def valve_movements(self, start: datetime, end: datetime, device_ids: Sequence[str] | None = None) -> pl.DataFrame:
         """Valve movements with ``start <= ts < end`` (VALVE_MOVEMENT_SCHEMA), sorted by device_id, ts."""
         return self._copy("valve_movements", VALVE_MOVEMENT_SCHEMA, start, end, device_ids)
 

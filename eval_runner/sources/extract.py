@@ -1,0 +1,163 @@
+"""Fetch one month from all API shards concurrently, recording each finished shard.
+
+A shard's result is saved as soon as it is complete, so when one shard fails the rerun (an Argo retry)
+fetches only the shards that have no record yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from eval_runner.contracts import BatteryParameters, CapacityTest, DeviceRecord, VersionEvent
+from eval_runner.errors import DataError, FleetEvalError, TransientError
+from eval_runner.keys import Month
+from eval_runner.sources.shards import ShardClient
+from eval_runner.storage import ObjectStore
+
+log = logging.getLogger(__name__)
+
+
+class ShardExtract(BaseModel):
+    """Everything one shard holds for a month, in a canonical order."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    shard: int
+    month: str
+    devices: list[DeviceRecord]
+    capacity_tests: list[CapacityTest]
+    version_events: list[VersionEvent]
+    battery_parameters: list[BatteryParameters]
+
+    def canonical(self) -> ShardExtract:
+        """Return the same content sorted, so equal source data always serialises to equal bytes."""
+        return ShardExtract(
+            shard=self.shard,
+            month=self.month,
+            devices=sorted(self.devices, key=lambda d: d.device_id),
+            capacity_tests=sorted(self.capacity_tests, key=lambda t: (t.device_id, t.tested_at, t.test_id)),
+            version_events=sorted(
+                self.version_events, key=lambda e: (e.device_id, e.effective_at, e.component, e.version)
+            ),
+            battery_parameters=sorted(self.battery_parameters, key=lambda p: p.device_id),
+        )
+
+    def to_json_bytes(self) -> bytes:
+        """Canonical JSON (sorted content and keys)."""
+        return json.dumps(self.canonical().model_dump(mode="json"), sort_keys=True).encode()
+
+    @classmethod
+    def from_json_bytes(cls, data: bytes, *, name: str) -> ShardExtract:
+        """Parse a recorded extract; a corrupt record is a DataError naming it."""
+        try:
+            return cls.model_validate_json(data)
+        except ValidationError as error:
+            raise DataError(f"{name}: not a valid shard extract: {error}") from error
+
+
+class ShardCheckpoint(Protocol):
+    """The record of finished shards."""
+
+    def load(self, shard: int) -> bytes | None:
+        """Return the recorded extract of ``shard``, or None."""
+        ...
+
+    def save(self, shard: int, data: bytes) -> None:
+        """Record the extract of ``shard``."""
+        ...
+
+
+@dataclass
+class StoreCheckpoint:
+    """ShardCheckpoint in the object store under ``prefix`` (scratch state, not a published result)."""
+
+    store: ObjectStore
+    prefix: str
+
+    def key(self, shard: int) -> str:
+        """Key of one shard's record."""
+        return f"{self.prefix}shard={shard}.json"
+
+    def load(self, shard: int) -> bytes | None:
+        """Return the recorded extract of ``shard``, or None."""
+        key = self.key(shard)
+        return self.store.get_bytes(key) if self.store.exists(key) else None
+
+    def save(self, shard: int, data: bytes) -> None:
+        """Record the extract; a forced refetch may replace an older record, so overwrite is allowed."""
+        self.store.put_bytes(self.key(shard), data, overwrite=True)
+
+
+@dataclass
+class MemoryCheckpoint:
+    """ShardCheckpoint in memory (tests, and builds that must not leave records)."""
+
+    records: dict[int, bytes] = field(default_factory=dict)
+
+    def load(self, shard: int) -> bytes | None:
+        """Return the recorded extract of ``shard``, or None."""
+        return self.records.get(shard)
+
+    def save(self, shard: int, data: bytes) -> None:
+        """Record the extract."""
+        self.records[shard] = data
+
+
+async def fetch_shard(client: ShardClient, shard: int, month: Month) -> ShardExtract:
+    """Devices, the month's capacity tests, version history to month end and battery parameters of a shard."""
+    devices, tests, events = await asyncio.gather(
+        client.devices(shard),
+        client.capacity_tests(shard, month.start, month.end),
+        client.version_history(shard, month.end),
+    )
+    end = datetime(month.end.year, month.end.month, 1, tzinfo=UTC)
+    wanted = [d.device_id for d in devices if d.installed_at < end]
+    parameters = await asyncio.gather(*(client.get_battery_parameters(device) for device in wanted))
+    return ShardExtract(
+        shard=shard,
+        month=str(month),
+        devices=devices,
+        capacity_tests=tests,
+        version_events=events,
+        battery_parameters=[p.parameters for p in parameters],
+    ).canonical()
+
+
+async def fetch_month(
+    client: ShardClient, month: Month, checkpoint: ShardCheckpoint, *, refetch: bool = False
+) -> list[ShardExtract]:
+    """Fetch every shard concurrently, reusing recorded shards unless ``refetch``; record each success."""
+
+    async def one(shard: int) -> ShardExtract:
+        recorded = None if refetch else checkpoint.load(shard)
+        if recorded is not None:
+            extract = ShardExtract.from_json_bytes(recorded, name=f"record of shard {shard}")
+            if extract.month == str(month):
+                log.info("shard %d: reusing the recorded extract of %s", shard, month)
+                return extract
+        extract = await fetch_shard(client, shard, month)
+        checkpoint.save(shard, extract.to_json_bytes())
+        return extract
+
+    outcomes = await asyncio.gather(*(one(s) for s in range(client.n_shards)), return_exceptions=True)
+    failed = {s: o for s, o in enumerate(outcomes) if isinstance(o, BaseException)}
+    if failed:
+        done = [s for s in range(client.n_shards) if s not in failed]
+        detail = "; ".join(f"shard {s}: {error}" for s, error in failed.items())
+        message = f"fetching {month} failed on shard(s) {sorted(failed)} ({detail}); shards {done} are recorded"
+        # A data or configuration problem will not heal by retrying: surface it, not a TransientError.
+        for error in failed.values():
+            if isinstance(error, FleetEvalError) and not isinstance(error, TransientError):
+                raise type(error)(message) from error
+        first = next(iter(failed.values()))
+        if not isinstance(first, Exception):
+            raise first  # KeyboardInterrupt and friends pass through untouched
+        raise TransientError(message + "; a rerun fetches only the failed shards") from first
+    return [o for o in outcomes if isinstance(o, ShardExtract)]

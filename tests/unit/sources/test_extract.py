@@ -1,0 +1,103 @@
+"""fetch_month: all shards concurrently, finished shards recorded, a rerun fetches only what failed."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from eval_runner.contracts import shard_of
+from eval_runner.errors import DataError, TransientError
+from eval_runner.keys import Month
+from eval_runner.sources.extract import MemoryCheckpoint, ShardExtract, fetch_month
+from eval_runner.sources.shards import RetryPolicy, ShardClient
+
+MONTH = Month(2026, 4)
+
+
+def _device_on(shard: int) -> str:
+    return next(f"dev-{i:04d}" for i in range(1000) if shard_of(f"dev-{i:04d}") == shard)
+
+
+class FakeShard:
+    def __init__(self, shard: int) -> None:
+        self.device = _device_on(shard)
+        self.calls = 0
+        self.broken = False
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.calls += 1
+        if self.broken:
+            return httpx.Response(503, json={"error": "down"})
+        path = request.url.path
+        items: list[dict[str, object]]
+        if path == "/v1/devices":
+            items = [{"device_id": self.device, "site_id": "s", "installed_at": "2025-01-01T00:00:00Z"}]
+        elif path == "/v1/capacity-tests":
+            items = [
+                {
+                    "test_id": f"t-{self.device}",
+                    "device_id": self.device,
+                    "tested_at": "2026-04-20T10:00:00Z",
+                    "remaining_mah": 1000.0,
+                    "remaining_runtime_days": 100.0,
+                }
+            ]
+        elif path == "/v1/version-history":
+            items = [
+                {"device_id": self.device, "effective_at": "2025-01-01T00:00:00Z", "component": c, "version": "1"}
+                for c in ("hardware", "firmware")
+            ]
+        else:
+            body = {
+                "device_id": self.device,
+                "chemistry": "alkaline",
+                "nominal_capacity_mah": 2600.0,
+                "cutoff_mv": 2200,
+                "installed_at": "2025-01-01T00:00:00Z",
+            }
+            return httpx.Response(200, json=body, headers={"ETag": '"1"'})
+        return httpx.Response(200, json={"items": items, "next_page_token": None})
+
+
+def _run(shards: list[FakeShard], checkpoint: MemoryCheckpoint) -> list[ShardExtract]:
+    async def nosleep(_: float) -> None:
+        return None
+
+    async def go() -> list[ShardExtract]:
+        clients = [httpx.AsyncClient(base_url="http://s", transport=httpx.MockTransport(s)) for s in shards]
+        async with ShardClient(clients, policy=RetryPolicy(attempts=2), sleep=nosleep) as client:
+            return await fetch_month(client, MONTH, checkpoint)
+
+    return asyncio.run(go())
+
+
+def test_rerun_fetches_only_the_shard_that_failed() -> None:
+    shards = [FakeShard(i) for i in range(5)]
+    shards[3].broken = True
+    checkpoint = MemoryCheckpoint()
+    with pytest.raises(TransientError, match=r"failed on shard\(s\) \[3\].*rerun fetches only the failed shards"):
+        _run(shards, checkpoint)
+    assert sorted(checkpoint.records) == [0, 1, 2, 4]
+
+    shards[3].broken = False
+    calls_before = [s.calls for s in shards]
+    extracts = _run(shards, checkpoint)
+    assert [s.calls - before for s, before in zip(shards, calls_before, strict=True)] == [0, 0, 0, 4, 0]
+    assert [e.shard for e in extracts] == [0, 1, 2, 3, 4]
+    assert extracts[3].battery_parameters[0].device_id == shards[3].device
+    assert extracts[3].capacity_tests[0].tested_at == datetime(2026, 4, 20, 10, tzinfo=UTC)
+
+
+def test_records_are_canonical_bytes() -> None:
+    first = _run([FakeShard(i) for i in range(5)], MemoryCheckpoint())
+    second = _run([FakeShard(i) for i in range(5)], MemoryCheckpoint())
+    assert [e.to_json_bytes() for e in first] == [e.to_json_bytes() for e in second]
+
+
+def test_a_corrupt_record_is_a_data_error() -> None:
+    checkpoint = MemoryCheckpoint({0: b"{not json"})
+    with pytest.raises(DataError, match="record of shard 0: not a valid shard extract"):
+        _run([FakeShard(i) for i in range(5)], checkpoint)
