@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from fieldsim import Fleet
+from fieldsim.fleet import Fleet
 from fieldsim.library_input import month_dataset
 from polars.testing import assert_frame_equal
 
