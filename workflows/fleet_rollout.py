@@ -202,7 +202,7 @@ def build() -> WorkflowTemplate:
         name=NAME,
         entrypoint=ENTRY,
         arguments=[
-            arg("version", '["latest"]', "JSON list with one version label (0.9.0, latest, git:<ref>)"),
+            arg("version", "latest", "the version label to run: 0.9.0, v0.9.0, latest or git:<ref>"),
             arg("mode", "fleet", "what to compute or write", enum=MODES),
             arg("run-id", "", "checkpoint key of the run; empty: this workflow's name"),
             arg("shards", "8", "shard pods to fan out to"),
