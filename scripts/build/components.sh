@@ -64,7 +64,7 @@ build_containerd() {
       -o "$out.tmp/" ./cmd/containerd ./cmd/ctr ./cmd/containerd-shim-runc-v2
     touch "$out.tmp/.complete"
     rm -rf "$out" && mv "$out.tmp" "$out"
-    cd "$REPO_ROOT"
+    cd "$REPO_ROOT" && rm -rf "$w"
   fi
   # runc needs cgo for seccomp (libseccomp-dev); it links libseccomp2 dynamically, present in the node.
   CGO_ENABLED=1 "$TOOL" runc github.com/opencontainers/runc "$RUNC_VERSION" -tags "seccomp urfave_cli_no_docs" \
@@ -103,6 +103,7 @@ HTML
   cp -r manifests "$out.tmp/manifests"
   touch "$out.tmp/.complete"
   rm -rf "$out" && mv "$out.tmp" "$out"
+  cd "$REPO_ROOT" && rm -rf "$w"
 }
 
 build_registry() {
@@ -124,7 +125,7 @@ build_buildkit() {
     -ldflags "$ldf" -o "$out.tmp/" ./cmd/buildkitd ./cmd/buildctl
   touch "$out.tmp/.complete"
   rm -rf "$out" && mv "$out.tmp" "$out"
-  cd "$REPO_ROOT"
+  cd "$REPO_ROOT" && rm -rf "$w"
 }
 
 build_versitygw() {

@@ -45,6 +45,11 @@ if "$KIND" get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
        "$(docker image inspect -f '{{.Id}}' "$NODE_IMAGE")" ]; then
     log "cluster runs an outdated node image; recreating"
     "$KIND" delete cluster --name "$CLUSTER"
+  # Stopped nodes (dockerd or the host restarted) may come back with other IPs, which a multi-node
+  # kubeadm cluster does not survive; a fresh cluster takes about a minute.
+  elif docker ps -a --filter "label=io.x-k8s.kind.cluster=$CLUSTER" --format '{{.State}}' | grep -qv '^running$'; then
+    log "cluster nodes are not all running; recreating"
+    "$KIND" delete cluster --name "$CLUSTER"
   fi
 fi
 if ! "$KIND" get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
