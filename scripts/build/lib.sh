@@ -62,4 +62,6 @@ docker_build() {
   local l; l=$CACHE_ROOT/logs/docker-build-$(printf '%s' "$tag" | tr '/:' '__').log
   DOCKER_BUILDKIT=0 docker build --label "fleet-eval.key=$key" -t "$tag" "$@" "$ctx" >"$l" 2>&1 \
     || { log "docker build of $tag failed; end of $l:"; tail -n 30 "$l" >&2; return 1; }
+  # Staged contexts hold copies of large binaries; the saved image is what is kept.
+  case "$ctx" in "$CACHE_ROOT"/work/ctx-*) rm -rf "$ctx" ;; esac
 }
