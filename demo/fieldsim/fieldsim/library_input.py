@@ -56,21 +56,45 @@ def _pack_at(fleet: Fleet, samples: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def series_for(fleet: Fleet, samples: pl.DataFrame, window_days: int = WINDOW_DAYS) -> pl.DataFrame:
-    """Hourly SERIES_SCHEMA rows of ``window_days`` before each sample's ``as_of`` (as_of excluded)."""
-    moves = fleet.valve_movements.group_by("device_id", pl.col("ts").dt.truncate("1h")).agg(
-        pl.col("travel_pct").sum().alias("valve_travel_pct"),
-        pl.col("motor_ms").sum().alias("motor_ms"),
-    )
+def _device_range(frame: pl.DataFrame, first: str, last: str) -> pl.DataFrame:
+    """Rows of devices ``first`` .. ``last`` of a frame sorted by device_id (a slice, no scan)."""
+    ids = frame["device_id"]
+    lo = int(ids.search_sorted(first, side="left"))
+    hi = int(ids.search_sorted(last, side="right"))
+    return frame.slice(lo, hi - lo)
+
+
+def series_for(
+    fleet: Fleet, samples: pl.DataFrame, window_days: int = WINDOW_DAYS, chunk_devices: int = 5_000
+) -> pl.DataFrame:
+    """Hourly SERIES_SCHEMA rows of ``window_days`` before each sample's ``as_of`` (as_of excluded).
+
+    Works through the samples in device ranges, so memory stays bounded for 100k-device fleets.
+    """
     window = timedelta(days=window_days)
-    rows = (
-        samples.select("sample_id", "device_id", "as_of")
-        .join(fleet.sensor_logs, on="device_id")
-        .filter((pl.col("ts") >= pl.col("as_of") - window) & (pl.col("ts") < pl.col("as_of")))
-        .join(moves, on=["device_id", "ts"], how="left")
-        .with_columns(pl.col("valve_travel_pct").fill_null(0.0), pl.col("motor_ms").fill_null(0))
-    )
-    return rows.select([pl.col(c).cast(t) for c, t in SERIES_SCHEMA.items()]).sort("sample_id", "ts")
+    ordered = samples.select("sample_id", "device_id", "as_of").sort("device_id")
+    parts = []
+    for offset in range(0, ordered.height, chunk_devices):
+        chunk = ordered.slice(offset, chunk_devices)
+        first, last = chunk["device_id"][0], chunk["device_id"][-1]
+        moves = (
+            _device_range(fleet.valve_movements, first, last)
+            .group_by("device_id", pl.col("ts").dt.truncate("1h"))
+            .agg(
+                pl.col("travel_pct").sum().alias("valve_travel_pct"),
+                pl.col("motor_ms").sum().alias("motor_ms"),
+            )
+        )
+        rows = (
+            chunk.join(_device_range(fleet.sensor_logs, first, last), on="device_id")
+            .filter((pl.col("ts") >= pl.col("as_of") - window) & (pl.col("ts") < pl.col("as_of")))
+            .join(moves, on=["device_id", "ts"], how="left")
+            .with_columns(pl.col("valve_travel_pct").fill_null(0.0), pl.col("motor_ms").fill_null(0))
+        )
+        parts.append(rows.select([pl.col(c).cast(t) for c, t in SERIES_SCHEMA.items()]))
+    if not parts:
+        return pl.DataFrame(schema=SERIES_SCHEMA)
+    return pl.concat(parts).sort("sample_id", "ts")
 
 
 def month_dataset(fleet: Fleet, month: str) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -4,7 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 from fieldsim import Fleet
-from fieldsim.library_input import month_dataset, snapshot_input
+from fieldsim.library_input import month_dataset, series_for, snapshot_input
+from polars.testing import assert_frame_equal
 
 from eval_runner.contracts import DATASET_SCHEMA, LIBRARY_SAMPLE_COLUMNS, SERIES_SCHEMA
 
@@ -47,3 +48,8 @@ def test_snapshot_input_is_library_shaped(fieldsim_fleet: Fleet) -> None:
     assert samples.height == fieldsim_fleet.devices.height
     longest: int = series.group_by("sample_id").len()["len"].max()  # type: ignore[assignment]  # int column
     assert 150 < longest <= 7 * 24
+
+
+def test_series_does_not_depend_on_the_chunking(fieldsim_fleet: Fleet) -> None:
+    dataset, series = month_dataset(fieldsim_fleet, "2026-05")
+    assert_frame_equal(series_for(fieldsim_fleet, dataset, chunk_devices=7), series)
