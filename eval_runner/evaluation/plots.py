@@ -71,7 +71,8 @@ def cdf_png(curves: Mapping[str, np.ndarray], *, xlabel: str, title: str) -> byt
     axes.set_ylabel("share of samples")
     axes.set_title(title)
     axes.grid(alpha=0.3)
-    axes.legend()
+    if axes.get_legend_handles_labels()[0]:  # a legend without entries warns
+        axes.legend()
     return _png(figure)
 
 
@@ -91,5 +92,6 @@ def segment_bars_png(table: pl.DataFrame, *, value: str, title: str) -> bytes:
     axes.set_xticks(positions + width * (len(versions) - 1) / 2, segments, rotation=30, ha="right")
     axes.set_ylabel(value)
     axes.set_title(title)
-    axes.legend()
+    if versions:
+        axes.legend()
     return _png(figure)
