@@ -25,6 +25,8 @@ from eval_runner.settings import MlflowSettings, S3Settings
 from eval_runner.storage import S3ObjectStore
 from tests.fixtures.evaluation import FakePredictor, publish_reviewed_month, synthetic_month, truth_of
 
+pytestmark = pytest.mark.slow  # real servers, many CLI processes: minutes on a shared machine
+
 MONTHS = (Month(2026, 4), Month(2026, 5))
 N = 300
 POLICY = Path(__file__).parents[3] / "policies" / "default.yaml"

@@ -27,6 +27,8 @@ from eval_runner.review.reader import save_review
 from eval_runner.settings import MlflowSettings, S3Settings
 from eval_runner.storage import S3ObjectStore
 
+pytestmark = pytest.mark.slow  # real servers, many CLI processes: minutes on a shared machine
+
 MONTHS = ("2026-03", "2026-04")
 DEVICES = 500
 POLICY = Path(__file__).parents[3] / "policies" / "default.yaml"
