@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Go (and one C) components of the offline cluster from the Go module proxy into the
 # machine cache, one directory per component and version: $BIN_CACHE/<name>-<version>/.
-# Usage: components.sh [kind|etcd|coredns|pause|containerd|argo|registry|buildkit|versitygw|all]...
+# Usage: components.sh [kind|etcd|coredns|pause|containerd|argo|registry|buildkit|versitygw|
+#                      local_path_provisioner|all]...
 # A finished component is never rebuilt; each build's wall time is appended to logs/build-times.tsv.
 source "$(dirname "$0")/lib.sh"
 TOOL=$(cd "$(dirname "$0")" && pwd)/go-tool.sh
@@ -128,11 +129,16 @@ build_buildkit() {
   cd "$REPO_ROOT" && rm -rf "$w"
 }
 
+build_local_path_provisioner() {
+  "$TOOL" local-path-provisioner github.com/rancher/local-path-provisioner "$LOCAL_PATH_PROVISIONER_VERSION" \
+    -ldflags "-s -w -X main.VERSION=$LOCAL_PATH_PROVISIONER_VERSION" >/dev/null
+}
+
 build_versitygw() {
   "$TOOL" versitygw github.com/versity/versitygw/cmd/versitygw "$VERSITYGW_VERSION" >/dev/null
 }
 
-ALL="kind etcd coredns pause containerd argo registry buildkit versitygw"
+ALL="kind etcd coredns pause containerd argo registry buildkit versitygw local_path_provisioner"
 [ $# -eq 0 ] && set -- all
 for c in "$@"; do
   [ "$c" = all ] && set -- $ALL && break

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the infrastructure images of the offline cluster from images/infra/* and the binaries in the
 # machine cache, each cached as a saved tarball keyed by its Dockerfile, versions and base image.
-# Usage: images.sh [kubernetes|coredns|pause|argo|versitygw|registry|buildkit|python|all]...
+# Usage: images.sh [kubernetes|coredns|pause|argo|versitygw|registry|buildkit|python|postgres|mlflow|
+#                  local_path_provisioner|all]...
 # Images are tagged with the names upstream uses (registry.k8s.io/..., quay.io/argoproj/...) so
 # manifests written for upstream images run unchanged; their labels say they are offline builds.
 source "$(dirname "$0")/lib.sh"
@@ -135,7 +136,18 @@ img_mlflow() {
   ensure_image "$tag" "$key" build
 }
 
-ALL="kubernetes coredns pause argo versitygw registry buildkit python postgres mlflow"
+img_local_path_provisioner() {
+  local tag=localhost:5001/fleet-eval/local-path-provisioner:$LOCAL_PATH_PROVISIONER_VERSION
+  local key; key=$(content_key "$INFRA/local-path-provisioner" "$LOCAL_PATH_PROVISIONER_VERSION" "$(base_key)")
+  build() {
+    local ctx; ctx=$(stage local-path-provisioner)
+    cp "$BIN_CACHE/local-path-provisioner-$LOCAL_PATH_PROVISIONER_VERSION/local-path-provisioner" "$ctx/"
+    docker_build "$tag" "$key" "$ctx"
+  }
+  ensure_image "$tag" "$key" build
+}
+
+ALL="kubernetes coredns pause argo versitygw registry buildkit python postgres mlflow local_path_provisioner"
 [ $# -eq 0 ] && set -- all
 [ "$*" = all ] && set -- $ALL
 mkdir -p "$CACHE_ROOT/work"

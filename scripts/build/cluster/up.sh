@@ -119,6 +119,17 @@ push fleet-eval/python:3.11-bookworm fleet-eval/python:3.11-bookworm
 # The chart's MLflow and PostgreSQL images (values: localhost:5001/fleet-eval/{mlflow,postgres}).
 push "localhost:5001/fleet-eval/mlflow:$MLFLOW_VERSION" "fleet-eval/mlflow:$MLFLOW_VERSION"
 push "localhost:5001/fleet-eval/postgres:$POSTGRES_MAJOR" "fleet-eval/postgres:$POSTGRES_MAJOR"
+push "localhost:5001/fleet-eval/local-path-provisioner:$LOCAL_PATH_PROVISIONER_VERSION" \
+  "fleet-eval/local-path-provisioner:$LOCAL_PATH_PROVISIONER_VERSION"
+push local/debian:bookworm fleet-eval/debian:bookworm   # the provisioner's helper pods (sh, mkdir, rm)
+
+phase "storage (local-path-provisioner as the default StorageClass, as kind installs it)"
+# kind falls back to a `standard` class with the in-tree host-path provisioner, which nothing serves;
+# a StorageClass's provisioner cannot change, so replace it once.
+if [ "$(kubectl get storageclass standard -o jsonpath='{.provisioner}' 2>/dev/null)" != rancher.io/local-path ]; then
+  kubectl delete storageclass standard --ignore-not-found >/dev/null
+fi
+envsubst '${LOCAL_PATH_PROVISIONER_VERSION}' <"$HERE/cluster/manifests/storage.yaml" | kubectl apply -f - >/dev/null
 
 phase "S3 (versitygw) and BuildKit"
 for ns in fleet-infra argo; do
@@ -146,6 +157,7 @@ kubectl -n argo rollout status deploy/workflow-controller --timeout=300s >/dev/n
 kubectl -n argo rollout status deploy/argo-server --timeout=300s >/dev/null
 kubectl -n fleet-infra rollout status deploy/buildkitd --timeout=300s >/dev/null
 kubectl -n kube-system rollout status deploy/coredns --timeout=300s >/dev/null
+kubectl -n local-path-storage rollout status deploy/local-path-provisioner --timeout=300s >/dev/null
 
 phase "buckets"
 AWS_ACCESS_KEY_ID=$(kubectl -n fleet-infra get secret s3-credentials -o jsonpath='{.data.accesskey}' | base64 -d) \
