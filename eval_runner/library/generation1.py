@@ -36,9 +36,9 @@ def last_readings(samples: pl.DataFrame, series: pl.DataFrame) -> pl.DataFrame:
         .select(
             "sample_id",
             "voltage_mv",
-            pl.coalesce(
-                "temperature_at_reading", "temperature_median", pl.lit(REFERENCE_TEMPERATURE_C)
-            ).alias("temperature_c"),
+            pl.coalesce("temperature_at_reading", "temperature_median", pl.lit(REFERENCE_TEMPERATURE_C)).alias(
+                "temperature_c"
+            ),
             "nominal_capacity_mah",
         )
     )

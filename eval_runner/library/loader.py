@@ -36,8 +36,7 @@ def installed_library_version(module: ModuleType | None = None) -> str:
         return importlib.metadata.version(DISTRIBUTION_NAME)
     except importlib.metadata.PackageNotFoundError as error:
         raise ConfigError(
-            f"{MODULE_NAME} is importable but has no __version__ "
-            f"and no {DISTRIBUTION_NAME} distribution metadata"
+            f"{MODULE_NAME} is importable but has no __version__ and no {DISTRIBUTION_NAME} distribution metadata"
         ) from error
 
 
