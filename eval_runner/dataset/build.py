@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -22,7 +22,7 @@ from eval_runner.dataset.shape import (
 )
 from eval_runner.hashing import sha256_chunks
 from eval_runner.keys import Month
-from eval_runner.sources.analytics import AnalyticsSource
+from eval_runner.sources.analytics import SENSOR_LOG_SCHEMA, VALVE_MOVEMENT_SCHEMA, AnalyticsSource
 from eval_runner.sources.extract import ShardExtract
 from eval_runner.storage import ObjectStore
 
@@ -43,15 +43,34 @@ class BuiltMonth:
     seconds: dict[str, float]
 
 
-def frame_fingerprint(location: str, frame: pl.DataFrame) -> SourceFingerprint:
-    """Fingerprint of rows read from a source: equal rows (in the reader's order) give equal hashes.
+class RowsFingerprint:
+    """Fingerprint of rows read from a source, fed chunk by chunk in the reader's order.
 
     Row hashes with a fixed seed are ~10x cheaper than encoding millions of rows as Parquet. They are
     stable for one polars version, which uv.lock pins per eval_runner version (both in the manifest).
+    Feeding a frame in chunks gives the same hash as feeding it whole.
     """
-    digest = hashlib.sha256(repr(dict(frame.schema)).encode())
-    digest.update(frame.hash_rows(seed=0).to_numpy().tobytes())
-    return SourceFingerprint(location=location, rows=frame.height, sha256=digest.hexdigest())
+
+    def __init__(self, location: str, schema: Mapping[str, pl.DataType]) -> None:
+        self.location = location
+        self.rows = 0
+        self._digest = hashlib.sha256(repr(dict(schema)).encode())
+
+    def update(self, frame: pl.DataFrame) -> None:
+        """Add the next rows."""
+        self.rows += frame.height
+        self._digest.update(frame.hash_rows(seed=0).to_numpy().tobytes())
+
+    def result(self) -> SourceFingerprint:
+        """The fingerprint of every row fed so far."""
+        return SourceFingerprint(location=self.location, rows=self.rows, sha256=self._digest.hexdigest())
+
+
+def frame_fingerprint(location: str, frame: pl.DataFrame) -> SourceFingerprint:
+    """Fingerprint of one frame of rows read from a source."""
+    fingerprint = RowsFingerprint(location, frame.schema)
+    fingerprint.update(frame)
+    return fingerprint.result()
 
 
 def shards_fingerprint(location: str, extracts: Sequence[ShardExtract]) -> SourceFingerprint:
@@ -70,32 +89,56 @@ def build_month(
     extracts: Sequence[ShardExtract],
     shard_location: str,
     policy: SuggestionPolicy | None = None,
+    chunk_devices: int = 1000,
 ) -> BuiltMonth:
-    """Read the analytics rows for ``month``, shape them with the shard records, and encode the files."""
-    policy = policy or SuggestionPolicy()
-    seconds: dict[str, float] = {}
-    started = time.perf_counter()
-    start, end = read_window(month)
-    sensor_logs = analytics.sensor_logs(start, end)
-    movements = analytics.valve_movements(start, end)
-    seconds["read_analytics"] = time.perf_counter() - started
+    """Read the analytics rows for ``month``, shape them with the shard records, and encode the files.
 
-    started = time.perf_counter()
+    Devices are processed ``chunk_devices`` at a time (samples depend on their own device only), so
+    the raw hourly rows of the whole fleet never sit in memory at once; the result is the same.
+    """
+    policy = policy or SuggestionPolicy()
+    seconds = {"read_analytics": 0.0, "shape": 0.0}
+    start, end = read_window(month)
     frames = records_to_frames(
         [d for e in extracts for d in e.devices],
         [t for e in extracts for t in e.capacity_tests],
         [v for e in extracts for v in e.version_events],
         [p for e in extracts for p in e.battery_parameters],
     )
-    sources = MonthSources(**frames, sensor_logs=sensor_logs, valve_movements=movements)
-    dataset, series = shape_month(month, sources, policy)
-    events = sample_events(dataset, sources.version_events)
-    seconds["shape"] = time.perf_counter() - started
+    device_ids = sorted(frames["devices"].filter(pl.col("installed_at") < end)["device_id"].unique().to_list())
+    sensor_fp = RowsFingerprint(f"{analytics.location}/sensor_logs", SENSOR_LOG_SCHEMA)
+    movement_fp = RowsFingerprint(f"{analytics.location}/valve_movements", VALVE_MOVEMENT_SCHEMA)
+    parts: list[tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]] = []
+    for first in range(0, max(len(device_ids), 1), chunk_devices):
+        chunk = device_ids[first : first + chunk_devices]
+        started = time.perf_counter()
+        sensor_logs = analytics.sensor_logs(start, end, chunk) if chunk else pl.DataFrame(schema=SENSOR_LOG_SCHEMA)
+        movements = (
+            analytics.valve_movements(start, end, chunk) if chunk else pl.DataFrame(schema=VALVE_MOVEMENT_SCHEMA)
+        )
+        sensor_fp.update(sensor_logs)
+        movement_fp.update(movements)
+        seconds["read_analytics"] += time.perf_counter() - started
+
+        started = time.perf_counter()
+        wanted = pl.col("device_id").is_in(chunk)
+        sources = MonthSources(
+            **{name: frame.filter(wanted) for name, frame in frames.items()},
+            sensor_logs=sensor_logs,
+            valve_movements=movements,
+        )
+        dataset, series = shape_month(month, sources, policy)
+        parts.append((dataset, series, sample_events(dataset, sources.version_events)))
+        seconds["shape"] += time.perf_counter() - started
 
     started = time.perf_counter()
+    # Chunks follow device order, but sorting once more keeps the bytes independent of the chunk size.
+    dataset = pl.concat([p[0] for p in parts]).sort("sample_id")
+    series = pl.concat([p[1] for p in parts]).sort("sample_id", "ts")
+    events = pl.concat([p[2] for p in parts]).sort("sample_id", "effective_at", "component", "version")
     fingerprints = {
-        "sensor_logs": frame_fingerprint(f"{analytics.location}/sensor_logs", sensor_logs),
-        "valve_movements": frame_fingerprint(f"{analytics.location}/valve_movements", movements),
+        "sensor_logs": sensor_fp.result(),
+        "valve_movements": movement_fp.result(),
         "shards": shards_fingerprint(shard_location, extracts),
     }
     objects, manifest = encode_dataset(
