@@ -3,6 +3,8 @@
 # kind-registry container (with its pushed images) stay, so the next `make cluster` takes minutes.
 source "$(cd "$(dirname "$0")/.." && pwd)/lib.sh"
 KIND=$BIN_CACHE/kind-$KIND_VERSION/kind
+exec 9>"$CACHE_ROOT/cluster.lock"
+flock 9
 if [ -x "$KIND" ] && "$KIND" get clusters 2>/dev/null | grep -qx fleet-eval; then
   "$KIND" delete cluster --name fleet-eval
 else

@@ -10,6 +10,9 @@ CTX=kind-$CLUSTER
 KBIN=$BIN_CACHE/kubernetes-$KUBERNETES_VERSION
 KIND=$BIN_CACHE/kind-$KIND_VERSION/kind
 kubectl() { "$KBIN/kubectl" --context "$CTX" "$@"; }
+# One `make cluster` at a time on a machine: builds and the cluster are shared by every checkout.
+exec 9>"$CACHE_ROOT/cluster.lock"
+flock 9
 T0=$(date +%s)
 phase() { log "== $* (+$(( $(date +%s) - T0 ))s)"; }
 
