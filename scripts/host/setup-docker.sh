@@ -67,7 +67,8 @@ else
   if ! pgrep -x dockerd >/dev/null; then
     log "starting dockerd (log: $LOGS/dockerd.log)"
     # setsid detaches it from this shell's process group so make's job control never kills it.
-    $SUDO setsid nohup dockerd >>"$LOGS/dockerd.log" 2>&1 </dev/null &
+    # 9>&-: never hand make cluster's lock (fd 9) to the long-lived daemon.
+    $SUDO setsid nohup dockerd >>"$LOGS/dockerd.log" 2>&1 </dev/null 9>&- &
   fi
 fi
 for _ in $(seq 60); do docker_up && break; sleep 1; done
