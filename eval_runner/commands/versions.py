@@ -10,7 +10,7 @@ import click
 import httpx
 
 from eval_runner import __version__
-from eval_runner.cli import Runtime, pass_runtime
+from eval_runner.runtime import Runtime, pass_runtime
 from eval_runner.versions import LsRemote, Resolution, Resolver, SimpleIndex, image_digest, split_labels
 
 
