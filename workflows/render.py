@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml  # type: ignore[import-untyped]  # PyYAML ships no stubs; types-PyYAML is not a dependency
+import yaml
 
 from workflows import dataset_build, evaluate, fleet_rollout, release
 
@@ -31,11 +31,11 @@ BUILDERS: dict[str, tuple[str, Callable[[], Any]]] = {
 }
 
 
-class _Dumper(yaml.SafeDumper):  # type: ignore[misc]  # untyped base (no stubs)
+class _Dumper(yaml.SafeDumper):
     """Block style for multi-line strings (the step wrapper, scripts) so the YAML stays readable."""
 
 
-def _str(dumper: Any, value: str) -> Any:
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     style = "|" if "\n" in value else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 

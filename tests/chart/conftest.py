@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml  # type: ignore[import-untyped]  # PyYAML ships no stubs; types-PyYAML is not a dependency
+import yaml
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "fleet-eval"
 KUBE_VERSION = "1.34.4"  # the kind cluster's, so capabilities match what it will run on

@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml  # type: ignore[import-untyped]  # PyYAML ships no stubs; types-PyYAML is not a dependency
+import yaml
 
 from tests.chart.conftest import CHART, Template, by_kind
 from tests.workflows.conftest import argo_binary

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from pathlib import Path
 
 import pytest
-import yaml  # type: ignore[import-untyped]  # PyYAML ships no stubs; types-PyYAML is not a dependency
+import yaml
 
 from tests.chart.conftest import CHART, KUBE_VERSION, Doc, Template, by_kind, pod_specs, run_helm
 from workflows import render
@@ -259,3 +260,12 @@ def test_same_values_create_nothing_new_and_a_new_version_one_run(template: Temp
 def test_versions_that_sanitise_alike_get_different_names(template: Template) -> None:
     names = {w["metadata"]["name"] for w in _docs(template, ["0.9.0+a", "0.9.0.post1", "git:main", "latest"])}
     assert len(names) == 4
+
+
+def test_mlflow_accepts_its_service_names_as_host(template: Template) -> None:
+    deployment = next(d for d in by_kind(template(), "Deployment") if d["metadata"]["name"] == "fe-fleet-eval-mlflow")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    allowed = next(a for a in args if a.startswith("--allowed-hosts=")).split("=", 1)[1].split(",")
+    host = "fe-fleet-eval-mlflow.argo.svc:5000"  # what FLEET_EVAL_MLFLOW_TRACKING_URI makes clients send
+    assert any(fnmatch.fnmatch(host, pattern) for pattern in allowed)
+    assert any(fnmatch.fnmatch("localhost:5000", pattern) for pattern in allowed)
