@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tests.chart.conftest import CHART, Template, by_kind
-from tests.workflows.conftest import argo_binary
+from tests.workflows.tools import argo_binary
 from workflows import render
 
 

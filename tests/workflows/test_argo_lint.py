@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.workflows.conftest import argo_binary
+from tests.workflows.tools import argo_binary
 from workflows import render
 
 BROKEN = """apiVersion: argoproj.io/v1alpha1
