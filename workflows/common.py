@@ -137,8 +137,9 @@ def runner_step(
     extra_outputs: Sequence[Parameter] = (),
     volumes: Sequence[Any] = (),
     synchronization: m.Synchronization | None = None,
+    program: str = STEP_WRAPPER,
 ) -> Container:
-    """A container template that runs ``eval-runner <args>`` through the step wrapper.
+    """A container template that runs ``eval-runner <args>`` through the step wrapper (or ``program``).
 
     The command is explicit (emissary cannot read image entrypoints from the cluster registry), the
     summary becomes output parameters, and exit code 75 is retried with backoff.
@@ -150,7 +151,7 @@ def runner_step(
         name=name,
         image=image,
         image_pull_policy="IfNotPresent",
-        command=["python", "-c", STEP_WRAPPER],
+        command=["python", "-c", program],
         args=list(args),
         inputs=list(inputs),
         outputs=outputs,
