@@ -53,11 +53,16 @@ if "$KIND" get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
   elif docker ps -a --filter "label=io.x-k8s.kind.cluster=$CLUSTER" --format '{{.State}}' | grep -qv '^running$'; then
     log "cluster nodes are not all running; recreating"
     "$KIND" delete cluster --name "$CLUSTER"
+  # kind-config.yaml only takes effect at creation.
+  elif [ "$(cat "$CACHE_ROOT/kind-config.sha256" 2>/dev/null)" != "$(sha256sum <"$REPO_ROOT/kind-config.yaml")" ]; then
+    log "kind-config.yaml changed since the cluster was created; recreating"
+    "$KIND" delete cluster --name "$CLUSTER"
   fi
 fi
 if ! "$KIND" get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
   "$KIND" create cluster --name "$CLUSTER" --image "$NODE_IMAGE" --config "$REPO_ROOT/kind-config.yaml" \
     --wait 0s 2>&1 | sed 's/^/  kind: /' >&2
+  sha256sum <"$REPO_ROOT/kind-config.yaml" >"$CACHE_ROOT/kind-config.sha256"
 fi
 docker network inspect kind -f '{{range .Containers}}{{.Name}} {{end}}' | grep -qw kind-registry \
   || docker network connect kind kind-registry
