@@ -20,6 +20,8 @@ phase "docker"
 "$REPO_ROOT/scripts/host/setup-docker.sh"
 
 phase "binaries (Go module proxy; cached by version)"
+# Go comes with the machine image (GOTOOLCHAIN=local: no toolchain downloads); modules need >= 1.25.
+command -v go >/dev/null || { log "Go is required (1.25 or newer) and not on PATH"; exit 1; }
 "$HERE/kubernetes.sh"
 "$HERE/components.sh" all
 
