@@ -60,14 +60,52 @@ def _safe(kind: str, value: str) -> str:
     return value
 
 
+DATASETS_PREFIX = "capacity/datasets/"
+
+
 def dataset_prefix(month: Month) -> str:
-    """Folder of one month's dataset: dataset.parquet, series.parquet, manifest.json."""
-    return f"capacity/datasets/{month.partition}/"
+    """Folder of one month's dataset: dataset.parquet, series.parquet, events.parquet, manifest.json."""
+    return f"{DATASETS_PREFIX}{month.partition}/"
+
+
+DATASET_FILES = {"dataset": "dataset.parquet", "series": "series.parquet", "events": "events.parquet"}
+_MANIFEST_KEY = re.compile(r"^capacity/datasets/year=(\d{4})/month=(\d{2})/manifest\.json$")
+
+
+def dataset_file_key(month: Month, name: str) -> str:
+    """Key of one of a month's dataset files ("dataset", "series" or "events")."""
+    return f"{dataset_prefix(month)}{DATASET_FILES[name]}"
+
+
+def dataset_manifest_key(month: Month) -> str:
+    """Key of a month's dataset manifest (written last: it is the marker)."""
+    return f"{dataset_prefix(month)}manifest.json"
+
+
+def month_of_manifest_key(key: str) -> Month | None:
+    """The month whose dataset manifest ``key`` is, or None for any other key."""
+    found = _MANIFEST_KEY.match(key)
+    return None if found is None else Month(int(found.group(1)), int(found.group(2)))
+
+
+def extract_prefix(month: Month) -> str:
+    """Folder of the per-shard records of a month's extraction (scratch state for reruns)."""
+    return f"capacity/extracts/{month.partition}/"
 
 
 def review_prefix(month: Month) -> str:
     """Folder of one month's review: review.csv, review.json."""
     return f"capacity/reviews/{month.partition}/"
+
+
+def review_csv_key(month: Month) -> str:
+    """Key of a month's review.csv."""
+    return f"{review_prefix(month)}review.csv"
+
+
+def review_json_key(month: Month) -> str:
+    """Key of a month's review.json (written last: it is the marker)."""
+    return f"{review_prefix(month)}review.json"
 
 
 def evaluation_prefix(month: Month, version: str) -> str:

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from eval_runner.dataset.build import build_month, extract_prefix, publish
-from eval_runner.dataset.reader import load_dataset, manifest_key
-from eval_runner.keys import Month
+from eval_runner.dataset.build import build_month, publish
+from eval_runner.dataset.reader import load_dataset
+from eval_runner.keys import Month, dataset_manifest_key, extract_prefix
 from eval_runner.settings import ShardSettings
 from eval_runner.sources.analytics import PostgresAnalytics
 from eval_runner.sources.extract import ShardExtract, StoreCheckpoint, fetch_month
@@ -51,7 +51,7 @@ def build(runtime: Runtime, month_text: str, refetch: bool) -> None:
         built = build_month(month, analytics=analytics, extracts=extracts, shard_location=",".join(shard_settings.urls))
     manifest = publish(store, built)
     summary = {
-        "manifest": manifest_key(month),
+        "manifest": dataset_manifest_key(month),
         "content_hash": manifest.content_hash,
         "rows": {name: entry.rows for name, entry in manifest.files.items()},
         "seconds": {name: round(value, 3) for name, value in built.seconds.items()},

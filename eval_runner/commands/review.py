@@ -15,9 +15,9 @@ import click
 
 from eval_runner.dataset.reader import load_dataset
 from eval_runner.errors import ConfigError, DataError
-from eval_runner.keys import Month
+from eval_runner.keys import Month, review_csv_key
 from eval_runner.review.manifest import parse_review_csv
-from eval_runner.review.reader import load_review, review_csv_key, save_review
+from eval_runner.review.reader import load_review, save_review
 
 if TYPE_CHECKING:  # cli imports this module at load time; importing cli here would be a cycle
     from eval_runner.cli import Runtime

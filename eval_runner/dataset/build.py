@@ -29,11 +29,6 @@ from eval_runner.storage import ObjectStore
 log = logging.getLogger(__name__)
 
 
-def extract_prefix(month: Month) -> str:
-    """Folder of the per-shard records of a month's extraction (scratch state for reruns)."""
-    return f"capacity/extracts/{month.partition}/"
-
-
 @dataclass(frozen=True)
 class BuiltMonth:
     """A built month before publishing: the encoded objects, the manifest and phase timings."""

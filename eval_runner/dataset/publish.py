@@ -9,10 +9,10 @@ import polars as pl
 from eval_runner import __version__
 from eval_runner.contracts import SCHEMA_VERSION
 from eval_runner.dataset.manifest import DatasetManifest, FileEntry, SourceFingerprint, content_hash
-from eval_runner.dataset.reader import SCHEMAS, file_key, manifest_key
+from eval_runner.dataset.reader import SCHEMAS
 from eval_runner.errors import DataError
 from eval_runner.hashing import sha256_bytes
-from eval_runner.keys import Month
+from eval_runner.keys import Month, dataset_file_key, dataset_manifest_key
 from eval_runner.parquet import frame_to_parquet
 from eval_runner.storage import ObjectStore
 
@@ -35,7 +35,7 @@ def encode_dataset(
     objects: dict[str, bytes] = {}
     entries: dict[str, FileEntry] = {}
     for name, frame in named.items():
-        key = file_key(month, name)
+        key = dataset_file_key(month, name)
         data = frame_to_parquet(frame)
         objects[key] = data
         entries[name] = FileEntry(key=key, sha256=sha256_bytes(data), rows=frame.height, size=len(data))
@@ -58,7 +58,7 @@ def publish_dataset(store: ObjectStore, objects: Mapping[str, bytes], manifest: 
     datasets are immutable because reviews and evaluations name their content hash.
     """
     month = Month.parse(manifest.month)
-    key = manifest_key(month)
+    key = dataset_manifest_key(month)
     if store.exists(key):
         published = DatasetManifest.from_json_bytes(store.get_bytes(key), name=key)
         if published != manifest:

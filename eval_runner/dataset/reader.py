@@ -10,12 +10,10 @@ from eval_runner.contracts import DATASET_SCHEMA, SCHEMA_VERSION, SERIES_SCHEMA
 from eval_runner.dataset.manifest import DatasetManifest, IncomparableDatasetError, content_hash
 from eval_runner.dataset.shape import EVENTS_SCHEMA
 from eval_runner.errors import DataError
-from eval_runner.keys import Month, dataset_prefix
+from eval_runner.keys import DATASET_FILES, Month, dataset_manifest_key
 from eval_runner.parquet import parquet_to_frame
 from eval_runner.storage import ObjectStore
 
-MANIFEST_NAME = "manifest.json"
-FILE_NAMES = {"dataset": "dataset.parquet", "series": "series.parquet", "events": "events.parquet"}
 SCHEMAS = {"dataset": DATASET_SCHEMA, "series": SERIES_SCHEMA, "events": EVENTS_SCHEMA}
 
 
@@ -34,23 +32,13 @@ class LoadedDataset:
         return self.manifest.content_hash
 
 
-def manifest_key(month: Month) -> str:
-    """Key of a month's dataset manifest."""
-    return f"{dataset_prefix(month)}{MANIFEST_NAME}"
-
-
-def file_key(month: Month, name: str) -> str:
-    """Key of one of a month's dataset files ("dataset", "series" or "events")."""
-    return f"{dataset_prefix(month)}{FILE_NAMES[name]}"
-
-
 def load_manifest(store: ObjectStore, month: Month, *, schema_version: int | None = SCHEMA_VERSION) -> DatasetManifest:
     """Read and check a month's manifest; without one the dataset is not published (DataError).
 
     A manifest of another extractor schema version raises IncomparableDatasetError unless
     ``schema_version`` is None (for tools that only display it).
     """
-    key = manifest_key(month)
+    key = dataset_manifest_key(month)
     if not store.exists(key):
         raise DataError(f"dataset {month}: {key!r} does not exist; the month is not built (or not published)")
     manifest = DatasetManifest.from_json_bytes(store.get_bytes(key), name=key)
@@ -62,7 +50,7 @@ def load_manifest(store: ObjectStore, month: Month, *, schema_version: int | Non
             f"eval_runner reads version {schema_version}: incomparable, rebuild the month"
         )
     expected = content_hash({name: entry.sha256 for name, entry in manifest.files.items()})
-    if manifest.content_hash != expected or set(manifest.files) != set(FILE_NAMES):
+    if manifest.content_hash != expected or set(manifest.files) != set(DATASET_FILES):
         raise DataError(f"{key}: content_hash or file list does not match the files it lists; manifest corrupt")
     return manifest
 
@@ -76,7 +64,7 @@ def load_dataset(
     """
     manifest = load_manifest(store, month, schema_version=schema_version)
     frames: dict[str, pl.DataFrame] = {}
-    for name in FILE_NAMES:
+    for name in DATASET_FILES:
         if name == "series" and not with_series:
             frames[name] = pl.DataFrame(schema=SERIES_SCHEMA)
             continue

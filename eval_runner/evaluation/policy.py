@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-import yaml  # type: ignore[import-untyped]  # PyYAML ships no type stubs and types-PyYAML is not a dependency
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from eval_runner.errors import ConfigError

@@ -7,7 +7,6 @@ reviewer saves; saving validates the whole review and writes review.csv then rev
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +15,7 @@ import streamlit as st
 
 from eval_runner.dataset.reader import LoadedDataset, load_dataset
 from eval_runner.errors import FleetEvalError
-from eval_runner.keys import Month
+from eval_runner.keys import DATASETS_PREFIX, Month, month_of_manifest_key
 from eval_runner.review.plots import sample_figure
 from eval_runner.review.reader import LoadedReview, load_review, save_review
 from eval_runner.review.session import (
@@ -30,7 +29,6 @@ from eval_runner.review.session import (
 )
 from eval_runner.storage import ObjectStore
 
-_MONTH_KEY = re.compile(r"^capacity/datasets/year=(\d{4})/month=(\d{2})/manifest\.json$")
 TABLE_COLUMNS = [
     "sample_id", "decision", "suggest_use", "missing_capacity_test", "days_offline", "longest_gap_hours",
     "firmware_changed_mid_month", "voltage_anomalies", "hardware_revision", "firmware_version",
@@ -56,8 +54,8 @@ def _store_from_settings() -> ObjectStore:
 
 def published_months(store: ObjectStore) -> list[str]:
     """Months with a published dataset, newest first."""
-    found = (_MONTH_KEY.match(key) for key in store.list("capacity/datasets/"))
-    return sorted((f"{m.group(1)}-{m.group(2)}" for m in found if m), reverse=True)
+    found = (month_of_manifest_key(key) for key in store.list(DATASETS_PREFIX))
+    return [str(month) for month in sorted((m for m in found if m is not None), reverse=True)]
 
 
 def _dataset(store: ObjectStore, month: str) -> LoadedDataset:

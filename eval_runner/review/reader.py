@@ -8,7 +8,7 @@ from datetime import datetime
 
 from eval_runner.dataset.reader import load_dataset
 from eval_runner.errors import DataError, TransientError
-from eval_runner.keys import Month, review_prefix
+from eval_runner.keys import Month, review_csv_key, review_json_key
 from eval_runner.review.manifest import Review, ReviewMeta, build_meta, render_review_csv, validate_review
 from eval_runner.storage import ObjectStore
 
@@ -25,16 +25,6 @@ class LoadedReview:
     reviewer: str
     reviewed_at: datetime
     review_csv_sha256: str
-
-
-def review_csv_key(month: Month) -> str:
-    """Key of a month's review.csv."""
-    return f"{review_prefix(month)}review.csv"
-
-
-def review_json_key(month: Month) -> str:
-    """Key of a month's review.json (written last: it is the marker)."""
-    return f"{review_prefix(month)}review.json"
 
 
 def _sample_ids(store: ObjectStore, month: Month, dataset_hash: str) -> frozenset[str]:

@@ -8,10 +8,9 @@ from fieldsim.shards import Faults
 from polars.testing import assert_frame_equal
 
 from eval_runner.cli import main
-from eval_runner.dataset.build import extract_prefix
-from eval_runner.dataset.reader import load_dataset, manifest_key
+from eval_runner.dataset.reader import load_dataset
 from eval_runner.errors import ExitCode
-from eval_runner.keys import Month, dataset_prefix
+from eval_runner.keys import Month, dataset_manifest_key, dataset_prefix, extract_prefix
 from eval_runner.settings import S3Settings
 from eval_runner.storage import S3ObjectStore
 from tests.fixtures.dataset import source_env
@@ -63,7 +62,7 @@ def test_a_failed_shard_publishes_nothing_and_the_rerun_fetches_only_it(
 ) -> None:
     env.set_faults(2, Faults(error_rate=1.0))
     assert main(["dataset", "build", "--month", str(MONTH)]) == ExitCode.TRANSIENT
-    assert not object_store.exists(manifest_key(MONTH))
+    assert not object_store.exists(dataset_manifest_key(MONTH))
     assert object_store.list(dataset_prefix(MONTH)) == []
     recorded = object_store.list(extract_prefix(MONTH))
     assert [key.rsplit("/", 1)[1] for key in recorded] == [f"shard={s}.json" for s in (0, 1, 3, 4)]
@@ -73,7 +72,7 @@ def test_a_failed_shard_publishes_nothing_and_the_rerun_fetches_only_it(
     assert main(["dataset", "build", "--month", str(MONTH)]) == ExitCode.OK
     after = [env.requests(s) for s in range(5)]
     assert [a - b for a, b in zip(after, before, strict=True) if a - b] == [after[2] - before[2]]
-    assert object_store.exists(manifest_key(MONTH))
+    assert object_store.exists(dataset_manifest_key(MONTH))
 
 
 def test_throttling_truncation_and_resets_are_retried_to_the_same_result(
@@ -93,10 +92,10 @@ def test_throttling_truncation_and_resets_are_retried_to_the_same_result(
         env.set_faults(shard, faults)
     assert main(["dataset", "build", "--month", str(MONTH)]) == ExitCode.OK
     assert sum(env.shards[s].faults_given for s in range(5)) > 0
-    faulty = object_store.get_bytes(manifest_key(MONTH))
+    faulty = object_store.get_bytes(dataset_manifest_key(MONTH))
     env.clear_faults()
     assert main(["dataset", "build", "--month", str(MONTH), "--refetch"]) == ExitCode.OK
-    assert object_store.get_bytes(manifest_key(MONTH)) == faulty
+    assert object_store.get_bytes(dataset_manifest_key(MONTH)) == faulty
 
 
 def test_a_month_without_sources_is_a_clear_error(env: FieldSources, capsys: pytest.CaptureFixture[str]) -> None:

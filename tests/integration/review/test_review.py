@@ -12,8 +12,8 @@ import eval_runner.review
 from eval_runner.cli import main
 from eval_runner.dataset.reader import LoadedDataset
 from eval_runner.errors import ExitCode
-from eval_runner.keys import Month, review_prefix
-from eval_runner.review.reader import load_review, review_json_key
+from eval_runner.keys import Month, review_json_key, review_prefix
+from eval_runner.review.reader import load_review
 from eval_runner.storage import S3ObjectStore
 
 MONTH = Month(2026, 4)

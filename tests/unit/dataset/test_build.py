@@ -13,9 +13,8 @@ from polars.testing import assert_frame_equal
 
 from eval_runner.contracts import BatteryParameters, CapacityTest, DeviceRecord, VersionEvent
 from eval_runner.dataset.build import build_month, frame_fingerprint
-from eval_runner.dataset.reader import file_key
 from eval_runner.dataset.shape import read_window, shape_month
-from eval_runner.keys import Month
+from eval_runner.keys import Month, dataset_file_key
 from eval_runner.parquet import parquet_to_frame
 from eval_runner.sources.extract import ShardExtract
 from tests.unit.dataset.test_against_oracle import month_sources
@@ -95,8 +94,8 @@ def test_chunked_build_equals_the_whole_fleet_at_once(fieldsim_fleet: Fleet) -> 
     assert chunked.manifest == whole.manifest
     assert analytics.calls == 2 + 2 * 9  # 60 devices in chunks of 7
     dataset, series = shape_month(month, analytics.frames)
-    assert_frame_equal(parquet_to_frame(whole.objects[file_key(month, "dataset")], name="d"), dataset)
-    assert_frame_equal(parquet_to_frame(whole.objects[file_key(month, "series")], name="s"), series)
+    assert_frame_equal(parquet_to_frame(whole.objects[dataset_file_key(month, "dataset")], name="d"), dataset)
+    assert_frame_equal(parquet_to_frame(whole.objects[dataset_file_key(month, "series")], name="s"), series)
     everything = analytics.sensor_logs(*read_window(month))
     everything = everything.filter(pl.col("device_id").is_in(dataset["device_id"].implode()))
     assert whole.manifest.sources["sensor_logs"].sha256 == frame_fingerprint("x", everything).sha256

@@ -15,10 +15,10 @@ from eval_runner.dataset.manifest import (
     ensure_comparable,
 )
 from eval_runner.dataset.publish import encode_dataset, publish_dataset
-from eval_runner.dataset.reader import file_key, load_dataset, manifest_key
+from eval_runner.dataset.reader import load_dataset
 from eval_runner.dataset.shape import EVENTS_SCHEMA
 from eval_runner.errors import DataError
-from eval_runner.keys import Month
+from eval_runner.keys import Month, dataset_file_key, dataset_manifest_key
 from tests.fixtures.dataset import MONTH, MemoryStore, publish_tiny, tiny_dataset
 
 
@@ -29,7 +29,7 @@ def test_published_month_loads_equal_to_what_was_built(tiny_month: tuple[MemoryS
     assert_frame_equal(loaded.dataset, dataset)
     assert_frame_equal(loaded.series, series)
     assert loaded.content_hash == digest
-    assert store.writes[-1] == manifest_key(MONTH)  # the manifest is the marker: written last
+    assert store.writes[-1] == dataset_manifest_key(MONTH)  # the manifest is the marker: written last
 
 
 def test_republishing_the_same_content_writes_nothing(tiny_month: tuple[MemoryStore, str]) -> None:
@@ -46,14 +46,14 @@ def test_missing_manifest_means_not_published(dataset_store: MemoryStore) -> Non
 
 def test_tampered_file_fails_its_hash(tiny_month: tuple[MemoryStore, str]) -> None:
     store, _ = tiny_month
-    store.objects[file_key(MONTH, "dataset")] += b"x"
+    store.objects[dataset_file_key(MONTH, "dataset")] += b"x"
     with pytest.raises(DataError, match="does not match the expected"):
         load_dataset(store, MONTH)
 
 
 def test_other_schema_version_is_incomparable(tiny_month: tuple[MemoryStore, str]) -> None:
     store, _ = tiny_month
-    key = manifest_key(MONTH)
+    key = dataset_manifest_key(MONTH)
     document = json.loads(store.objects[key])
     document["schema_version"] = 0
     store.objects[key] = json.dumps(document).encode()
@@ -64,7 +64,7 @@ def test_other_schema_version_is_incomparable(tiny_month: tuple[MemoryStore, str
 def test_ensure_comparable_names_the_months() -> None:
     store = MemoryStore()
     publish_tiny(store)
-    manifest = DatasetManifest.from_json_bytes(store.objects[manifest_key(MONTH)], name="m")
+    manifest = DatasetManifest.from_json_bytes(store.objects[dataset_manifest_key(MONTH)], name="m")
     other = manifest.model_copy(update={"month": "2026-03", "schema_version": 2})
     assert ensure_comparable([manifest, manifest]) == manifest.schema_version
     with pytest.raises(IncomparableDatasetError, match="2026-03: v2, 2026-04: v1"):

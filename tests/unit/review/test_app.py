@@ -8,7 +8,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import eval_runner.review
-from eval_runner.review.reader import load_review, review_json_key
+from eval_runner.keys import review_json_key
+from eval_runner.review.reader import load_review
 from tests.fixtures.dataset import MONTH, SAMPLE_IDS, MemoryStore
 
 APP = str(Path(eval_runner.review.__file__).parent / "app.py")

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from eval_runner.errors import DataError
+from eval_runner.keys import review_csv_key, review_json_key
 from eval_runner.review.manifest import ReviewError
-from eval_runner.review.reader import load_review, review_csv_key, review_json_key, save_review
+from eval_runner.review.reader import load_review, save_review
 from tests.fixtures.dataset import MONTH, SAMPLE_IDS, MemoryStore
 
 WHEN = datetime(2026, 5, 3, 9, 30, tzinfo=UTC)
