@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import polars as pl
 
 from eval_runner.errors import DataError
@@ -13,6 +15,18 @@ from eval_runner.fleet.shard import check_not_halted, done_batches, load_run
 from eval_runner.hashing import sha256_bytes
 from eval_runner.parquet import frame_to_parquet, parquet_to_frame
 from eval_runner.storage import ObjectStore
+
+READERS = 8
+
+
+def _read_batch(store: ObjectStore, run_id: str, batch: int) -> tuple[DoneMarker, pl.DataFrame]:
+    done_key = layout.batch_done_key(run_id, batch)
+    marker = parse_model(DoneMarker, store.get_bytes(done_key), name=done_key)
+    result_key = layout.batch_result_key(run_id, batch)
+    frame = parquet_to_frame(store.get_bytes(result_key, expected_sha256=marker.result_sha256), name=result_key)
+    if frame.height != marker.devices:
+        raise DataError(f"{result_key}: {frame.height} rows but its marker counts {marker.devices} devices")
+    return marker, frame
 
 
 def run_merge(run_id: str, *, store: ObjectStore) -> Summary:
@@ -28,19 +42,12 @@ def run_merge(run_id: str, *, store: ObjectStore) -> Summary:
         )
     devices_key = layout.devices_key(run_id)
     expected = parquet_to_frame(store.get_bytes(devices_key, expected_sha256=manifest.devices_sha256), name=devices_key)
-    frames: list[pl.DataFrame] = []
-    versions: set[str] = set()
-    failures = 0
-    for batch in range(plan.n_batches):
-        done_key = layout.batch_done_key(run_id, batch)
-        marker = parse_model(DoneMarker, store.get_bytes(done_key), name=done_key)
-        result_key = layout.batch_result_key(run_id, batch)
-        frame = parquet_to_frame(store.get_bytes(result_key, expected_sha256=marker.result_sha256), name=result_key)
-        if frame.height != marker.devices:
-            raise DataError(f"{result_key}: {frame.height} rows but its marker counts {marker.devices} devices")
-        frames.append(frame)
-        versions.add(marker.library_version)
-        failures += marker.failures
+    # Hundreds of small GETs: overlap their round trips; verification and decoding stay per batch.
+    with ThreadPoolExecutor(max_workers=READERS) as pool:
+        loaded = list(pool.map(lambda batch: _read_batch(store, run_id, batch), range(plan.n_batches)))
+    frames = [frame for _, frame in loaded]
+    versions = {marker.library_version for marker, _ in loaded}
+    failures = sum(marker.failures for marker, _ in loaded)
     if len(versions) != 1:
         raise DataError(f"fleet run {run_id!r}: batches were computed by different library versions {sorted(versions)}")
     version = versions.pop()
