@@ -17,7 +17,7 @@ from eval_runner.dataset.reader import load_dataset
 from eval_runner.errors import ConfigError, DataError
 from eval_runner.keys import Month, review_csv_key
 from eval_runner.review.manifest import parse_review_csv
-from eval_runner.review.reader import load_review, save_review
+from eval_runner.review.reader import approved_months_from, load_review, review_states, save_review
 
 if TYPE_CHECKING:  # cli imports this module at load time; importing cli here would be a cycle
     from eval_runner.cli import Runtime
@@ -98,6 +98,25 @@ def submit(runtime: Runtime, month_text: str, path: Path, reviewer: str) -> None
         f"saved review of {month} by {review.reviewer}: {len(review.approved)} approved, "
         f"{len(review.rejected)} rejected, {review.unmentioned} unmentioned (not approved)"
     )
+
+
+@group.command(name="approved-months")
+@click.option("--latest", type=int, default=3, show_default=True, help="How many of the newest approved months.")
+@click.pass_obj
+def approved_months_command(runtime: Runtime, latest: int) -> None:
+    """Print a JSON list of the newest months with a valid review (what `release` evaluates on).
+
+    Months left out, and why (no review, a review of an older dataset build, nothing approved), go to
+    stderr; a run with no approved month exits 3.
+    """
+    states = review_states(runtime.store())
+    for state in states:
+        if state.reason is not None:
+            click.echo(f"skipping {state.month}: {state.reason}", err=True)
+    months = approved_months_from(states, latest=latest)
+    if not months:
+        raise DataError("no published month has a valid review that approves a sample; review a month first")
+    click.echo(json.dumps([str(month) for month in months]))
 
 
 @group.command(name="serve", context_settings={"ignore_unknown_options": True})

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from eval_runner.dataset.reader import load_dataset
-from eval_runner.errors import DataError, TransientError
-from eval_runner.keys import Month, review_csv_key, review_json_key
+from eval_runner.errors import ConfigError, DataError, TransientError
+from eval_runner.keys import DATASETS_PREFIX, Month, month_of_manifest_key, review_csv_key, review_json_key
 from eval_runner.review.manifest import Review, ReviewMeta, build_meta, render_review_csv, validate_review
 from eval_runner.storage import ObjectStore
 
@@ -111,3 +111,41 @@ def _loaded(review: Review, meta: ReviewMeta) -> LoadedReview:
         reviewed_at=meta.reviewed_at,
         review_csv_sha256=meta.review_csv_sha256,
     )
+
+
+@dataclass(frozen=True)
+class MonthReviewState:
+    """Whether a published month can be evaluated, and why not when it cannot."""
+
+    month: Month
+    approved: int
+    reason: str | None  # None when the month has a valid review approving at least one sample
+
+
+def review_states(store: ObjectStore) -> list[MonthReviewState]:
+    """Every published month, newest first, with whether its review is valid for its current dataset.
+
+    A month without a review, with a review of an older dataset build, with a bad review or with
+    nothing approved cannot be evaluated; the reason says which.
+    """
+    months = (month_of_manifest_key(key) for key in store.list(DATASETS_PREFIX))
+    states: list[MonthReviewState] = []
+    for month in sorted((m for m in months if m is not None), reverse=True):
+        try:
+            loaded = load_dataset(store, month, with_series=False)
+            review = load_review(
+                store, month, loaded.content_hash, sample_ids=frozenset(loaded.dataset["sample_id"].to_list())
+            )
+        except DataError as error:  # TransientError propagates: the answer would be wrong, not empty
+            states.append(MonthReviewState(month, 0, str(error)))
+            continue
+        reason = None if review.approved else f"review of {month} approves no sample"
+        states.append(MonthReviewState(month, len(review.approved), reason))
+    return states
+
+
+def approved_months_from(states: list[MonthReviewState], *, latest: int) -> list[Month]:
+    """The ``latest`` newest months of ``states`` that can be evaluated, newest first."""
+    if latest < 1:
+        raise ConfigError(f"--latest must be at least 1, got {latest}")
+    return [state.month for state in states if state.reason is None][:latest]
