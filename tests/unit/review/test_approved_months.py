@@ -37,7 +37,7 @@ def test_only_months_with_a_valid_approving_review_count_newest_first() -> None:
     assert [state.month for state in review_states(store)] == [MAY, APRIL, MARCH]
     assert states[MARCH].reason is None and states[MARCH].approved == len(SAMPLE_IDS)
     assert states[APRIL].reason == "review of 2026-04 approves no sample"
-    assert states[MAY].reason is not None and "has not been reviewed" in states[MAY].reason
+    assert "has not been reviewed" in str(states[MAY].reason)
     assert approved_months_from(review_states(store), latest=3) == [MARCH]
 
 
