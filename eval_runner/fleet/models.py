@@ -94,11 +94,6 @@ class Plan(_Model):
             return "configuration-dry-run"
         return self.mode
 
-    def devices_of(self, manifest: SnapshotManifest, shard: str) -> int:
-        """How many devices the batches of ``shard`` hold."""
-        sizes = {b.batch: b.devices for b in manifest.batches}
-        return sum(sizes[b] for b in self.shards[shard])
-
 
 class DoneMarker(_Model):
     """Written after a batch result verified: names the result's hash and what produced it."""
