@@ -304,3 +304,64 @@ class MlflowTracker:
 
 
 _: type[Tracker] = MlflowTracker  # the adapter satisfies the protocol (checked by mypy)
+
+
+class _MirroredRun:
+    """A run that also writes its ``plots/*`` artifacts to a local folder."""
+
+    def __init__(self, run: TrackedRun, folder: Path) -> None:
+        self._run = run
+        self._folder = folder
+
+    @property
+    def run_id(self) -> str:
+        return self._run.run_id
+
+    def log_params(self, params: Mapping[str, object]) -> None:
+        self._run.log_params(params)
+
+    def log_metrics(self, metrics: Mapping[str, float]) -> None:
+        self._run.log_metrics(metrics)
+
+    def log_artifact(self, name: str, data: bytes) -> None:
+        self._run.log_artifact(name, data)
+        if name.startswith(PLOTS_PREFIX):
+            target = self._folder / name.removeprefix(PLOTS_PREFIX)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+
+
+PLOTS_PREFIX = "plots/"
+
+
+class PlotMirroringTracker:
+    """A Tracker that copies every ``plots/...`` artifact into a local folder as it is logged.
+
+    Workflow steps pass ``--plots-dir /tmp/outputs/plots`` so Argo uploads the same PNGs uncompressed
+    and its UI shows them on the node; MLflow stays the place of record.
+    """
+
+    def __init__(self, tracker: Tracker, folder: Path) -> None:
+        self._tracker = tracker
+        self._folder = folder
+
+    @contextmanager
+    def run(self, experiment: str, name: str, *, tags: Mapping[str, str] | None = None) -> Iterator[TrackedRun]:
+        """Open a run on the wrapped tracker whose plots are mirrored."""
+        with self._tracker.run(experiment, name, tags=tags) as run:
+            yield _MirroredRun(run, self._folder)
+
+    def find_runs(self, experiment: str, *, tags: Mapping[str, str]) -> list[RunRecord]:
+        """Runs of the wrapped tracker."""
+        return self._tracker.find_runs(experiment, tags=tags)
+
+    def alias_version(self, model: str, alias: str) -> ModelVersionRecord | None:
+        """The wrapped tracker's alias."""
+        return self._tracker.alias_version(model, alias)
+
+    def promote(self, model: str, *, library_version: str, run_id: str, alias: str) -> ModelVersionRecord:
+        """Promote through the wrapped tracker."""
+        return self._tracker.promote(model, library_version=library_version, run_id=run_id, alias=alias)
+
+
+_mirroring: type[Tracker] = PlotMirroringTracker  # satisfies the protocol (checked by mypy)

@@ -17,7 +17,7 @@ from eval_runner.sources.extract import ShardExtract, StoreCheckpoint, fetch_mon
 from eval_runner.sources.shards import ShardClient
 
 if TYPE_CHECKING:  # cli imports this module at load time; importing cli here would be a cycle
-    from eval_runner.cli import Runtime
+    from eval_runner.runtime import Runtime
 
 
 @click.group(name="dataset")

@@ -11,9 +11,10 @@ import polars as pl
 
 from eval_runner.errors import ConfigError
 from eval_runner.keys import Month
+from eval_runner.tracking import PlotMirroringTracker, Tracker
 
 if TYPE_CHECKING:
-    from eval_runner.cli import Runtime
+    from eval_runner.runtime import Runtime
 
 
 def _split(values: tuple[str, ...]) -> list[str]:
@@ -58,14 +59,28 @@ def _table(frame: pl.DataFrame) -> str:
         return str(frame)
 
 
+PLOTS_DIR_OPTION = click.option(
+    "--plots-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also write the run's plots (PNG) here, e.g. for Argo to show them on the workflow node.",
+)
+
+
+def _tracker(runtime: Runtime, plots_dir: Path | None) -> Tracker:
+    tracker = runtime.tracker()
+    return tracker if plots_dir is None else PlotMirroringTracker(tracker, plots_dir)
+
+
 @click.command(name="evaluate")
 @click.option("--month", required=True, help="The reviewed month to evaluate on, YYYY-MM.")
 @click.option(
     "--version-label", required=True, help="The label this run was asked for (0.9.0, v0.9.0, latest, git:<ref>)."
 )
 @click.option("--image-digest", default="unknown", show_default=True, help="Digest of the runner image (recorded).")
+@PLOTS_DIR_OPTION
 @click.pass_obj
-def evaluate(runtime: Runtime, month: str, version_label: str, image_digest: str) -> None:
+def evaluate(runtime: Runtime, month: str, version_label: str, image_digest: str, plots_dir: Path | None) -> None:
     """Evaluate the battery-lib installed here on a month's approved samples.
 
     Writes predictions.parquet and metrics.json under capacity/evaluations/ and logs one MLflow run.
@@ -76,7 +91,7 @@ def evaluate(runtime: Runtime, month: str, version_label: str, image_digest: str
 
     predictor = load_predictor()
     params = step.EvaluateParams(Month.parse(month), version_label, image_digest=image_digest)
-    out = step.run(params, store=runtime.store(), tracker=runtime.tracker(), predictor=predictor)
+    out = step.run(params, store=runtime.store(), tracker=_tracker(runtime, plots_dir), predictor=predictor)
     overall = out.record.metrics["overall"]
     _echo_json(
         {
@@ -98,8 +113,9 @@ def evaluate(runtime: Runtime, month: str, version_label: str, image_digest: str
 @click.option(
     "--versions", "versions", multiple=True, required=True, help="Versions to compare; the first is the reference."
 )
+@PLOTS_DIR_OPTION
 @click.pass_obj
-def compare(runtime: Runtime, months: tuple[str, ...], versions: tuple[str, ...]) -> None:
+def compare(runtime: Runtime, months: tuple[str, ...], versions: tuple[str, ...], plots_dir: Path | None) -> None:
     """Compare evaluated versions: leaderboard, per-segment table, error CDFs, logged as one MLflow run.
 
     Refuses evaluations of a month made on different dataset, manifest or review hashes.
@@ -107,7 +123,7 @@ def compare(runtime: Runtime, months: tuple[str, ...], versions: tuple[str, ...]
     from eval_runner.evaluation import compare_step as step
 
     params = step.CompareParams(_months(months), _versions(versions))
-    out = step.run(params, store=runtime.store(), tracker=runtime.tracker())
+    out = step.run(params, store=runtime.store(), tracker=_tracker(runtime, plots_dir))
     # Tables for people on stderr; stdout stays the JSON summary the workflow step wrapper parses.
     click.echo(_table(out.leaderboard), err=True)
     click.echo(_table(out.segments), err=True)

@@ -18,9 +18,9 @@ from eval_runner.fleet.models import MODES, ConfigurationSettings, Mode, Paramet
 from eval_runner.fleet.planning import DEFAULT_BATCH_SIZE
 
 if TYPE_CHECKING:
-    from eval_runner.cli import Runtime
     from eval_runner.fleet.apply import ParameterClient
     from eval_runner.fleet.models import Plan
+    from eval_runner.runtime import Runtime
 
 F = TypeVar("F", bound=Callable[..., Any])
 _RUN_ID = click.option("--run-id", required=True, help="The fleet run (a workflow's name); fixes every key.")

@@ -20,7 +20,7 @@ from eval_runner.review.manifest import parse_review_csv
 from eval_runner.review.reader import approved_months_from, load_review, review_states, save_review
 
 if TYPE_CHECKING:  # cli imports this module at load time; importing cli here would be a cycle
-    from eval_runner.cli import Runtime
+    from eval_runner.runtime import Runtime
 
 APP = Path(__file__).resolve().parent.parent / "review" / "app.py"
 
