@@ -23,7 +23,7 @@ test: test-fast ## The whole test suite
 lint: ## ruff (lint + format check) and mypy strict
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy eval_runner demo/fieldsim/fieldsim workflows tests
+	$(VENV)/bin/mypy eval_runner demo/fieldsim/fieldsim workflows tests bench
 
 format: ## Apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff check --fix .

@@ -21,12 +21,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 LIBRARY = REPO / "demo" / "battery-lib" / "0.9.0"
-# Drop this script's folder from the path: bench/fieldsim.py would shadow the fieldsim package.
-sys.path[:] = [
-    str(REPO),
-    str(LIBRARY),
-    *(p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent),
-]
+# The repo (eval_runner, tests) and battery-lib 0.9.0 from source are importable without installing them.
+sys.path[:] = [str(REPO), str(LIBRARY), *sys.path]
 
 import polars as pl  # noqa: E402  (imports follow the path set-up above)
 from fieldsim import SimConfig, simulate  # type: ignore[import-untyped,unused-ignore]  # noqa: E402

@@ -6,7 +6,7 @@ Figures printed (wall seconds, rows, peak memory), not a timed test:
 - fleet snapshot inputs (LIBRARY_SAMPLE_COLUMNS + series of FLEET_SERIES_DAYS) for 100,000 devices, and
   for comparison 10,000 devices with the full 30-day window.
 
-Run: .venv/bin/python bench/fieldsim.py [--devices 1000] [--fleet 100000]
+Run: .venv/bin/python bench/simulator.py [--devices 1000] [--fleet 100000]
 """
 
 from __future__ import annotations
