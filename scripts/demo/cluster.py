@@ -1,0 +1,210 @@
+"""The kind cluster as the demo drives it: kubectl/helm, Secrets, the chart install, S3 and host ports."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import subprocess
+import tarfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from minio import Minio
+
+REPO = Path(__file__).resolve().parents[2]
+CACHE = Path(os.environ.get("FLEET_EVAL_CACHE", "/var/cache/fleet-eval"))
+BIN = CACHE / "bin"
+NAMESPACE = "argo"
+RELEASE = "fleet-eval"
+CHART = REPO / "charts" / "fleet-eval"
+KUBE_CONTEXT = os.environ.get("FLEET_EVAL_KUBE_CONTEXT", "kind-fleet-eval")
+# Host ports kind-config.yaml maps to node ports.
+ARGO_URL = os.environ.get("FLEET_EVAL_ARGO_SERVER", "https://127.0.0.1:32746")
+S3_HOST = os.environ.get("FLEET_EVAL_S3_HOST", "127.0.0.1:32070")
+MLFLOW_NODE_PORT = 32500
+REVIEW_NODE_PORT = 32080
+DATA_BUCKET = "fleet-eval"
+
+
+def tool(name: str) -> str:
+    """Path of a tool `make cluster` built into the machine cache (kubectl, helm, argo)."""
+    found = sorted(BIN.glob(f"*/{name}"))
+    if not found:
+        raise FileNotFoundError(f"{name} not found under {BIN}; run `make cluster` (and `make helm`) first")
+    return str(found[-1])
+
+
+def kubectl(*args: str, stdin: str | None = None, check: bool = True) -> str:
+    """Run kubectl against the kind context; returns stdout, raises with stderr on failure."""
+    cmd = [tool("kubectl"), "--context", KUBE_CONTEXT, *args]
+    done = subprocess.run(cmd, input=stdin, capture_output=True, text=True, check=False)
+    if check and done.returncode != 0:
+        raise RuntimeError(f"kubectl {' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}")
+    return done.stdout
+
+
+def secret_value(name: str, key: str, namespace: str = NAMESPACE) -> str:
+    """One key of a Secret, decoded."""
+    data = json.loads(kubectl("-n", namespace, "get", "secret", name, "-o", "json"))["data"]
+    return base64.b64decode(data[key]).decode()
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What the host side needs: the argo-server token and the S3 root keys."""
+
+    argo_token: str
+    s3_access_key: str
+    s3_secret_key: str
+
+
+def credentials() -> Credentials:
+    """Read the credentials `make cluster` created."""
+    return Credentials(
+        argo_token=secret_value("fleet-eval-client.service-account-token", "token"),
+        s3_access_key=secret_value("s3-credentials", "accesskey"),
+        s3_secret_key=secret_value("s3-credentials", "secretkey"),
+    )
+
+
+def s3_client(creds: Credentials) -> Minio:
+    """The in-cluster versitygw through its host port."""
+    return Minio(S3_HOST, access_key=creds.s3_access_key, secret_key=creds.s3_secret_key, secure=False)
+
+
+def ensure_bucket(s3: Minio, bucket: str) -> None:
+    if not s3.bucket_exists(bucket):
+        s3.make_bucket(bucket)
+
+
+def helm_values(*, devices: int, months: int, start: str, creds: Credentials) -> list[str]:
+    """`helm` arguments of the demo: ci/demo-values.yaml plus what the kind demo needs on top."""
+    return [
+        "-f",
+        str(CHART / "ci" / "demo-values.yaml"),
+        "--set",
+        f"demo.devices={devices}",
+        "--set",
+        f"demo.months={months}",
+        "--set-string",
+        f"demo.start={start}",
+        # The chart's Secret must hold keys versitygw knows: the cluster's root keys.
+        "--set-string",
+        f"secrets.s3.accessKey={creds.s3_access_key}",
+        "--set-string",
+        f"secrets.s3.secretKey={creds.s3_secret_key}",
+        # The UIs are reached from the host through node ports (kube-proxy SNATs to the node's address),
+        # which the chart's pod-only NetworkPolicies would drop; see docs/demo.md.
+        "--set",
+        "networkPolicies.enabled=false",
+        "--set",
+        "s3.networkPolicy.enabled=false",
+    ]
+
+
+def helm_install(values: list[str], *, timeout: str = "15m") -> None:
+    """Install or upgrade the chart and wait for its Deployments, StatefulSets and Jobs."""
+    cmd = [
+        tool("helm"),
+        "--kube-context",
+        KUBE_CONTEXT,
+        "upgrade",
+        "--install",
+        RELEASE,
+        str(CHART),
+        "-n",
+        NAMESPACE,
+        *values,
+        "--wait",
+        "--wait-for-jobs",
+        "--timeout",
+        timeout,
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        pods = kubectl("-n", NAMESPACE, "get", "pods", "-l", f"app.kubernetes.io/instance={RELEASE}", check=False)
+        raise RuntimeError(f"helm upgrade --install {RELEASE} failed: {done.stderr.strip()}\n{pods}")
+
+
+def component_selector(component: str) -> dict[str, str]:
+    """Selector labels of one of the chart's components (as the chart's helpers write them)."""
+    return {
+        "app.kubernetes.io/name": "fleet-eval",
+        "app.kubernetes.io/instance": RELEASE,
+        "app.kubernetes.io/component": component,
+    }
+
+
+def expose_node_ports() -> None:
+    """NodePort Services for the MLflow and review UIs on the host ports kind-config.yaml maps.
+
+    The chart's Services are ClusterIP only; these extra Services belong to the demo, not the chart.
+    """
+    for component, port, node_port in (("mlflow", 5000, MLFLOW_NODE_PORT), ("review", 8501, REVIEW_NODE_PORT)):
+        service = {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": f"fleet-eval-demo-{component}-ui", "namespace": NAMESPACE},
+            "spec": {
+                "type": "NodePort",
+                "selector": component_selector(component),
+                "ports": [{"name": "http", "port": port, "targetPort": "http", "nodePort": node_port}],
+            },
+        }
+        kubectl("apply", "-f", "-", stdin=json.dumps(service))
+
+
+def pod_name(component: str) -> str:
+    """Name of the running pod of one of the chart's components."""
+    selector = ",".join(f"{k}={v}" for k, v in component_selector(component).items())
+    out = kubectl("-n", NAMESPACE, "get", "pods", "-l", selector, "--field-selector=status.phase=Running", "-o", "json")
+    items = json.loads(out)["items"]
+    if not items:
+        raise RuntimeError(f"no running pod of component {component!r} in namespace {NAMESPACE}")
+    return str(items[0]["metadata"]["name"])
+
+
+def load_package_index(wheels: list[Path]) -> None:
+    """Copy battery-lib wheels into the chart's package index (its volume is /data/packages)."""
+    pod = pod_name("package-index")
+    for wheel in wheels:
+        kubectl("-n", NAMESPACE, "cp", str(wheel), f"{pod}:/data/packages/{wheel.name}")
+
+
+def upload_runner_context(s3: Minio, bucket: str, key: str) -> None:
+    """The runner build context the evaluate workflow's BuildKit step unpacks (as `make runner-context`)."""
+    buffer = io.BytesIO()
+    files = ["pyproject.toml", "README.md", "eval_runner", "images/runner"]
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name in files:
+            tar.add(REPO / name, arcname=name, filter=lambda t: None if "__pycache__" in t.name else t)
+    size = buffer.tell()
+    buffer.seek(0)
+    s3.put_object(bucket, key, buffer, size, content_type="application/gzip")
+
+
+def wait_http(url: str, timeout: float = 120) -> None:
+    """Wait until ``url`` answers at all (any HTTP status)."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(url, timeout=5, verify=False)  # noqa: S501  # self-signed in the kind cluster
+            return
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url} did not answer within {timeout:.0f}s") from None
+            time.sleep(2)
+
+
+def scale(kind_name: str, replicas: int, namespace: str) -> None:
+    kubectl("-n", namespace, "scale", kind_name, f"--replicas={replicas}")
+
+
+def json_get(*args: str) -> dict[str, Any]:
+    return dict(json.loads(kubectl(*args, "-o", "json")))

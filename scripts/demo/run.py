@@ -1,0 +1,143 @@
+"""`make demo`: install the chart with the simulated fleet and run the whole loop on the kind cluster.
+
+Steps: install (chart + demo sources, package index, UIs on host ports) -> dataset-build per month ->
+the demo reviewer's review -> evaluate 0.6.0, 0.8.0, 0.9.0 (gate 0.9.0 against 0.8.0, promote) ->
+release 0.10.0 (the gate must refuse it) -> fleet-rollout of the champion in every mode
+(configuration as a dry run) -> where to look and a summary table. Usage: python -m scripts.demo.run --help
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from eval_runner.keys import Month
+from scripts.demo import cluster
+from scripts.demo.argo import ArgoServer, WorkflowFailed
+from scripts.demo.loop import Loop, StepRecord
+from scripts.demo.versions import wheels
+
+MODES = ("fleet", "fleet-q10-distributions", "configuration")
+
+
+def log(message: str) -> None:
+    print(f"[demo {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def months_from(start: str, count: int) -> list[str]:
+    """``count`` consecutive months (YYYY-MM) from ``start``."""
+    Month.parse(start)  # validates
+    year, month = (int(x) for x in start.split("-"))
+    out = []
+    for i in range(count):
+        y, m = divmod(month - 1 + i, 12)
+        out.append(f"{year + y}-{m + 1:02d}")
+    return out
+
+
+def install(args: argparse.Namespace, creds: cluster.Credentials, s3: object) -> None:
+    """The chart with the demo sources, the package index filled, the UIs on host ports."""
+    from minio import Minio
+
+    assert isinstance(s3, Minio)
+    for bucket in (cluster.DATA_BUCKET, "argo-artifacts"):
+        cluster.ensure_bucket(s3, bucket)
+    values = cluster.helm_values(devices=args.devices, months=args.months, start=args.start, creds=creds)
+    cluster.helm_install(values)
+    cluster.expose_node_ports()
+    cluster.load_package_index(wheels())
+    from workflows.versions import RUNNER_CONTEXT_KEY
+
+    cluster.upload_runner_context(s3, "argo-artifacts", RUNNER_CONTEXT_KEY)
+
+
+def table(records: list[StepRecord]) -> str:
+    head = ("step", "workflow", "phase", "time", "result")
+    rows = [(r.step, r.workflow, r.phase, f"{r.seconds:.0f}s", r.result) for r in records]
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=False)]
+    line = lambda row: "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True))  # noqa: E731
+    return "\n".join([line(head), line(tuple("-" * w for w in widths)), *(line(r) for r in rows)])
+
+
+def where_to_look() -> str:
+    return "\n".join(
+        [
+            f"Argo UI (workflows, node outputs, plots): {cluster.ARGO_URL}  (self-signed TLS; token:",
+            "    kubectl -n argo get secret fleet-eval-client.service-account-token -o jsonpath='{.data.token}'"
+            " | base64 -d, paste as 'Bearer <token>')",
+            f"MLflow UI (runs per month and version, comparison runs, champion alias): "
+            f"http://127.0.0.1:{cluster.MLFLOW_NODE_PORT}",
+            f"Review UI (approve/reject samples per month): http://127.0.0.1:{cluster.REVIEW_NODE_PORT}",
+            f"S3 (versitygw; keys in secret argo/s3-credentials): http://{cluster.S3_HOST}  bucket {cluster.DATA_BUCKET}",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--devices", type=int, default=2000, help="simulated fleet size")
+    parser.add_argument("--months", type=int, default=3, help="months with capacity tests")
+    parser.add_argument("--start", default="2026-03", help="first month (YYYY-MM)")
+    parser.add_argument("--shards", type=int, default=4, help="shard pods per fleet rollout")
+    parser.add_argument("--skip-install", action="store_true", help="the chart is installed already")
+    args = parser.parse_args(argv)
+
+    t0 = time.monotonic()
+    creds = cluster.credentials()
+    s3 = cluster.s3_client(creds)
+    argo = ArgoServer(cluster.ARGO_URL, creds.argo_token)
+    loop = Loop(argo=argo, s3=s3, creds=creds)
+    months = months_from(args.start, args.months)
+    try:
+        if not args.skip_install:
+            log(f"installing the chart: {args.devices} simulated devices, months {', '.join(months)}")
+            t = time.monotonic()
+            install(args, creds, s3)
+            log(f"chart installed, sources loaded, package index filled in {time.monotonic() - t:.0f}s")
+
+        log(f"dataset-build for {', '.join(months)} (in parallel), then the demo reviewer's review")
+        with ThreadPoolExecutor(len(months)) as pool:
+            names = dict(zip(months, pool.map(loop.build_dataset, months), strict=True))
+        for month, name in names.items():
+            review = loop.review(month)
+            log(
+                f"{month}: the demo reviewer approves the extractor's suggestions: "
+                f"{review['approved']} approved, {review['rejected']} rejected; resuming {name}"
+            )
+            loop.resume_and_validate(name, month, review)
+
+        log("evaluate 0.6.0, 0.8.0 and 0.9.0 on every month; gate 0.9.0 against 0.8.0 and promote on a pass")
+        wf = loop.evaluate(months, ["0.9.0", "0.6.0", "0.8.0"], baseline="0.8.0", promote=True)
+        gate = loop.gate_outputs(wf)
+        if gate.get("passed") != "true":
+            raise WorkflowFailed(f"workflow {wf.name}: the gate refused 0.9.0 ({gate.get('reasons')})")
+        champion = "0.9.0"
+        log(f"0.9.0 is the champion (decision {gate.get('release_id')})")
+
+        log("release 0.10.0 (GitOps entry, rollout on): the gate must refuse it")
+        wf = loop.release("0.10.0", months)
+        gate = loop.gate_outputs(wf)
+        if gate.get("passed") != "false":
+            raise WorkflowFailed(f"workflow {wf.name}: the gate did not refuse 0.10.0 (verdict {gate.get('verdict')})")
+        log(f"0.10.0 refused: {gate.get('reasons')}")
+
+        log(f"fleet-rollout of the champion {champion} in modes {', '.join(MODES)} (configuration: dry run)")
+        for mode in MODES:
+            loop.rollout(champion, mode, shards=args.shards)
+    except (WorkflowFailed, TimeoutError, RuntimeError) as error:
+        log(f"FAILED: {error}")
+        if loop.records:
+            print(table(loop.records))
+        return 1
+    print()
+    print(where_to_look())
+    print()
+    print(table(loop.records))
+    log(f"the loop ran in {time.monotonic() - t0:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
