@@ -33,6 +33,7 @@ INPUTS = ("months", "labels", "gate", "policy", "baseline", "promote", "runner-c
 # Evaluation pods running at once (each holds a month of series in memory); a backfill queues the rest.
 PARALLELISM = 6
 # On a pass the gate may move the champion alias; a boolean flag pair, chosen by an expression.
+PLOTS_DIR = f"{OUTPUTS}/plots"  # what runner_step(plots=True) uploads for the Argo UI
 PROMOTE_FLAG = "{{=inputs.parameters.promote == 'true' ? '--promote' : '--no-promote'}}"
 
 
@@ -40,7 +41,10 @@ def evaluate_version_template() -> Container:
     """Evaluate one resolved version on one month, in that version's own runner image."""
     return runner_step(
         "evaluate-version",
-        ["evaluate", "--month", inp("month"), "--version-label", inp("label"), "--image-digest", inp("image_digest")],
+        [
+            "evaluate", "--month", inp("month"), "--version-label", inp("label"),
+            "--image-digest", inp("image_digest"), "--plots-dir", PLOTS_DIR,
+        ],  # fmt: skip
         image=inp("image"),
         inputs=[param("month"), param("label"), param("image"), param("image_digest"), param("library_version")],
         summary_keys=("samples", "predicted", "errors", "mlflow_run_id", "metrics"),
@@ -53,7 +57,7 @@ def compare_template() -> Container:
     """Compare the versions evaluated on one month (plots across versions, an MLflow comparison run)."""
     return runner_step(
         "compare-versions",
-        ["compare", "--month", inp("month"), "--versions", inp("versions")],
+        ["compare", "--month", inp("month"), "--versions", inp("versions"), "--plots-dir", PLOTS_DIR],
         image=images.CORE_IMAGE,
         inputs=[param("month"), param("versions", description="JSON list of resolved library versions")],
         summary_keys=("samples", "versions", "best", "mlflow_run_id"),
