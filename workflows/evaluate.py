@@ -42,9 +42,16 @@ def evaluate_version_template() -> Container:
     return runner_step(
         "evaluate-version",
         [
-            "evaluate", "--month", inp("month"), "--version-label", inp("label"),
-            "--image-digest", inp("image_digest"), "--plots-dir", PLOTS_DIR,
-        ],  # fmt: skip
+            "evaluate",
+            "--month",
+            inp("month"),
+            "--version-label",
+            inp("label"),
+            "--image-digest",
+            inp("image_digest"),
+            "--plots-dir",
+            PLOTS_DIR,
+        ],
         image=inp("image"),
         inputs=[param("month"), param("label"), param("image"), param("image_digest"), param("library_version")],
         summary_keys=("samples", "predicted", "errors", "mlflow_run_id", "metrics"),
