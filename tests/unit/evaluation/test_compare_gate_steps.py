@@ -14,7 +14,7 @@ from eval_runner.evaluation import compare_step, evaluate, gate_step
 from eval_runner.evaluation.matrix import matrix
 from eval_runner.evaluation.records import list_records
 from eval_runner.keys import Month, decision_key
-from tests.fixtures.dataset import MemoryStore
+from tests.fakes import MemoryObjectStore
 from tests.fixtures.evaluation import FakePredictor, FakeTracker, publish_reviewed_month, synthetic_month, truth_of
 
 APRIL, MAY = Month(2026, 4), Month(2026, 5)
@@ -25,7 +25,7 @@ POLICY = (Path(__file__).parents[3] / "policies" / "default.yaml").read_text()
 BIAS = {"0.8.0": ({}, 0.30), "0.9.0": ({}, 0.15), "0.10.0": ({"C": 1.35}, 0.12)}
 
 
-def evaluate_all(store: MemoryStore, tracker: FakeTracker, months: tuple[Month, ...] = (APRIL, MAY)) -> None:
+def evaluate_all(store: MemoryObjectStore, tracker: FakeTracker, months: tuple[Month, ...] = (APRIL, MAY)) -> None:
     for index, month in enumerate(months):
         publish_reviewed_month(store, month, N, seed=index)
         truth = truth_of(synthetic_month(month, N, seed=index)[0])
@@ -35,7 +35,7 @@ def evaluate_all(store: MemoryStore, tracker: FakeTracker, months: tuple[Month, 
 
 
 @pytest.fixture
-def world(eval_store: MemoryStore, fake_tracker: FakeTracker) -> tuple[MemoryStore, FakeTracker]:
+def world(eval_store: MemoryObjectStore, fake_tracker: FakeTracker) -> tuple[MemoryObjectStore, FakeTracker]:
     evaluate_all(eval_store, fake_tracker)
     return eval_store, fake_tracker
 
@@ -45,7 +45,7 @@ def gate_params(candidate: str, baseline: str = "champion", promote: bool = True
                                 policy_name="default.yaml", promote=promote)  # fmt: skip
 
 
-def test_compare_ranks_versions_and_logs_one_comparison_run(world: tuple[MemoryStore, FakeTracker]) -> None:
+def test_compare_ranks_versions_and_logs_one_comparison_run(world: tuple[MemoryObjectStore, FakeTracker]) -> None:
     store, tracker = world
     params = compare_step.CompareParams((APRIL, MAY), ("0.8.0", "0.9.0", "0.10.0"))
     out = compare_step.run(params, store=store, tracker=tracker)
@@ -61,7 +61,9 @@ def test_compare_ranks_versions_and_logs_one_comparison_run(world: tuple[MemoryS
     assert again.reused and again.run_id == out.run_id
 
 
-def test_compare_refuses_evaluations_on_different_inputs(eval_store: MemoryStore, fake_tracker: FakeTracker) -> None:
+def test_compare_refuses_evaluations_on_different_inputs(
+    eval_store: MemoryObjectStore, fake_tracker: FakeTracker
+) -> None:
     evaluate_all(eval_store, fake_tracker, months=(APRIL,))
     key = "capacity/evaluations/year=2026/month=04/version=0.9.0/metrics.json"
     record = json.loads(eval_store.objects[key])
@@ -75,7 +77,7 @@ def test_compare_refuses_evaluations_on_different_inputs(eval_store: MemoryStore
 
 
 def test_gate_on_two_months_promotes_a_clear_win_and_refuses_the_rev_c_regression(
-    world: tuple[MemoryStore, FakeTracker],
+    world: tuple[MemoryObjectStore, FakeTracker],
 ) -> None:
     store, tracker = world
     with pytest.raises(ConfigError, match="no 'champion' alias yet"):
@@ -97,7 +99,9 @@ def test_gate_on_two_months_promotes_a_clear_win_and_refuses_the_rev_c_regressio
     assert [r for r in tracker.runs if r[0] == "gates"][-1][3].params["verdict"] == "refuse"
 
 
-def test_a_retried_gate_reuses_its_decision_after_the_champion_moved(world: tuple[MemoryStore, FakeTracker]) -> None:
+def test_a_retried_gate_reuses_its_decision_after_the_champion_moved(
+    world: tuple[MemoryObjectStore, FakeTracker],
+) -> None:
     store, tracker = world
     params = gate_params("0.9.0", baseline="0.8.0")
     first = gate_step.run(params, store=store, tracker=tracker)
@@ -107,7 +111,7 @@ def test_a_retried_gate_reuses_its_decision_after_the_champion_moved(world: tupl
     assert len(tracker.versions["battery-lib"]) == 1 and len([r for r in tracker.runs if r[0] == "gates"]) == 1
 
 
-def test_a_release_id_with_other_inputs_is_refused(world: tuple[MemoryStore, FakeTracker]) -> None:
+def test_a_release_id_with_other_inputs_is_refused(world: tuple[MemoryObjectStore, FakeTracker]) -> None:
     store, tracker = world
     gate_step.run(gate_step.GateParams(months=(APRIL,), candidate="0.9.0", baseline="0.8.0", policy_text=POLICY,
                                        policy_name="p", release_id="r1"), store=store, tracker=tracker)  # fmt: skip
@@ -117,7 +121,7 @@ def test_a_release_id_with_other_inputs_is_refused(world: tuple[MemoryStore, Fak
     assert store.exists(decision_key("r1"))
 
 
-def test_a_bad_policy_writes_no_decision(world: tuple[MemoryStore, FakeTracker]) -> None:
+def test_a_bad_policy_writes_no_decision(world: tuple[MemoryObjectStore, FakeTracker]) -> None:
     store, tracker = world
     bad = gate_step.GateParams(months=(APRIL,), candidate="0.9.0", baseline="0.8.0", policy_text="primary: {x: 1}",
                                policy_name="bad.yaml", release_id="r2")  # fmt: skip
@@ -126,7 +130,7 @@ def test_a_bad_policy_writes_no_decision(world: tuple[MemoryStore, FakeTracker])
     assert not store.exists(decision_key("r2"))
 
 
-def test_matrix_shows_every_month_and_version(world: tuple[MemoryStore, FakeTracker]) -> None:
+def test_matrix_shows_every_month_and_version(world: tuple[MemoryObjectStore, FakeTracker]) -> None:
     store, _ = world
     table = matrix(list_records(store))
     assert table.columns == ["month", "0.8.0", "0.9.0", "0.10.0"]
@@ -134,7 +138,7 @@ def test_matrix_shows_every_month_and_version(world: tuple[MemoryStore, FakeTrac
     assert all(" d @" in cell and "!" not in cell for cell in table.get_column("0.10.0").to_list())
 
 
-def test_matrix_marks_missing_combinations(eval_store: MemoryStore, fake_tracker: FakeTracker) -> None:
+def test_matrix_marks_missing_combinations(eval_store: MemoryObjectStore, fake_tracker: FakeTracker) -> None:
     evaluate_all(eval_store, fake_tracker, months=(APRIL,))
     publish_reviewed_month(eval_store, MAY, 100, seed=5)
     truth = truth_of(synthetic_month(MAY, 100, seed=5)[0])

@@ -11,7 +11,7 @@ from eval_runner.errors import ConfigError, DataError
 from eval_runner.evaluation import evaluate
 from eval_runner.evaluation.records import load_predictions, load_record, metrics_key, predictions_key
 from eval_runner.keys import Month
-from tests.fixtures.dataset import MemoryStore
+from tests.fakes import MemoryObjectStore
 from tests.fixtures.evaluation import FakePredictor, FakeTracker, publish_reviewed_month, synthetic_month, truth_of
 
 MONTH = Month(2026, 4)
@@ -23,7 +23,7 @@ def predictor(version: str = "0.9.0") -> FakePredictor:
 
 
 def test_evaluate_publishes_predictions_then_metrics_and_logs_one_run(
-    eval_store: MemoryStore, fake_tracker: FakeTracker
+    eval_store: MemoryObjectStore, fake_tracker: FakeTracker
 ) -> None:
     dataset_hash = publish_reviewed_month(eval_store, MONTH, 100)
     params = evaluate.EvaluateParams(MONTH, "v0.9.0", image_digest="sha256:abc")
@@ -51,7 +51,7 @@ def test_evaluate_publishes_predictions_then_metrics_and_logs_one_run(
 
 
 def test_a_retry_reuses_the_published_evaluation_and_the_run(
-    eval_store: MemoryStore, fake_tracker: FakeTracker
+    eval_store: MemoryObjectStore, fake_tracker: FakeTracker
 ) -> None:
     publish_reviewed_month(eval_store, MONTH, 100)
     params = evaluate.EvaluateParams(MONTH, "0.9.0")
@@ -62,7 +62,9 @@ def test_a_retry_reuses_the_published_evaluation_and_the_run(
     assert fake.calls == 0 and len(fake_tracker.runs) == 1
 
 
-def test_a_run_lost_after_publishing_is_logged_on_retry(eval_store: MemoryStore, fake_tracker: FakeTracker) -> None:
+def test_a_run_lost_after_publishing_is_logged_on_retry(
+    eval_store: MemoryObjectStore, fake_tracker: FakeTracker
+) -> None:
     publish_reviewed_month(eval_store, MONTH, 100)
     params = evaluate.EvaluateParams(MONTH, "0.9.0")
     evaluate.run(params, store=eval_store, tracker=fake_tracker, predictor=predictor())
@@ -72,7 +74,9 @@ def test_a_run_lost_after_publishing_is_logged_on_retry(eval_store: MemoryStore,
     assert "predictions.parquet" in fake_tracker.runs[0][3].artifacts
 
 
-def test_a_label_for_another_version_is_a_config_error(eval_store: MemoryStore, fake_tracker: FakeTracker) -> None:
+def test_a_label_for_another_version_is_a_config_error(
+    eval_store: MemoryObjectStore, fake_tracker: FakeTracker
+) -> None:
     publish_reviewed_month(eval_store, MONTH, 100)
     with pytest.raises(ConfigError, match=r"asks for battery-lib 0\.8\.0, but this environment has 0\.9\.0"):
         evaluate.run(evaluate.EvaluateParams(MONTH, "v0.8.0"), store=eval_store, tracker=fake_tracker,
@@ -80,13 +84,13 @@ def test_a_label_for_another_version_is_a_config_error(eval_store: MemoryStore, 
     assert not eval_store.exists(metrics_key(MONTH, "0.9.0"))
 
 
-def test_unpublished_month_is_a_data_error(eval_store: MemoryStore, fake_tracker: FakeTracker) -> None:
+def test_unpublished_month_is_a_data_error(eval_store: MemoryObjectStore, fake_tracker: FakeTracker) -> None:
     with pytest.raises(DataError, match="2026-04"):
         evaluate.run(evaluate.EvaluateParams(MONTH, "latest"), store=eval_store, tracker=fake_tracker,
                      predictor=predictor())  # fmt: skip
 
 
-def test_a_crashing_library_publishes_nothing(eval_store: MemoryStore, fake_tracker: FakeTracker) -> None:
+def test_a_crashing_library_publishes_nothing(eval_store: MemoryObjectStore, fake_tracker: FakeTracker) -> None:
     publish_reviewed_month(eval_store, MONTH, 100)
 
     class Broken(FakePredictor):

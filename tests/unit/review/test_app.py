@@ -10,18 +10,19 @@ from streamlit.testing.v1 import AppTest
 import eval_runner.review
 from eval_runner.keys import review_json_key
 from eval_runner.review.reader import load_review
-from tests.fixtures.dataset import MONTH, SAMPLE_IDS, MemoryStore
+from tests.fakes import MemoryObjectStore
+from tests.fixtures.dataset import MONTH, SAMPLE_IDS
 
 APP = str(Path(eval_runner.review.__file__).parent / "app.py")
 
 
-def _app(store: MemoryStore) -> AppTest:
+def _app(store: MemoryObjectStore) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=30)
     at.session_state["store"] = store
     return at.run()
 
 
-def test_review_in_the_ui_and_save(tiny_month: tuple[MemoryStore, str]) -> None:
+def test_review_in_the_ui_and_save(tiny_month: tuple[MemoryObjectStore, str]) -> None:
     store, digest = tiny_month
     at = _app(store)
     assert not at.exception
@@ -48,7 +49,7 @@ def test_review_in_the_ui_and_save(tiny_month: tuple[MemoryStore, str]) -> None:
     assert review.reviewer == "Ana Reviewer"
 
 
-def test_a_saved_review_is_the_starting_point(tiny_month: tuple[MemoryStore, str]) -> None:
+def test_a_saved_review_is_the_starting_point(tiny_month: tuple[MemoryObjectStore, str]) -> None:
     store, _ = tiny_month
     at = _app(store)
     at.button(key="bulk_reject").click().run()
@@ -59,7 +60,7 @@ def test_a_saved_review_is_the_starting_point(tiny_month: tuple[MemoryStore, str
     assert store.exists(review_json_key(MONTH))
 
 
-def test_without_datasets_the_page_says_what_to_do(dataset_store: MemoryStore) -> None:
+def test_without_datasets_the_page_says_what_to_do(dataset_store: MemoryObjectStore) -> None:
     at = _app(dataset_store)
     assert not at.exception
     assert "dataset build" in at.info[0].value

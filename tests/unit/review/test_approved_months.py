@@ -9,13 +9,14 @@ import pytest
 from eval_runner.errors import ConfigError
 from eval_runner.keys import Month
 from eval_runner.review.reader import approved_months_from, review_states, save_review
-from tests.fixtures.dataset import SAMPLE_IDS, MemoryStore, publish_tiny
+from tests.fakes import MemoryObjectStore
+from tests.fixtures.dataset import SAMPLE_IDS, publish_tiny
 
 WHEN = datetime(2026, 6, 1, tzinfo=UTC)
 MARCH, APRIL, MAY = Month(2026, 3), Month(2026, 4), Month(2026, 5)
 
 
-def _review(store: MemoryStore, month: Month, digest: str, *, approve: bool) -> None:
+def _review(store: MemoryObjectStore, month: Month, digest: str, *, approve: bool) -> None:
     save_review(
         store,
         month,
@@ -28,7 +29,7 @@ def _review(store: MemoryStore, month: Month, digest: str, *, approve: bool) -> 
 
 
 def test_only_months_with_a_valid_approving_review_count_newest_first() -> None:
-    store = MemoryStore()
+    store = MemoryObjectStore()
     _review(store, MARCH, publish_tiny(store, MARCH), approve=True)
     _review(store, APRIL, publish_tiny(store, APRIL), approve=False)  # reviewed, nothing approved
     publish_tiny(store, MAY)  # not reviewed yet
@@ -42,7 +43,7 @@ def test_only_months_with_a_valid_approving_review_count_newest_first() -> None:
 
 
 def test_latest_limits_to_the_newest() -> None:
-    store = MemoryStore()
+    store = MemoryObjectStore()
     for month in (MARCH, APRIL, MAY):
         _review(store, month, publish_tiny(store, month), approve=True)
     assert approved_months_from(review_states(store), latest=2) == [MAY, APRIL]

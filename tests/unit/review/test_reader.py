@@ -10,12 +10,13 @@ from eval_runner.errors import DataError
 from eval_runner.keys import review_csv_key, review_json_key
 from eval_runner.review.manifest import ReviewError
 from eval_runner.review.reader import load_review, save_review
-from tests.fixtures.dataset import MONTH, SAMPLE_IDS, MemoryStore
+from tests.fakes import MemoryObjectStore
+from tests.fixtures.dataset import MONTH, SAMPLE_IDS
 
 WHEN = datetime(2026, 5, 3, 9, 30, tzinfo=UTC)
 
 
-def test_saved_review_loads_with_unmentioned_counted(tiny_month: tuple[MemoryStore, str]) -> None:
+def test_saved_review_loads_with_unmentioned_counted(tiny_month: tuple[MemoryObjectStore, str]) -> None:
     store, digest = tiny_month
     save_review(
         store,
@@ -34,7 +35,7 @@ def test_saved_review_loads_with_unmentioned_counted(tiny_month: tuple[MemorySto
     assert (review.reviewer, review.reviewed_at) == ("ana", WHEN)
 
 
-def test_invalid_review_publishes_nothing(tiny_month: tuple[MemoryStore, str]) -> None:
+def test_invalid_review_publishes_nothing(tiny_month: tuple[MemoryObjectStore, str]) -> None:
     store, digest = tiny_month
     before = list(store.writes)
     with pytest.raises(ReviewError, match="'nope/2026-04' is not in the dataset"):
@@ -50,7 +51,7 @@ def test_invalid_review_publishes_nothing(tiny_month: tuple[MemoryStore, str]) -
     assert store.writes == before
 
 
-def test_review_for_another_dataset_hash_is_refused(tiny_month: tuple[MemoryStore, str]) -> None:
+def test_review_for_another_dataset_hash_is_refused(tiny_month: tuple[MemoryObjectStore, str]) -> None:
     store, digest = tiny_month
     save_review(
         store,
@@ -67,7 +68,7 @@ def test_review_for_another_dataset_hash_is_refused(tiny_month: tuple[MemoryStor
         load_review(store, MONTH, "f" * 64, sample_ids=SAMPLE_IDS)
 
 
-def test_hand_edited_csv_with_bom_and_crlf_is_read(tiny_month: tuple[MemoryStore, str]) -> None:
+def test_hand_edited_csv_with_bom_and_crlf_is_read(tiny_month: tuple[MemoryObjectStore, str]) -> None:
     store, digest = tiny_month
     save_review(
         store,
@@ -83,7 +84,7 @@ def test_hand_edited_csv_with_bom_and_crlf_is_read(tiny_month: tuple[MemoryStore
         load_review(store, MONTH, digest)
 
 
-def test_missing_review_is_a_data_error(tiny_month: tuple[MemoryStore, str]) -> None:
+def test_missing_review_is_a_data_error(tiny_month: tuple[MemoryObjectStore, str]) -> None:
     store, digest = tiny_month
     with pytest.raises(DataError, match="has not been reviewed"):
         load_review(store, MONTH, digest)
