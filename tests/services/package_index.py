@@ -67,11 +67,6 @@ def build_wheel(version: str) -> Path:
     return sorted(cache.glob("*.whl"))[0]
 
 
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def make_git_repository(dest: Path) -> dict[str, str]:
     """A Git repository of battery-lib with one commit and tag ``v<version>`` per version, in order.
 
