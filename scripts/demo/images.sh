@@ -24,7 +24,7 @@ log() { printf '[images %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 in_registry() {
   local ref=${1#"$REGISTRY"/} repo tag
   repo=${ref%:*} tag=${ref##*:}
-  curl -fsS -o /dev/null -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+  curl -fs -o /dev/null -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
     "http://$REGISTRY/v2/$repo/manifests/$tag"
 }
 
@@ -65,14 +65,32 @@ build "$CORE" "$c" -f "$c/images/runner/Dockerfile" \
   --build-arg PIP_TRUSTED_HOST="pypi.org files.pythonhosted.org" \
   --build-arg RUNNER_VERSION="$RUNNER_VERSION" --build-arg REVISION="$(git -C "$REPO" rev-parse HEAD)"
 
-# One runner per library version, from the wheels the tests' package index builds (cached by digest).
+# One runner per library version, from the wheels the tests' package index builds (cached by digest),
+# layered on the runner Dockerfile's image without a library and without the review extras (streamlit
+# pulls pandas 3, which needs numpy 2; battery-lib 0.6.0 needs numpy<2). Kept local, never pushed.
+NOLIB=fleet-eval-demo/runner-nolib:$RUNNER_VERSION
+missing_libs=
+for v in $VERSIONS; do
+  [[ -n ${FORCE:-} ]] || ! in_registry "$REGISTRY/fleet-eval/runner:$v-runner-$RUNNER_VERSION" || continue
+  missing_libs=1
+done
+if [[ -n $missing_libs ]] && ! docker image inspect "$NOLIB" >/dev/null 2>&1; then
+  log "$NOLIB: building (the base of the library runners)"
+  c=$WORK/core
+  DOCKER_BUILDKIT=0 docker build -t "$NOLIB" -f "$c/images/runner/Dockerfile" \
+    --build-arg BASE_IMAGE="$ROOT_BASE" --build-arg LIBRARY_VERSION=none \
+    --build-arg PIP_INDEX_URL=https://pypi.org/simple/ \
+    --build-arg PIP_TRUSTED_HOST="pypi.org files.pythonhosted.org" \
+    --build-arg RUNNER_VERSION="$RUNNER_VERSION" "$c" >"$LOG_DIR/demo-image-runner-nolib.log" 2>&1 \
+    || { log "docker build of $NOLIB failed; see $LOG_DIR/demo-image-runner-nolib.log"; exit 1; }
+fi
 for v in $VERSIONS; do
   c=$(ctx "lib-$v")
   mkdir -p "$c/wheels"
   wheel=$(cd "$REPO" && "$PY" -c "from tests.services.package_index import build_wheel; print(build_wheel('$v'))")
   cp "$wheel" "$c/wheels/"
   build "$REGISTRY/fleet-eval/runner:$v-runner-$RUNNER_VERSION" "$c" -f "$HERE/library.Dockerfile" \
-    --build-arg CORE_IMAGE="$CORE" --build-arg LIBRARY_VERSION="$v" --build-arg RUNNER_VERSION="$RUNNER_VERSION"
+    --build-arg CORE_IMAGE="$NOLIB" --build-arg LIBRARY_VERSION="$v" --build-arg RUNNER_VERSION="$RUNNER_VERSION"
   echo "$wheel" >>"$WORK/wheels.txt"
 done
 

@@ -54,6 +54,7 @@ def install(args: argparse.Namespace, creds: cluster.Credentials, s3: object) ->
 
 
 def table(records: list[StepRecord]) -> str:
+    """The summary table: one row per step."""
     head = ("step", "workflow", "phase", "time", "result")
     rows = [(r.step, r.workflow, r.phase, f"{r.seconds:.0f}s", r.result) for r in records]
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=False)]
@@ -62,6 +63,7 @@ def table(records: list[StepRecord]) -> str:
 
 
 def where_to_look() -> str:
+    """The UIs and endpoints on the host (ports mapped by kind-config.yaml)."""
     return "\n".join(
         [
             f"Argo UI (workflows, node outputs, plots): {cluster.ARGO_URL}  (self-signed TLS; token:",
@@ -70,12 +72,14 @@ def where_to_look() -> str:
             f"MLflow UI (runs per month and version, comparison runs, champion alias): "
             f"http://127.0.0.1:{cluster.MLFLOW_NODE_PORT}",
             f"Review UI (approve/reject samples per month): http://127.0.0.1:{cluster.REVIEW_NODE_PORT}",
-            f"S3 (versitygw; keys in secret argo/s3-credentials): http://{cluster.S3_HOST}  bucket {cluster.DATA_BUCKET}",
+            f"S3 (versitygw; keys in secret argo/s3-credentials): http://{cluster.S3_HOST}"
+            f"  bucket {cluster.DATA_BUCKET}",
         ]
     )
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the demo; 0 when every step did what it should."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--devices", type=int, default=2000, help="simulated fleet size")
     parser.add_argument("--months", type=int, default=3, help="months with capacity tests")

@@ -1,4 +1,4 @@
-# A runner image for one battery-lib version, layered on the core runner image: pip installs the
+# A runner image for one battery-lib version, layered on the runner image without library or extras: pip installs the
 # library's wheel and lets it move shared dependencies (0.6.0 needs numpy<2), then `pip check` proves
 # the environment is consistent. The demo builds these on the host so the first evaluate needs no
 # in-cluster BuildKit build; the evaluate workflow builds the same tags itself when they are missing.
