@@ -15,8 +15,8 @@ from typing import Any
 
 from eval_runner.errors import ConfigError, DataError, ExitCode, FleetEvalError, TransientError
 
-# `python -m eval_runner.cli` would load cli.py twice (as __main__ and as eval_runner.cli), and a command
-# module that imports eval_runner.cli then hits a half-initialised package; the entry point avoids that.
+# What the `eval-runner` console script runs. `python -m eval_runner.cli` would load cli.py twice (as
+# __main__ and as eval_runner.cli), which once broke on an import cycle; the entry point loads it once.
 ENTRY = "import sys; from eval_runner.cli import main; sys.exit(main())"
 
 _ERRORS: dict[int, type[FleetEvalError]] = {
