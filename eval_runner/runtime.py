@@ -8,15 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 from pydantic import ValidationError
 
 from eval_runner.errors import ConfigError
 from eval_runner.settings import MlflowSettings, PackageIndexSettings, PostgresSettings, S3Settings, ShardSettings
-from eval_runner.storage import S3ObjectStore
-from eval_runner.tracking import MlflowTracker
+
+if TYPE_CHECKING:
+    # Adapters are imported when first built: importing mlflow alone costs ~3 s of CPU, paid by every
+    # pod (fleet shards above all) whether or not its step tracks anything.
+    from eval_runner.storage import S3ObjectStore
+    from eval_runner.tracking import MlflowTracker
 
 S = TypeVar("S")
 
@@ -49,6 +53,8 @@ class Runtime:
 
     def store(self) -> S3ObjectStore:
         """The object store adapter."""
+        from eval_runner.storage import S3ObjectStore
+
         return self._once("store", lambda: S3ObjectStore.from_settings(self.s3_settings()))
 
     def postgres_settings(self) -> PostgresSettings:
@@ -65,6 +71,8 @@ class Runtime:
 
     def tracker(self) -> MlflowTracker:
         """The experiment-tracking adapter."""
+        from eval_runner.tracking import MlflowTracker
+
         return self._once("tracker", lambda: MlflowTracker.from_settings(self.mlflow_settings()))
 
     def index_settings(self) -> PackageIndexSettings:

@@ -11,10 +11,10 @@ import polars as pl
 
 from eval_runner.errors import ConfigError
 from eval_runner.keys import Month
-from eval_runner.tracking import PlotMirroringTracker, Tracker
 
 if TYPE_CHECKING:
     from eval_runner.runtime import Runtime
+    from eval_runner.tracking import Tracker
 
 
 def _split(values: tuple[str, ...]) -> list[str]:
@@ -68,6 +68,8 @@ PLOTS_DIR_OPTION = click.option(
 
 
 def _tracker(runtime: Runtime, plots_dir: Path | None) -> Tracker:
+    from eval_runner.tracking import PlotMirroringTracker  # mlflow is imported only by steps that track
+
     tracker = runtime.tracker()
     return tracker if plots_dir is None else PlotMirroringTracker(tracker, plots_dir)
 
