@@ -14,6 +14,7 @@ from eval_runner.errors import ConfigError
 
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+_DEVICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
 
 
 @dataclass(frozen=True, order=True)
@@ -133,9 +134,61 @@ def fleet_batch_done_key(run_id: str, batch: int) -> str:
     return f"{fleet_run_prefix(run_id)}batches/batch={batch:05d}.done"
 
 
+def _fleet_inputs(run_id: str) -> str:
+    return f"{fleet_run_prefix(run_id)}inputs/"
+
+
+def fleet_samples_key(run_id: str, batch: int) -> str:
+    """Library samples (LIBRARY_SAMPLE_COLUMNS) of one batch of a fleet snapshot."""
+    return f"{_fleet_inputs(run_id)}batch={batch:05d}/samples.parquet"
+
+
+def fleet_series_key(run_id: str, batch: int) -> str:
+    """Hourly series (SERIES_SCHEMA) of one batch of a fleet snapshot."""
+    return f"{_fleet_inputs(run_id)}batch={batch:05d}/series.parquet"
+
+
+def fleet_devices_key(run_id: str) -> str:
+    """Every device of the snapshot with its batch: what the merge proves the results against."""
+    return f"{_fleet_inputs(run_id)}devices.parquet"
+
+
+def fleet_snapshot_manifest_key(run_id: str) -> str:
+    """The snapshot's manifest, written last: its presence means the snapshot is complete."""
+    return f"{_fleet_inputs(run_id)}manifest.json"
+
+
+def fleet_plan_key(run_id: str) -> str:
+    """The plan: mode, shards and their batches, configuration settings."""
+    return f"{fleet_run_prefix(run_id)}plan.json"
+
+
+def fleet_halt_key(run_id: str) -> str:
+    """Written when a configuration run halts on its error rate; every shard stops when it exists."""
+    return f"{fleet_run_prefix(run_id)}halt.json"
+
+
+def fleet_journal_prefix(run_id: str, batch: int) -> str:
+    """Folder of the per-device journal entries of one configuration batch (one LIST reads them all)."""
+    return f"{fleet_run_prefix(run_id)}journal/batch={batch:05d}/"
+
+
+def fleet_journal_key(run_id: str, batch: int, device_id: str) -> str:
+    """Journal entry of one device: written after its PUT succeeded, so a retry never PUTs it again."""
+    if not _DEVICE.match(device_id) or ".." in device_id:
+        raise ConfigError(f"device id {device_id!r} cannot be used in an object key")
+    return f"{fleet_journal_prefix(run_id, batch)}device={device_id}.json"
+
+
 def fleet_results_key(mode: str, day: date, version: str) -> str:
     """The published result of a fleet run."""
     return (
         f"fleet/results/mode={_safe('mode', mode)}/date={day.isoformat()}/"
         f"version={_safe('version', version)}/results.parquet"
     )
+
+
+def fleet_results_sibling_key(mode: str, day: date, version: str, name: str) -> str:
+    """Another object next to a published results.parquet (summary.json, rollback.parquet)."""
+    folder = fleet_results_key(mode, day, version).rsplit("/", 1)[0]
+    return f"{folder}/{name}"

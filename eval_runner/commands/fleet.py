@@ -82,14 +82,14 @@ def group() -> None:
 
 
 def _snapshot(runtime: Runtime, run_id: str, as_of: datetime, batch_size: int, series_days: int) -> dict[str, Any]:
-    from eval_runner.fleet.layout import snapshot_manifest_key
     from eval_runner.fleet.models import SnapshotManifest, parse_model
     from eval_runner.fleet.snapshot import run_snapshot
     from eval_runner.fleet.sources import LiveFleetSource
+    from eval_runner.keys import fleet_snapshot_manifest_key
     from eval_runner.sources.analytics import PostgresAnalytics
 
     store = runtime.store()
-    key = snapshot_manifest_key(run_id)
+    key = fleet_snapshot_manifest_key(run_id)
     if store.exists(key):  # complete already: do not even connect to the sources
         manifest = parse_model(SnapshotManifest, store.get_bytes(key), name=key)
     else:

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import polars as pl
 
+from eval_runner import keys
 from eval_runner.contracts import BatteryParameters
 from eval_runner.errors import DataError, FleetEvalError
-from eval_runner.fleet import layout
 from eval_runner.fleet.modes import CONFIG_ROW_SCHEMA
 from eval_runner.storage import ObjectStore
 
@@ -106,7 +106,7 @@ async def _apply_one(
                 "error": None,
             }
             entry = _journal_entry(done)
-            await asyncio.to_thread(store.put_bytes, layout.journal_key(run_id, batch, device_id), entry)
+            await asyncio.to_thread(store.put_bytes, keys.fleet_journal_key(run_id, batch, device_id), entry)
             return done
     except FleetEvalError as error:
         return {**row, "action": "failed", "error": f"{type(error).__name__}: {error}"}
@@ -118,7 +118,7 @@ async def apply_batch(
 ) -> BatchOutcome:
     """Apply a batch's diff (CONFIG_ROW_SCHEMA rows from ``configuration_diff``); return the final rows."""
     journal = {}
-    for key in store.list(layout.journal_prefix(run_id, batch)):
+    for key in store.list(keys.fleet_journal_prefix(run_id, batch)):
         row = _row_from_journal(store.get_bytes(key), key)
         journal[row["device_id"]] = row
     rows = diff.to_dicts()

@@ -6,8 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import polars as pl
 
+from eval_runner import keys
 from eval_runner.errors import DataError
-from eval_runner.fleet import layout
 from eval_runner.fleet.models import DoneMarker, Summary, parse_model
 from eval_runner.fleet.modes import action_counts, fleet_results, q10_distributions, rollback_manifest
 from eval_runner.fleet.planning import check_exactly_once
@@ -20,9 +20,9 @@ READERS = 8
 
 
 def _read_batch(store: ObjectStore, run_id: str, batch: int) -> tuple[DoneMarker, pl.DataFrame]:
-    done_key = layout.batch_done_key(run_id, batch)
+    done_key = keys.fleet_batch_done_key(run_id, batch)
     marker = parse_model(DoneMarker, store.get_bytes(done_key), name=done_key)
-    result_key = layout.batch_result_key(run_id, batch)
+    result_key = keys.fleet_batch_key(run_id, batch)
     frame = parquet_to_frame(store.get_bytes(result_key, expected_sha256=marker.result_sha256), name=result_key)
     if frame.height != marker.devices:
         raise DataError(f"{result_key}: {frame.height} rows but its marker counts {marker.devices} devices")
@@ -40,7 +40,7 @@ def run_merge(run_id: str, *, store: ObjectStore) -> Summary:
             f"fleet run {run_id!r}: {len(missing)} of {plan.n_batches} batches are not done "
             f"(e.g. {missing[:10]}); rerun their shards before merging"
         )
-    devices_key = layout.devices_key(run_id)
+    devices_key = keys.fleet_devices_key(run_id)
     expected = parquet_to_frame(store.get_bytes(devices_key, expected_sha256=manifest.devices_sha256), name=devices_key)
     # Hundreds of small GETs: overlap their round trips; verification and decoding stay per batch.
     with ThreadPoolExecutor(max_workers=READERS) as pool:
@@ -66,12 +66,12 @@ def run_merge(run_id: str, *, store: ObjectStore) -> Summary:
         table = rows.drop("batch")
         counts |= action_counts(rows)
         if plan.configuration is not None and plan.configuration.apply:
-            extra[layout.results_sibling_key(mode, day, version, "rollback.parquet")] = frame_to_parquet(
+            extra[keys.fleet_results_sibling_key(mode, day, version, "rollback.parquet")] = frame_to_parquet(
                 rollback_manifest(rows)
             )
     counts["failures"] = failures
     results = frame_to_parquet(table)
-    results_key = layout.results_key(mode, day, version)
+    results_key = keys.fleet_results_key(mode, day, version)
     objects = {results_key: results, **extra}
     summary = Summary(
         run_id=run_id,
@@ -86,7 +86,7 @@ def run_merge(run_id: str, *, store: ObjectStore) -> Summary:
     )
     store.publish(
         objects,
-        marker_key=layout.results_sibling_key(mode, day, version, "summary.json"),
+        marker_key=keys.fleet_results_sibling_key(mode, day, version, "summary.json"),
         marker=summary.to_json_bytes(),
     )
     return summary

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from eval_runner import keys
 from eval_runner.errors import ConfigError, DataError
-from eval_runner.fleet import layout
 from eval_runner.fleet.models import (
     ConfigurationSettings,
     Mode,
@@ -37,7 +37,7 @@ def run_plan(
     The plan is immutable like every object: planning the same run again with the same arguments is a
     no-op, with different ones a DataError, so shards of one run never disagree on what they do.
     """
-    manifest_key = layout.snapshot_manifest_key(run_id)
+    manifest_key = keys.fleet_snapshot_manifest_key(run_id)
     if not store.exists(manifest_key):
         raise DataError(f"fleet run {run_id!r}: no snapshot at {manifest_key!r}; run `eval-runner fleet snapshot`")
     data = store.get_bytes(manifest_key)
@@ -61,7 +61,7 @@ def run_plan(
         shards=assign_shards(len(manifest.batches), n_shards),
         configuration=configuration,
     )
-    key = layout.plan_key(run_id)
+    key = keys.fleet_plan_key(run_id)
     existing = store.head(key)
     if existing is not None and existing.sha256 != sha256_bytes(plan.to_json_bytes()):
         raise DataError(

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import polars as pl
 
+from eval_runner import keys
 from eval_runner.contracts import LIBRARY_SAMPLE_COLUMNS
 from eval_runner.errors import ConfigError, DataError, TransientError
-from eval_runner.fleet import layout
 from eval_runner.fleet.apply import ParameterClient, apply_batch
 from eval_runner.fleet.models import (
     ConfigurationSettings,
@@ -57,18 +57,18 @@ class ShardReport:
 
 def load_run(store: ObjectStore, run_id: str) -> tuple[Plan, SnapshotManifest]:
     """Read the plan and the snapshot manifest it was made from (checked by hash)."""
-    plan_key = layout.plan_key(run_id)
+    plan_key = keys.fleet_plan_key(run_id)
     if not store.exists(plan_key):
         raise DataError(f"fleet run {run_id!r}: no plan at {plan_key!r}; run `eval-runner fleet plan` first")
     plan = parse_model(Plan, store.get_bytes(plan_key), name=plan_key)
-    manifest_key = layout.snapshot_manifest_key(run_id)
+    manifest_key = keys.fleet_snapshot_manifest_key(run_id)
     data = store.get_bytes(manifest_key, expected_sha256=plan.snapshot_sha256)
     return plan, parse_model(SnapshotManifest, data, name=manifest_key)
 
 
 def done_batches(store: ObjectStore, run_id: str) -> set[int]:
     """Batches of the run whose .done marker exists (one LIST, not one HEAD per batch)."""
-    prefix = layout.batch_done_key(run_id, 0).rsplit("/", 1)[0] + "/"
+    prefix = keys.fleet_batch_done_key(run_id, 0).rsplit("/", 1)[0] + "/"
     found: set[int] = set()
     for key in store.list(prefix):
         name = key.rsplit("/", 1)[-1]
@@ -80,8 +80,8 @@ def done_batches(store: ObjectStore, run_id: str) -> set[int]:
 def read_inputs(store: ObjectStore, manifest: SnapshotManifest, batch: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Read a batch's samples and series, verified against the manifest's hashes."""
     entry = manifest.batches[batch]
-    samples_key = layout.samples_key(manifest.run_id, batch)
-    series_key = layout.series_key(manifest.run_id, batch)
+    samples_key = keys.fleet_samples_key(manifest.run_id, batch)
+    series_key = keys.fleet_series_key(manifest.run_id, batch)
     samples = parquet_to_frame(store.get_bytes(samples_key, expected_sha256=entry.samples_sha256), name=samples_key)
     series = parquet_to_frame(store.get_bytes(series_key, expected_sha256=entry.series_sha256), name=series_key)
     return samples, series
@@ -93,17 +93,17 @@ def commit_batch(store: ObjectStore, run_id: str, marker: DoneMarker, result: by
     The result may be overwritten: until its marker exists nothing trusts it, and a library that is not
     bit-for-bit deterministic must still be able to finish a batch that crashed before its marker.
     """
-    key = layout.batch_result_key(run_id, marker.batch)
+    key = keys.fleet_batch_key(run_id, marker.batch)
     store.put_bytes(key, result, overwrite=True)
     info = store.head(key)
     if info is None or info.sha256 != marker.result_sha256 or info.size != len(result):
         raise TransientError(f"batch result {key!r} did not verify after writing; .done not written")
-    store.put_bytes(layout.batch_done_key(run_id, marker.batch), marker.to_json_bytes())
+    store.put_bytes(keys.fleet_batch_done_key(run_id, marker.batch), marker.to_json_bytes())
 
 
 def check_not_halted(store: ObjectStore, run_id: str) -> None:
     """Stop (DataError, never retried) when a configuration run has halted on its error rate."""
-    key = layout.halt_key(run_id)
+    key = keys.fleet_halt_key(run_id)
     if store.exists(key):
         halt = parse_model(Halt, store.get_bytes(key), name=key)
         raise DataError(
@@ -270,7 +270,7 @@ async def _apply_batches(
                     max_error_rate=config.max_error_rate,
                     first_errors=outcome.errors,
                 )
-                key = layout.halt_key(plan.run_id)
+                key = keys.fleet_halt_key(plan.run_id)
                 if not store.exists(key):  # the first shard to halt explains why; later ones just stop
                     store.put_bytes(key, halt.to_json_bytes())
                 check_not_halted(store, plan.run_id)

@@ -9,9 +9,9 @@ from typing import Protocol
 
 import polars as pl
 
+from eval_runner import keys
 from eval_runner.contracts import FLEET_SERIES_DAYS, LIBRARY_SAMPLE_COLUMNS, SERIES_SCHEMA
 from eval_runner.errors import ConfigError, DataError
-from eval_runner.fleet import layout
 from eval_runner.fleet.models import SnapshotBatch, SnapshotManifest, parse_model
 from eval_runner.fleet.planning import DEFAULT_BATCH_SIZE, assign_batches
 from eval_runner.hashing import sha256_bytes
@@ -116,7 +116,7 @@ def run_snapshot(
     """
     if as_of.tzinfo is None:
         raise ConfigError(f"fleet snapshot: as_of {as_of.isoformat()} needs a time zone (use UTC)")
-    manifest_key = layout.snapshot_manifest_key(run_id)
+    manifest_key = keys.fleet_snapshot_manifest_key(run_id)
     if store.exists(manifest_key):
         log.info("snapshot of run %s is complete already; reusing it", run_id)
         return parse_model(SnapshotManifest, store.get_bytes(manifest_key), name=manifest_key)
@@ -129,8 +129,8 @@ def run_snapshot(
             source.devices(ids, as_of), source.series(ids, start, as_of), ids, as_of=as_of, batch=int(batch)
         )
         samples_bytes, series_bytes = frame_to_parquet(samples), frame_to_parquet(series)
-        store.put_bytes(layout.samples_key(run_id, int(batch)), samples_bytes, overwrite=True)
-        store.put_bytes(layout.series_key(run_id, int(batch)), series_bytes, overwrite=True)
+        store.put_bytes(keys.fleet_samples_key(run_id, int(batch)), samples_bytes, overwrite=True)
+        store.put_bytes(keys.fleet_series_key(run_id, int(batch)), series_bytes, overwrite=True)
         batches.append(
             SnapshotBatch(
                 batch=int(batch),
@@ -150,7 +150,7 @@ def run_snapshot(
             series.height,
         )
     devices_bytes = frame_to_parquet(assigned)
-    devices_sha = store.put_bytes(layout.devices_key(run_id), devices_bytes, overwrite=True)
+    devices_sha = store.put_bytes(keys.fleet_devices_key(run_id), devices_bytes, overwrite=True)
     manifest = SnapshotManifest(
         run_id=run_id,
         as_of=as_of,

@@ -11,8 +11,8 @@ import pytest
 from minio import Minio
 from polars.testing import assert_frame_equal
 
+from eval_runner import keys
 from eval_runner.contracts import FLEET_SERIES_DAYS
-from eval_runner.fleet import layout
 from eval_runner.fleet.models import SnapshotManifest, parse_model
 from eval_runner.fleet.plan import DEFAULT_TARGETS
 from eval_runner.fleet.shard import done_batches, load_run, read_inputs
@@ -64,7 +64,7 @@ def test_live_snapshot_then_dry_run_changes_nothing(
 ) -> None:
     env = _env(s3_settings, fieldsim_sources)
     _snapshot(env)
-    key = layout.snapshot_manifest_key(RUN)
+    key = keys.fleet_snapshot_manifest_key(RUN)
     manifest = parse_model(SnapshotManifest, object_store.get_bytes(key), name=key)
     parts = [read_inputs(object_store, manifest, b.batch) for b in manifest.batches]
     expected_samples, expected_series = snapshot_input(fieldsim_sources.fleet, AS_OF, FLEET_SERIES_DAYS)
@@ -81,7 +81,7 @@ def test_live_snapshot_then_dry_run_changes_nothing(
     assert summary["mode"] == "configuration-dry-run"
     assert summary["counts"]["would_update"] == len(_to_change(fieldsim_sources)) > 0
     diff = parquet_to_frame(
-        object_store.get_bytes(layout.results_key("configuration-dry-run", AS_OF.date(), "none")), name="diff"
+        object_store.get_bytes(keys.fleet_results_key("configuration-dry-run", AS_OF.date(), "none")), name="diff"
     )
     assert set(diff.filter(pl.col("action") == "would_update").get_column("device_id")) == _to_change(fieldsim_sources)
 
@@ -104,7 +104,7 @@ def test_apply_writes_each_device_once_and_a_retried_batch_sends_nothing(
     batch = next(
         b
         for b in range(1, plan.n_batches)
-        if parquet_to_frame(object_store.get_bytes(layout.batch_result_key(RUN, b)), name=f"batch {b}")
+        if parquet_to_frame(object_store.get_bytes(keys.fleet_batch_key(RUN, b)), name=f"batch {b}")
         .filter(pl.col("action") == "updated")
         .height
     )
@@ -113,7 +113,7 @@ def test_apply_writes_each_device_once_and_a_retried_batch_sends_nothing(
         access_key=s3_settings.access_key.get_secret_value(),
         secret_key=s3_settings.secret_key.get_secret_value(),
         secure=False,
-    ).remove_object(s3_settings.bucket, layout.batch_done_key(RUN, batch))
+    ).remove_object(s3_settings.bucket, keys.fleet_batch_done_key(RUN, batch))
     assert batch not in done_batches(object_store, RUN)
     requests, applied = _requests(fieldsim_sources), _applied(fieldsim_sources)
     shard = next(s for s, batches in plan.shards.items() if batch in batches)
@@ -124,7 +124,9 @@ def test_apply_writes_each_device_once_and_a_retried_batch_sends_nothing(
     assert batch in done_batches(object_store, RUN)
 
     rollback = parquet_to_frame(
-        object_store.get_bytes(layout.results_sibling_key("configuration", AS_OF.date(), "none", "rollback.parquet")),
+        object_store.get_bytes(
+            keys.fleet_results_sibling_key("configuration", AS_OF.date(), "none", "rollback.parquet")
+        ),
         name="rollback",
     )
     before = fieldsim_sources.fleet.battery_parameters.select(
@@ -150,7 +152,7 @@ def test_apply_halts_on_injected_faults(
         "--as-of", AS_OF.isoformat(), "--batch-size", BATCH, "--max-error-rate", "0.2",
         expect=3,
     )  # fmt: skip
-    assert object_store.exists(layout.halt_key(RUN))
+    assert object_store.exists(keys.fleet_halt_key(RUN))
     assert _applied(fieldsim_sources) == 0
     assert _requests(fieldsim_sources) > 0
     fieldsim_sources.clear_faults()

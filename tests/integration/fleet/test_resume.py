@@ -12,7 +12,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from eval_runner.fleet import layout
+from eval_runner import keys
 from eval_runner.fleet.shard import done_batches
 from eval_runner.fleet.snapshot import run_snapshot
 from eval_runner.parquet import parquet_to_frame
@@ -43,7 +43,7 @@ def _settings(s3_server: S3Server, store: S3ObjectStore) -> dict[str, str]:
 
 
 def _results(store: S3ObjectStore) -> bytes:
-    return store.get_bytes(layout.results_key("fleet", AS_OF.date(), VERSION))
+    return store.get_bytes(keys.fleet_results_key("fleet", AS_OF.date(), VERSION))
 
 
 @pytest.mark.slow

@@ -7,8 +7,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from eval_runner import keys
 from eval_runner.errors import ConfigError, DataError
-from eval_runner.fleet import layout
 from eval_runner.fleet.apply import ParameterClient
 from eval_runner.fleet.merge import run_merge
 from eval_runner.fleet.models import ConfigurationSettings, Mode
@@ -35,7 +35,7 @@ def _all_shards(store: MemoryStore, predictor: Callable[[], FakePredictor] = Fak
 
 
 def _published(store: MemoryStore, mode: str) -> bytes:
-    return store.objects[layout.results_key(mode, AS_OF.date(), "0.0.0+fake")]
+    return store.objects[keys.fleet_results_key(mode, AS_OF.date(), "0.0.0+fake")]
 
 
 def test_fleet_run_publishes_every_device_once(memory_store: MemoryStore) -> None:
@@ -47,7 +47,7 @@ def test_fleet_run_publishes_every_device_once(memory_store: MemoryStore) -> Non
     assert results.get_column("device_id").is_unique().all()
     assert results.get_column("device_id").is_sorted()
     assert results.get_column("capacity_mah_p10").null_count() == 0
-    summary_key = layout.results_sibling_key("fleet", AS_OF.date(), "0.0.0+fake", "summary.json")
+    summary_key = keys.fleet_results_sibling_key("fleet", AS_OF.date(), "0.0.0+fake", "summary.json")
     assert summary_key in memory_store.objects
     again = run_merge("r1", store=memory_store)  # idempotent: same bytes, no error
     assert again == summary
@@ -75,7 +75,7 @@ def test_a_rerun_skips_done_batches_and_publishes_identical_bytes(memory_store: 
     _all_shards(memory_store)
     run_merge("r1", store=memory_store)
     assert _published(memory_store, "fleet") == _published(reference, "fleet")
-    done = layout.batch_done_key("r1", 0)
+    done = keys.fleet_batch_done_key("r1", 0)
     assert memory_store.writes[done] == 1
 
 
@@ -91,8 +91,8 @@ def test_progress_file_counts_devices(memory_store: MemoryStore, tmp_path: Path)
 def test_a_changed_result_under_a_done_marker_fails_the_merge(memory_store: MemoryStore) -> None:
     _prepare(memory_store)
     _all_shards(memory_store)
-    key = layout.batch_result_key("r1", 4)
-    memory_store.objects[key] = memory_store.objects[layout.batch_result_key("r1", 5)]
+    key = keys.fleet_batch_key("r1", 4)
+    memory_store.objects[key] = memory_store.objects[keys.fleet_batch_key("r1", 5)]
     with pytest.raises(DataError, match=r"batch=00004\.parquet.*does not match"):
         run_merge("r1", store=memory_store)
 
@@ -157,14 +157,14 @@ def test_apply_needs_the_canary_then_writes_each_device_once(memory_store: Memor
         _apply_shard(memory_store, shard, api)
     assert sum(api.puts.values()) == len(api.puts) == expected
     # a retried batch (its marker lost after the journal was written) sends no second PUT
-    del memory_store.objects[layout.batch_done_key("r1", 5)]
+    del memory_store.objects[keys.fleet_batch_done_key("r1", 5)]
     puts_before = dict(api.puts)
     report = _apply_shard(memory_store, "s001", api)
     assert report.processed == 1
     assert api.puts == puts_before
     summary = run_merge("r1", store=memory_store)
     assert summary.counts["updated"] == expected
-    rollback_key = layout.results_sibling_key("configuration", AS_OF.date(), "none", "rollback.parquet")
+    rollback_key = keys.fleet_results_sibling_key("configuration", AS_OF.date(), "none", "rollback.parquet")
     rollback = parquet_to_frame(memory_store.objects[rollback_key], name="rollback")
     assert rollback.height == expected
     first = rollback.row(0, named=True)
@@ -183,8 +183,8 @@ def test_apply_halts_when_the_error_rate_passes_the_threshold(memory_store: Memo
     )
     with pytest.raises(DataError, match="halted: batch 4"):
         _apply_shard(memory_store, "s001", api)
-    assert layout.halt_key("r1") in memory_store.objects
-    assert layout.batch_done_key("r1", 4) not in memory_store.objects
+    assert keys.fleet_halt_key("r1") in memory_store.objects
+    assert keys.fleet_batch_done_key("r1", 4) not in memory_store.objects
     puts = sum(api.puts.values())
     with pytest.raises(DataError, match="halted"):
         _apply_shard(memory_store, "s002", api)
