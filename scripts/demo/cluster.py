@@ -99,6 +99,13 @@ def helm_values(*, devices: int, months: int, start: str, creds: Credentials) ->
         f"secrets.s3.secretKey={creds.s3_secret_key}",
         # The UIs are reached from the host through node ports (kube-proxy SNATs to the node's address),
         # which the chart's pod-only NetworkPolicies would drop; see docs/demo.md.
+        # An empty shard token reaches eval_runner as "" and becomes the illegal header "Bearer " (the
+        # demo shards ask for no token, so any value works).
+        "--set-string",
+        "secrets.shards.token=demo-shards-token",
+        # MLflow 3's server (4 uvicorn workers plus its job runner) is OOM-killed at the chart's 2Gi.
+        "--set-string",
+        "mlflow.resources.limits.memory=4Gi",
         "--set",
         "networkPolicies.enabled=false",
         "--set",
