@@ -34,6 +34,7 @@ PARALLELISM = 16
 
 # The run id fixes every checkpoint key: by default the workflow's name, so `argo retry` resumes; give
 # the same run id to a new submission to resume a run whose workflow is gone.
+AS_OF = "{{workflow.creationTimestamp}}"
 RUN_ID = "{{=inputs.parameters['run-id'] != '' ? inputs.parameters['run-id'] : workflow.name}}"
 # `fleet plan --apply` is a flag; Argo cannot drop an argument, so dry-run repeats an option instead.
 APPLY_FLAG = (
@@ -45,7 +46,8 @@ def snapshot_template() -> Container:
     """Read the fleet's inputs into per-batch Parquet (manifest last; an existing snapshot is reused)."""
     return runner_step(
         "fleet-snapshot",
-        ["fleet", "snapshot", "--run-id", inp("run-id"), "--batch-size", inp("batch-size")],
+        # The workflow's creation time, not "now": a snapshot retried an hour later reads the same moment.
+        ["fleet", "snapshot", "--run-id", inp("run-id"), "--batch-size", inp("batch-size"), "--as-of", AS_OF],
         image=images.CORE_IMAGE,
         inputs=[param("run-id"), param("batch-size")],
         needs=(Needs.POSTGRES, Needs.SHARDS),
