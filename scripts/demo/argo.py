@@ -63,10 +63,14 @@ class Workflow:
         return None
 
     def node_outputs(self, display_prefix: str) -> list[dict[str, str]]:
-        """Output parameters of the Pod nodes whose display name starts with ``display_prefix``."""
+        """Output parameters of the succeeded Pod nodes whose display name starts with ``display_prefix``."""
         found = []
         for node in self.nodes.values():
-            if node.get("type") == "Pod" and str(node.get("displayName", "")).startswith(display_prefix):
+            if (
+                node.get("type") == "Pod"
+                and node.get("phase") == "Succeeded"
+                and str(node.get("displayName", "")).startswith(display_prefix)
+            ):
                 params = (node.get("outputs") or {}).get("parameters") or []
                 found.append({p["name"]: p.get("value", "") for p in params})
         return found

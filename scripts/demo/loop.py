@@ -56,7 +56,7 @@ class Loop:
     def build_dataset(self, month: str) -> str:
         """Submit dataset-build for ``month`` and wait until it waits for the review; returns its name."""
         started = time.monotonic()
-        name = self.argo.submit("dataset-build", {"month": month})
+        name = self.waiting_dataset_build(month) or self.argo.submit("dataset-build", {"month": month})
         wf = self.argo.wait(name, timeout=self.timeout, until_suspended=True)
         if wf.phase != "Running":
             self.argo.require_success(wf)  # raises with the failed nodes
@@ -66,9 +66,18 @@ class Loop:
         self._record(f"dataset {month}", wf, started, f"{rows} samples, awaiting review")
         return name
 
+    def waiting_dataset_build(self, month: str) -> str | None:
+        """A dataset-build of ``month`` still waiting for its review (a rerun of the demo adopts it)."""
+        for name in self.argo.list_names("workflows.argoproj.io/workflow-template=dataset-build"):
+            wf = self.argo.get(name)
+            params = {p["name"]: p.get("value") for p in wf.raw["spec"].get("arguments", {}).get("parameters", [])}
+            if wf.phase == "Running" and params.get("month") == month and wf.suspended_node():
+                return name
+        return None
+
     def review(self, month: str) -> dict[str, int]:
         """The demo reviewer approves exactly the samples the extractor suggests, via `review submit`."""
-        key = dataset_file_key(Month.parse(month), "dataset.parquet")
+        key = dataset_file_key(Month.parse(month), "dataset")
         response = self.s3.get_object(DATA_BUCKET, key)
         try:
             dataset = pl.read_parquet(io.BytesIO(response.read()), columns=["sample_id", "suggest_use"])
