@@ -122,7 +122,9 @@ class Loop:
 
     # ---- evaluate / release ------------------------------------------------------------------------
 
-    def evaluate(self, months: list[str], labels: list[str], *, baseline: str, promote: bool) -> Workflow:
+    def evaluate(
+        self, months: list[str], labels: list[str], *, baseline: str, promote: bool, policy: str = "default"
+    ) -> Workflow:
         """Evaluate ``labels`` on ``months``, compare, gate the first label against ``baseline``."""
         started = time.monotonic()
         params = {
@@ -131,6 +133,7 @@ class Loop:
             "gate": "true",
             "baseline": baseline,
             "promote": "true" if promote else "false",
+            "policy": policy,
         }
         wf = self.argo.run("evaluate", params, timeout=self.timeout)
         gate = self.gate_outputs(wf)
@@ -140,7 +143,7 @@ class Loop:
         )  # fmt: skip
         return wf
 
-    def release(self, version: str, months: list[str], *, rollout: bool = True) -> Workflow:
+    def release(self, version: str, months: list[str], *, rollout: bool = True, policy: str = "default") -> Workflow:
         """Run the release template (the GitOps entry) for ``version``."""
         started = time.monotonic()
         params = {
@@ -148,6 +151,7 @@ class Loop:
             "months": json.dumps(months),
             "rollout": "true" if rollout else "false",
             "mode": "fleet",
+            "policy": policy,
         }
         wf = self.argo.run("release", params, timeout=self.timeout)
         gate = self.gate_outputs(wf)
