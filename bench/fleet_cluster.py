@@ -59,6 +59,7 @@ def free_as_of(store: S3ObjectStore) -> datetime:
 
 
 def settings(creds: cluster.Credentials, bucket: str) -> S3Settings:
+    """S3 settings of the cluster's versitygw through its host port."""
     return S3Settings(
         endpoint=cluster.S3_HOST,
         access_key=SecretStr(creds.s3_access_key),
@@ -68,6 +69,7 @@ def settings(creds: cluster.Credentials, bucket: str) -> S3Settings:
 
 
 def run_local(creds: cluster.Credentials, bucket: str, run_id: str, as_of: datetime, args: argparse.Namespace) -> float:
+    """`fleet run --local` on the snapshot in ``bucket``; returns its wall time."""
     env = dict(os.environ)
     env.update(
         FLEET_EVAL_S3_ENDPOINT=cluster.S3_HOST,
@@ -90,6 +92,7 @@ def run_local(creds: cluster.Credentials, bucket: str, run_id: str, as_of: datet
 
 
 def run_cluster(argo: ArgoServer, run_id: str, args: argparse.Namespace) -> dict[str, Any]:
+    """fleet-rollout on the snapshot under ``run_id``; wall time from submit to published results."""
     tick = time.perf_counter()
     name = argo.submit(
         "fleet-rollout",
@@ -106,13 +109,12 @@ def run_cluster(argo: ArgoServer, run_id: str, args: argparse.Namespace) -> dict
     starts = [n["startedAt"] for n in shard_pods]
     ends = [n["finishedAt"] for n in shard_pods]
     fmt = "%Y-%m-%dT%H:%M:%SZ"
-    span = (
-        time.mktime(time.strptime(max(ends), fmt)) - time.mktime(time.strptime(min(starts), fmt)) if starts else 0.0
-    )
+    span = time.mktime(time.strptime(max(ends), fmt)) - time.mktime(time.strptime(min(starts), fmt)) if starts else 0.0
     return {"workflow": name, "wall_s": wall, "argo_duration_s": wf.duration_s(), "shard_span_s": span}
 
 
 def plot(figures: dict[str, Any], path: Path) -> None:
+    """Bar chart of devices/s, local vs cluster."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -135,6 +137,7 @@ def plot(figures: dict[str, Any], path: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
+    """Run both, write the figures."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--devices", type=int, default=int(os.environ.get("FLEET_CLUSTER_DEVICES", "100000")))
     parser.add_argument("--shards", type=int, default=4, help="shard pods (cluster) = shards (local)")
@@ -189,6 +192,7 @@ def main(argv: list[str]) -> int:
     figures["ratio_local_over_cluster"] = round(figures["local_devices_per_s"] / figures["cluster_devices_per_s"], 3)
     figures["target_met"] = figures["ratio_local_over_cluster"] <= 1.25
     RESULTS.mkdir(parents=True, exist_ok=True)
+    verdict = "met" if figures["target_met"] else "not met"
     (RESULTS / "fleet_cluster.json").write_text(json.dumps(figures, indent=2) + "\n")
     plot(figures, RESULTS / "fleet_cluster.png")
     table = (
@@ -198,7 +202,7 @@ def main(argv: list[str]) -> int:
         f"| cluster `fleet-rollout` ({args.shards} shard pods) | {figures['cluster_wall_s']} "
         f"| {figures['cluster_devices_per_s']:.0f} |\n\n"
         f"{args.devices:,} devices, battery-lib {LIBRARY_VERSION}; local/cluster = "
-        f"{figures['ratio_local_over_cluster']:.2f}x (target <= 1.25x: {'met' if figures['target_met'] else 'not met'})\n"
+        f"{figures['ratio_local_over_cluster']:.2f}x (target <= 1.25x: {verdict})\n"
     )
     (RESULTS / "fleet_cluster.md").write_text(table)
     print(table)

@@ -13,7 +13,7 @@ import httpx
 FINISHED = ("Succeeded", "Failed", "Error")
 
 
-class WorkflowFailed(RuntimeError):
+class WorkflowFailed(RuntimeError):  # noqa: N818  # reads as what happened: "workflow failed"
     """A workflow ended other than Succeeded; the message names it and its failed nodes."""
 
 
@@ -25,18 +25,22 @@ class Workflow:
 
     @property
     def name(self) -> str:
+        """metadata.name."""
         return str(self.raw["metadata"]["name"])
 
     @property
     def status(self) -> dict[str, Any]:
+        """The status object (empty before the controller saw it)."""
         return dict(self.raw.get("status") or {})
 
     @property
     def phase(self) -> str:
+        """Workflow phase; Pending before the controller set one."""
         return str(self.status.get("phase") or "Pending")
 
     @property
     def nodes(self) -> dict[str, dict[str, Any]]:
+        """status.nodes by node id."""
         return dict(self.status.get("nodes") or {})
 
     def duration_s(self) -> float | None:
@@ -137,12 +141,15 @@ class ArgoServer:
         return str(created["metadata"]["name"])
 
     def get(self, name: str) -> Workflow:
+        """The Workflow object."""
         return Workflow(self._request("GET", f"/api/v1/workflows/{self.namespace}/{name}"))
 
     def resume(self, name: str) -> None:
+        """Resume a suspended workflow (what the UI's Resume button does)."""
         self._request("PUT", f"/api/v1/workflows/{self.namespace}/{name}/resume", json={})
 
     def list_names(self, label_selector: str) -> list[str]:
+        """Names of the workflows matching a label selector."""
         listed = self._request(
             "GET", f"/api/v1/workflows/{self.namespace}", params={"listOptions.labelSelector": label_selector}
         )

@@ -77,6 +77,7 @@ def s3_client(creds: Credentials) -> Minio:
 
 
 def ensure_bucket(s3: Minio, bucket: str) -> None:
+    """Create ``bucket`` unless it exists."""
     if not s3.bucket_exists(bucket):
         s3.make_bucket(bucket)
 
@@ -210,8 +211,10 @@ def wait_http(url: str, timeout: float = 120) -> None:
 
 
 def scale(kind_name: str, replicas: int, namespace: str) -> None:
+    """Scale a Deployment or StatefulSet (``deployment/name``)."""
     kubectl("-n", namespace, "scale", kind_name, f"--replicas={replicas}")
 
 
 def json_get(*args: str) -> dict[str, Any]:
+    """`kubectl ... -o json`, parsed."""
     return dict(json.loads(kubectl(*args, "-o", "json")))

@@ -110,9 +110,7 @@ class Loop:
         started = time.monotonic()
         self.argo.resume(name)
         wf = self.argo.require_success(self.argo.wait(name, timeout=self.timeout))
-        self._record(
-            f"review {month}", wf, started, f"{review['approved']} approved, {review['rejected']} rejected"
-        )
+        self._record(f"review {month}", wf, started, f"{review['approved']} approved, {review['rejected']} rejected")
         return wf
 
     def dataset_month(self, month: str) -> Workflow:
@@ -156,9 +154,7 @@ class Loop:
         wf = self.argo.run("release", params, timeout=self.timeout)
         gate = self.gate_outputs(wf)
         rolled = any(n.get("templateName", "").startswith("fleet-shard") for n in wf.nodes.values())
-        self._record(
-            f"release {version}", wf, started, f"gate: {gate.get('verdict', '?')}; rolled out: {rolled}"
-        )
+        self._record(f"release {version}", wf, started, f"gate: {gate.get('verdict', '?')}; rolled out: {rolled}")
         return wf
 
     @staticmethod
@@ -178,9 +174,7 @@ class Loop:
 
     # ---- fleet-rollout ----------------------------------------------------------------------------
 
-    def rollout(
-        self, version: str, mode: str, *, shards: int = 4, batch_size: int = 250, run_id: str = ""
-    ) -> Workflow:
+    def rollout(self, version: str, mode: str, *, shards: int = 4, batch_size: int = 250, run_id: str = "") -> Workflow:
         """Run fleet-rollout (configuration stays a dry run: apply=false)."""
         started = time.monotonic()
         params = {

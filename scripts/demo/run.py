@@ -13,6 +13,8 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from minio import Minio
+
 from eval_runner.keys import Month
 from scripts.demo import cluster
 from scripts.demo.argo import ArgoServer, WorkflowFailed
@@ -24,6 +26,7 @@ RELEASE_POLICY = "tail-risk"
 
 
 def log(message: str) -> None:
+    """One timestamped progress line."""
     print(f"[demo {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
@@ -38,11 +41,8 @@ def months_from(start: str, count: int) -> list[str]:
     return out
 
 
-def install(args: argparse.Namespace, creds: cluster.Credentials, s3: object) -> None:
+def install(args: argparse.Namespace, creds: cluster.Credentials, s3: Minio) -> None:
     """The chart with the demo sources, the package index filled, the UIs on host ports."""
-    from minio import Minio
-
-    assert isinstance(s3, Minio)
     for bucket in (cluster.DATA_BUCKET, "argo-artifacts"):
         cluster.ensure_bucket(s3, bucket)
     values = cluster.helm_values(devices=args.devices, months=args.months, start=args.start, creds=creds)
@@ -59,7 +59,10 @@ def table(records: list[StepRecord]) -> str:
     head = ("step", "workflow", "phase", "time", "result")
     rows = [(r.step, r.workflow, r.phase, f"{r.seconds:.0f}s", r.result) for r in records]
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=False)]
-    line = lambda row: "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True))  # noqa: E731
+
+    def line(row: tuple[str, ...]) -> str:
+        return "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True))
+
     return "\n".join([line(head), line(tuple("-" * w for w in widths)), *(line(r) for r in rows)])
 
 
@@ -132,9 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             # Known workflows bug: release evaluates the candidate alone and compare needs two versions.
             log(f"release template failed in its compare step ({error}); running its evaluate + gate directly:")
             log(f"evaluate [0.10.0, {champion}], gate 0.10.0 against the champion alias, promote on a pass")
-            wf = loop.evaluate(
-                months, ["0.10.0", champion], baseline="champion", promote=True, policy=RELEASE_POLICY
-            )
+            wf = loop.evaluate(months, ["0.10.0", champion], baseline="champion", promote=True, policy=RELEASE_POLICY)
         gate = loop.gate_outputs(wf)
         if gate.get("passed") != "false":
             raise WorkflowFailed(f"workflow {wf.name}: the gate did not refuse 0.10.0 (verdict {gate.get('verdict')})")

@@ -40,7 +40,8 @@ def _running_shard_pod(workflow: str, timeout: float = 900) -> str:
     """Wait until a shard pod of ``workflow`` runs; return its name."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        pods = cluster.json_get("-n", cluster.NAMESPACE, "get", "pods", "-l", f"workflows.argoproj.io/workflow={workflow}")
+        selector = f"workflows.argoproj.io/workflow={workflow}"
+        pods = cluster.json_get("-n", cluster.NAMESPACE, "get", "pods", "-l", selector)
         for pod in pods["items"]:
             name = pod["metadata"]["name"]
             if "fleet-shard" in name and pod["status"].get("phase") == "Running":

@@ -10,8 +10,8 @@ import polars as pl
 import pytest
 
 from eval_runner.keys import Month, dataset_manifest_key, review_json_key
-from scripts.demo.cluster import DATA_BUCKET
 from scripts.demo.argo import WorkflowFailed
+from scripts.demo.cluster import DATA_BUCKET
 from scripts.demo.loop import DEMO_REVIEWER, Loop, merge_summary
 from tests.fixtures.e2e_loop import Fleet
 
@@ -59,8 +59,8 @@ def test_evaluate_gate_and_promote(e2e_loop: Loop, e2e_reviewed_months: list[str
     assert gate["passed"] == "true", gate
     decision = e2e_loop.decision(gate["release_id"])
     assert decision["verdict"] == "pass"
-    assert decision["inputs"]["candidate"]["library_version"] == "0.9.0"  # type: ignore[index]
-    assert sorted(decision["hashes"]) == sorted(e2e_reviewed_months)  # type: ignore[arg-type]
+    assert decision["inputs"]["candidate"]["library_version"] == "0.9.0"
+    assert sorted(decision["hashes"]) == sorted(e2e_reviewed_months)
     for month in e2e_reviewed_months:
         for version in ("0.6.0", "0.8.0", "0.9.0"):
             key = f"capacity/evaluations/year={month[:4]}/month={month[5:]}/version={version}/metrics.json"
