@@ -52,10 +52,11 @@ class Workflow:
         return time.mktime(time.strptime(finished, fmt)) - time.mktime(time.strptime(started, fmt))
 
     def failed_nodes(self) -> list[str]:
-        """`display name (template): message` of every pod/leaf node that did not succeed."""
+        """`display name (template): message` of every leaf node (or DAG with a message) that failed."""
         out = []
         for node in self.nodes.values():
-            if node.get("phase") in ("Failed", "Error") and node.get("type") in ("Pod", "Retry", "Suspend"):
+            leaf = node.get("type") not in ("DAG", "Steps", "StepGroup", "TaskGroup")
+            if node.get("phase") in ("Failed", "Error") and (leaf or node.get("message")):
                 out.append(f"{node.get('displayName')} ({node.get('templateName')}): {node.get('message', '')}")
         return sorted(out)
 

@@ -185,7 +185,11 @@ class Loop:
             "apply": "false",
             "run-id": run_id,
         }
-        wf = self.argo.run("fleet-rollout", params, timeout=self.timeout)
+        name = self.argo.submit("fleet-rollout", params)
+        wf = self.argo.wait(name, timeout=self.timeout)
+        if wf.phase != "Succeeded":
+            self._record(f"rollout {version} {mode}", wf, started, "FAILED: " + "; ".join(wf.failed_nodes()))
+        self.argo.require_success(wf)
         merge = next(iter(wf.node_outputs("merge")), {})
         self._record(
             f"rollout {version} {mode}", wf, started,

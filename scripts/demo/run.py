@@ -142,8 +142,13 @@ def main(argv: list[str] | None = None) -> int:
         log(f"0.10.0 refused: {gate.get('reasons')}")
 
         log(f"fleet-rollout of the champion {champion} in modes {', '.join(MODES)} (configuration: dry run)")
+        failed = []
         for mode in MODES:
-            loop.rollout(champion, mode, shards=args.shards)
+            try:
+                loop.rollout(champion, mode, shards=args.shards)
+            except WorkflowFailed as error:  # one mode failing does not hide the others' results
+                log(f"FAILED: rollout {champion} {mode}: {error}")
+                failed.append(mode)
     except (WorkflowFailed, TimeoutError, RuntimeError) as error:
         log(f"FAILED: {error}")
         if loop.records:
@@ -154,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table(loop.records))
     log(f"the loop ran in {time.monotonic() - t0:.0f}s")
+    if failed:
+        log(f"FAILED: fleet-rollout in mode(s) {', '.join(failed)} (see above)")
+        return 1
     return 0
 
 
