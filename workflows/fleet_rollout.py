@@ -157,7 +157,8 @@ def entry_dag() -> DAG:
         t_canary = task(
             shard_template("fleet-canary", ["--canary"]),
             "canary",
-            when=f"{inp('mode')} == configuration && {inp('apply')} == true",
+            # Quoted: unquoted, Argo's expression parser reads fleet-q10-distributions as a subtraction.
+            when=f"'{inp('mode')}' == 'configuration' && '{inp('apply')}' == 'true'",
             arguments={"run-id": RUN_ID, "image": image, "mode": inp("mode")},
         )
         t_shards = task(

@@ -185,3 +185,24 @@ def test_template_refs_pass_every_input(documents: dict[str, Doc], file: str) ->
         wanted = {p["name"] for p in target["inputs"]["parameters"] if "default" not in p}
         given = {p["name"] for p in task["arguments"]["parameters"]}
         assert wanted <= given, f"{task['name']} misses {wanted - given}"
+
+
+_STRING_COMPARISON = re.compile(r"(\S+)\s*==\s*(\S+)")
+
+
+def test_when_conditions_quote_string_parameters(documents: dict[str, Doc]) -> None:
+    # Argo's expression parser reads an unquoted value such as fleet-q10-distributions as a subtraction
+    # and errors before any pod runs; every comparison with a word that is not true/false must be quoted.
+    for file, template in _templates(documents):
+        for task in template.get("dag", {}).get("tasks", []):
+            for left, right in _STRING_COMPARISON.findall(task.get("when", "")):
+                if right.strip("'") in {"true", "false"} and not right.startswith("'"):
+                    continue
+                assert left.startswith("'") and right.startswith("'"), (file, task["name"], task["when"])
+
+
+def test_the_canary_runs_only_for_configuration_apply(documents: dict[str, Doc]) -> None:
+    tasks = {t["name"]: t for t in _template(documents, "fleet-rollout", "fleet-rollout")["dag"]["tasks"]}
+    assert tasks["canary"]["when"] == (
+        "'{{inputs.parameters.mode}}' == 'configuration' && '{{inputs.parameters.apply}}' == 'true'"
+    )
