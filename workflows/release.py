@@ -38,6 +38,28 @@ sys.exit(subprocess.call(["eval-runner", "review", "approved-months", "--latest"
 """
 
 
+# Runs one eval-runner command and lets its stdout (a JSON value) be the step's result.
+RUN_CLI = """import subprocess, sys
+sys.exit(subprocess.call(["eval-runner", *sys.argv[1:]]))
+"""
+
+
+def labels_template() -> Container:
+    """The labels the release evaluates: the candidate, then the champion it is judged against.
+
+    Evaluating the champion on the release's months too gives the comparison two versions and the gate
+    a baseline on every month; evaluations that exist are reused.
+    """
+    return runner_step(
+        "release-labels",
+        ["evaluations", "labels", "--candidate", inp("version"), "--baseline", "champion"],
+        image=images.CORE_IMAGE,
+        inputs=[param("version")],
+        memory="512Mi",
+        program=RUN_CLI,
+    )
+
+
 def pick_months_template() -> Container:
     """The months to judge on: the given JSON list, or the latest approved ones when it is empty."""
     return runner_step(
@@ -58,13 +80,14 @@ def entry_dag() -> DAG:
             "pick-months",
             arguments={"months": inp("months"), "latest-months": inp("latest-months")},
         )
-        labels = f'["{inp("version")}"]'
+        t_labels = task(labels_template(), "labels", arguments={"version": inp("version")})
+        candidate = f'["{inp("version")}"]'
         t_evaluate = Task(
             name="evaluate",
             template_ref=m.TemplateRef(name=evaluate.NAME, template=evaluate.ENTRY),
             arguments={
                 "months": "{{tasks.pick-months.outputs.result}}",
-                "labels": labels,
+                "labels": "{{tasks.labels.outputs.result}}",
                 "gate": "true",
                 "policy": inp("policy"),
                 "baseline": "champion",
@@ -79,7 +102,7 @@ def entry_dag() -> DAG:
             template_ref=m.TemplateRef(name=fleet_rollout.NAME, template=fleet_rollout.ENTRY),
             when=f"{{{{tasks.evaluate.outputs.parameters.passed}}}} == true && {inp('rollout')} == true",
             arguments={
-                "version": labels,
+                "version": candidate,
                 "mode": inp("mode"),
                 "run-id": "",
                 "shards": inp("shards"),
@@ -91,6 +114,7 @@ def entry_dag() -> DAG:
             },
         )
         t_months >> t_evaluate
+        t_labels >> t_evaluate
         t_evaluate >> t_rollout
     return dag
 

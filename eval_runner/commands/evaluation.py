@@ -227,5 +227,24 @@ def list_evaluations(runtime: Runtime, fmt: str) -> None:
     click.echo("cell: median abs runtime error (days) @ dataset hash; '!' = mixed inputs; '-' = not evaluated")
 
 
+@evaluations.command(name="labels")
+@click.option("--candidate", required=True, help="The version a release wants to promote.")
+@click.option("--baseline", default="champion", show_default=True, help="A version, or 'champion' (the MLflow alias).")
+@click.pass_obj
+def release_labels(runtime: Runtime, candidate: str, baseline: str) -> None:
+    """Print the JSON list of labels a release evaluates: the candidate, then the version it is judged against.
+
+    Evaluating both on the release's months lets the comparison and the gate work on months the
+    baseline was never evaluated on; evaluations that exist are reused, not redone.
+    """
+    from eval_runner.evaluation.gate_step import resolve_baseline
+    from eval_runner.evaluation.inputs import normalise_version
+
+    model = runtime.mlflow_settings().registered_model
+    version, _ = resolve_baseline(baseline, tracker=runtime.tracker(), model=model)
+    labels = [candidate] if normalise_version(version) == normalise_version(candidate) else [candidate, version]
+    click.echo(json.dumps(labels))
+
+
 # What cli.py registers from this module (top-level commands and groups).
 commands: tuple[click.Command, ...] = (evaluate, compare, gate, evaluations)

@@ -53,7 +53,8 @@ def default_release_id(candidate: str, months: tuple[Month, ...], policy_sha256:
     return f"{candidate}-on-{span}-policy-{policy_sha256[:12]}"
 
 
-def _resolve_baseline(label: str, *, tracker: Tracker, model: str) -> tuple[str, str | None]:
+def resolve_baseline(label: str, *, tracker: Tracker, model: str) -> tuple[str, str | None]:
+    """The library version (and registered model version) a baseline label stands for."""
     if label != CHAMPION:
         return normalise_version(label), None
     champion = tracker.alias_version(model, CHAMPION)
@@ -79,7 +80,7 @@ def _per_month(item: VersionEvaluations) -> dict[str, dict[str, object]]:
 def _decide(params: GateParams, *, store: ObjectStore, tracker: Tracker, release_id: str) -> dict[str, object]:
     policy = parse_policy(params.policy_text, name=params.policy_name)
     candidate = normalise_version(params.candidate)
-    baseline, baseline_model_version = _resolve_baseline(params.baseline, tracker=tracker, model=params.model)
+    baseline, baseline_model_version = resolve_baseline(params.baseline, tracker=tracker, model=params.model)
     if candidate == baseline:
         raise ConfigError(f"candidate and baseline are both {candidate}; nothing to gate")
     loaded = load_evaluations(store, params.months, (candidate, baseline))

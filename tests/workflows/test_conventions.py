@@ -206,3 +206,13 @@ def test_the_canary_runs_only_for_configuration_apply(documents: dict[str, Doc])
     assert tasks["canary"]["when"] == (
         "'{{inputs.parameters.mode}}' == 'configuration' && '{{inputs.parameters.apply}}' == 'true'"
     )
+
+
+def test_release_evaluates_the_candidate_beside_the_champion(documents: dict[str, Doc]) -> None:
+    # Evaluating the candidate alone left the per-month comparison with one version (found on kind).
+    tasks = {t["name"]: t for t in _template(documents, "release", "release")["dag"]["tasks"]}
+    assert tasks["evaluate"]["depends"] == "pick-months && labels"
+    labels_of = {p["name"]: p["value"] for p in tasks["evaluate"]["arguments"]["parameters"]}
+    assert labels_of["labels"] == "{{tasks.labels.outputs.result}}"
+    labels = _template(documents, "release", "release-labels")["container"]["args"]
+    assert labels == ["evaluations", "labels", "--candidate", "{{inputs.parameters.version}}", "--baseline", "champion"]
