@@ -58,7 +58,7 @@ class Workflow:
             leaf = node.get("type") not in ("DAG", "Steps", "StepGroup", "TaskGroup")
             if node.get("phase") in ("Failed", "Error") and (leaf or node.get("message")):
                 out.append(f"{node.get('displayName')} ({node.get('templateName')}): {node.get('message', '')}")
-        return sorted(out)
+        return sorted(set(out))
 
     def suspended_node(self) -> str | None:
         """Display name of a Suspend node that is waiting (Running), if any."""

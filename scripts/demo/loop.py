@@ -62,7 +62,8 @@ class Loop:
             self.argo.require_success(wf)  # raises with the failed nodes
             raise WorkflowFailed(f"workflow {name} finished without waiting for a review")
         outputs = wf.node_outputs("build")
-        rows = outputs[0].get("rows", "?") if outputs else "?"
+        rows = parse_json(outputs[0].get("rows"), {}) if outputs else {}
+        rows = rows.get("dataset", "?") if isinstance(rows, dict) else rows
         self._record(f"dataset {month}", wf, started, f"{rows} samples, awaiting review")
         return name
 

@@ -88,7 +88,14 @@ def test_release_of_a_worse_version_is_refused(
     assert "0.9.0" in _champion(mlflow_api)
 
 
-@pytest.mark.parametrize("mode", ["fleet", "fleet-q10-distributions", "configuration"])
+Q10_BROKEN = pytest.mark.xfail(
+    raises=WorkflowFailed,
+    strict=True,
+    reason="workflows/fleet_rollout.py: the canary's `when` cannot parse a mode with '-' in it",
+)
+
+
+@pytest.mark.parametrize("mode", ["fleet", pytest.param("fleet-q10-distributions", marks=Q10_BROKEN), "configuration"])
 def test_rollout_covers_every_device_exactly_once(e2e_loop: Loop, e2e_fleet: Fleet, mode: str) -> None:
     # 0.8.0: the demo publishes 0.9.0 results today, and published results are immutable per (mode, day, version).
     wf = e2e_loop.rollout("0.8.0", mode, shards=3, batch_size=100)
