@@ -12,5 +12,5 @@ demo: cluster demo-images ## The loop on kind: chart + simulated fleet, datasets
 bench-cluster: cluster demo-images ## Fleet mode on 100k devices: cluster vs `fleet run --local` (bench/results/fleet_cluster*)
 	$(PY) bench/fleet_cluster.py
 
-test-e2e-loop: ## e2e loop and chaos tests on the kind cluster (needs `make demo-images` and the cluster)
+test-e2e-loop: demo-images ## e2e loop and chaos tests on the kind cluster (installs the chart small unless installed)
 	$(PYTEST) tests/e2e/test_loop.py tests/e2e/test_chaos.py
