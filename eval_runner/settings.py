@@ -57,6 +57,13 @@ class ShardSettings(BaseSettings):
     max_concurrency_per_shard: int = Field(default=8, ge=1, le=256)
     timeout_seconds: float = Field(default=10.0, gt=0)
 
+    @field_validator("token", mode="before")
+    @classmethod
+    def _empty_token_is_none(cls, value: object) -> object:
+        # A Secret key that exists but is empty means "no token"; sending "Bearer " fails every request.
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        return None if isinstance(text, str) and not text.strip() else value
+
     @field_validator("urls", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:

@@ -47,3 +47,14 @@ def test_missing_settings_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> 
 def test_secrets_do_not_print() -> None:
     settings = S3Settings(endpoint="s3:9000", access_key="AKIA", secret_key="very-secret")
     assert "very-secret" not in repr(settings)
+
+
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_an_empty_shard_token_means_no_token(monkeypatch: pytest.MonkeyPatch, empty: str) -> None:
+    # A Secret with an empty token key must not turn into an "Authorization: Bearer " header.
+    monkeypatch.setenv("FLEET_EVAL_SHARDS_URLS", "http://a:1")
+    monkeypatch.setenv("FLEET_EVAL_SHARDS_TOKEN", empty)
+    assert ShardSettings().token is None
+    monkeypatch.setenv("FLEET_EVAL_SHARDS_TOKEN", "t0ken")
+    token = ShardSettings().token
+    assert token is not None and token.get_secret_value() == "t0ken"
