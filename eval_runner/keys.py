@@ -180,15 +180,23 @@ def fleet_journal_key(run_id: str, batch: int, device_id: str) -> str:
     return f"{fleet_journal_prefix(run_id, batch)}device={device_id}.json"
 
 
-def fleet_results_key(mode: str, day: date, version: str) -> str:
-    """The published result of a fleet run."""
+def fleet_results_prefix(mode: str, day: date, version: str, run_id: str) -> str:
+    """Folder of one fleet run's published result: results.parquet, summary.json (the marker), extras.
+
+    The run id is part of it: two runs of one version and mode on the same day are two computations (at
+    two moments), and a published result is never replaced.
+    """
     return (
         f"fleet/results/mode={_safe('mode', mode)}/date={day.isoformat()}/"
-        f"version={_safe('version', version)}/results.parquet"
+        f"version={_safe('version', version)}/run={_safe('run id', run_id)}/"
     )
 
 
-def fleet_results_sibling_key(mode: str, day: date, version: str, name: str) -> str:
+def fleet_results_key(mode: str, day: date, version: str, run_id: str) -> str:
+    """The published result of a fleet run."""
+    return f"{fleet_results_prefix(mode, day, version, run_id)}results.parquet"
+
+
+def fleet_results_sibling_key(mode: str, day: date, version: str, run_id: str, name: str) -> str:
     """Another object next to a published results.parquet (summary.json, rollback.parquet)."""
-    folder = fleet_results_key(mode, day, version).rsplit("/", 1)[0]
-    return f"{folder}/{name}"
+    return f"{fleet_results_prefix(mode, day, version, run_id)}{name}"

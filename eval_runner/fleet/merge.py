@@ -66,12 +66,12 @@ def run_merge(run_id: str, *, store: ObjectStore) -> Summary:
         table = rows.drop("batch")
         counts |= action_counts(rows)
         if plan.configuration is not None and plan.configuration.apply:
-            extra[keys.fleet_results_sibling_key(mode, day, version, "rollback.parquet")] = frame_to_parquet(
+            extra[keys.fleet_results_sibling_key(mode, day, version, run_id, "rollback.parquet")] = frame_to_parquet(
                 rollback_manifest(rows)
             )
     counts["failures"] = failures
     results = frame_to_parquet(table)
-    results_key = keys.fleet_results_key(mode, day, version)
+    results_key = keys.fleet_results_key(mode, day, version, run_id)
     objects = {results_key: results, **extra}
     summary = Summary(
         run_id=run_id,
@@ -86,7 +86,7 @@ def run_merge(run_id: str, *, store: ObjectStore) -> Summary:
     )
     store.publish(
         objects,
-        marker_key=keys.fleet_results_sibling_key(mode, day, version, "summary.json"),
+        marker_key=keys.fleet_results_sibling_key(mode, day, version, run_id, "summary.json"),
         marker=summary.to_json_bytes(),
     )
     return summary

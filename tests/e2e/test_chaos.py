@@ -15,11 +15,13 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import date
 
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from eval_runner import keys
 from eval_runner.fleet.local import ENTRY
 from scripts.demo import cluster
 from scripts.demo.argo import Workflow
@@ -60,7 +62,8 @@ def _read(loop: Loop, bucket: str, key: str) -> bytes:
 
 
 def _results_key(mode: str, summary: dict[str, object]) -> str:
-    return f"fleet/results/mode={mode}/date={str(summary['as_of'])[:10]}/version={VERSION}/results.parquet"
+    day = date.fromisoformat(str(summary["as_of"])[:10])
+    return keys.fleet_results_key(mode, day, VERSION, str(summary["run_id"]))
 
 
 def _clean_local_run(loop: Loop, run_id: str, mode: str) -> pl.DataFrame:

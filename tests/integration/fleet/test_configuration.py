@@ -81,7 +81,7 @@ def test_live_snapshot_then_dry_run_changes_nothing(
     assert summary["mode"] == "configuration-dry-run"
     assert summary["counts"]["would_update"] == len(_to_change(fieldsim_sources)) > 0
     diff = parquet_to_frame(
-        object_store.get_bytes(keys.fleet_results_key("configuration-dry-run", AS_OF.date(), "none")), name="diff"
+        object_store.get_bytes(keys.fleet_results_key("configuration-dry-run", AS_OF.date(), "none", RUN)), name="diff"
     )
     assert set(diff.filter(pl.col("action") == "would_update").get_column("device_id")) == _to_change(fieldsim_sources)
 
@@ -125,7 +125,7 @@ def test_apply_writes_each_device_once_and_a_retried_batch_sends_nothing(
 
     rollback = parquet_to_frame(
         object_store.get_bytes(
-            keys.fleet_results_sibling_key("configuration", AS_OF.date(), "none", "rollback.parquet")
+            keys.fleet_results_sibling_key("configuration", AS_OF.date(), "none", RUN, "rollback.parquet")
         ),
         name="rollback",
     )

@@ -43,7 +43,7 @@ def _settings(s3_server: S3Server, store: S3ObjectStore) -> dict[str, str]:
 
 
 def _results(store: S3ObjectStore) -> bytes:
-    return store.get_bytes(keys.fleet_results_key("fleet", AS_OF.date(), VERSION))
+    return store.get_bytes(keys.fleet_results_key("fleet", AS_OF.date(), VERSION, RUN))
 
 
 @pytest.mark.slow

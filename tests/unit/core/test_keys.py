@@ -41,8 +41,8 @@ def test_layout_keys_match_the_design() -> None:
     assert fleet_batch_key("r1", 42) == "fleet/runs/r1/batches/batch=00042.parquet"
     assert fleet_batch_done_key("r1", 42) == "fleet/runs/r1/batches/batch=00042.done"
     assert (
-        fleet_results_key("fleet", date(2026, 5, 1), "0.9.0")
-        == "fleet/results/mode=fleet/date=2026-05-01/version=0.9.0/results.parquet"
+        fleet_results_key("fleet", date(2026, 5, 1), "0.9.0", "rollout-1")
+        == "fleet/results/mode=fleet/date=2026-05-01/version=0.9.0/run=rollout-1/results.parquet"
     )
 
 

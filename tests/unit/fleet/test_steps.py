@@ -19,6 +19,7 @@ from eval_runner.parquet import parquet_to_frame
 from tests.fixtures.fleet import AS_OF, FakePredictor, FakeShardApi, MemoryStore, SyntheticSource
 
 N = 1050  # 11 batches of 100, the last one short
+RUN = "r1"
 
 
 def _prepare(store: MemoryStore, mode: Mode = "fleet", shards: int = 3, **config: object) -> None:
@@ -35,7 +36,7 @@ def _all_shards(store: MemoryStore, predictor: Callable[[], FakePredictor] = Fak
 
 
 def _published(store: MemoryStore, mode: str) -> bytes:
-    return store.objects[keys.fleet_results_key(mode, AS_OF.date(), "0.0.0+fake")]
+    return store.objects[keys.fleet_results_key(mode, AS_OF.date(), "0.0.0+fake", RUN)]
 
 
 def test_fleet_run_publishes_every_device_once(memory_store: MemoryStore) -> None:
@@ -47,7 +48,7 @@ def test_fleet_run_publishes_every_device_once(memory_store: MemoryStore) -> Non
     assert results.get_column("device_id").is_unique().all()
     assert results.get_column("device_id").is_sorted()
     assert results.get_column("capacity_mah_p10").null_count() == 0
-    summary_key = keys.fleet_results_sibling_key("fleet", AS_OF.date(), "0.0.0+fake", "summary.json")
+    summary_key = keys.fleet_results_sibling_key("fleet", AS_OF.date(), "0.0.0+fake", RUN, "summary.json")
     assert summary_key in memory_store.objects
     again = run_merge("r1", store=memory_store)  # idempotent: same bytes, no error
     assert again == summary
@@ -164,7 +165,7 @@ def test_apply_needs_the_canary_then_writes_each_device_once(memory_store: Memor
     assert api.puts == puts_before
     summary = run_merge("r1", store=memory_store)
     assert summary.counts["updated"] == expected
-    rollback_key = keys.fleet_results_sibling_key("configuration", AS_OF.date(), "none", "rollback.parquet")
+    rollback_key = keys.fleet_results_sibling_key("configuration", AS_OF.date(), "none", RUN, "rollback.parquet")
     rollback = parquet_to_frame(memory_store.objects[rollback_key], name="rollback")
     assert rollback.height == expected
     first = rollback.row(0, named=True)
@@ -191,3 +192,21 @@ def test_apply_halts_when_the_error_rate_passes_the_threshold(memory_store: Memo
     with pytest.raises(DataError, match="halted"):
         run_merge("r1", store=memory_store)
     assert sum(api.puts.values()) == puts
+
+
+def test_a_second_run_on_the_same_day_publishes_beside_the_first(memory_store: MemoryStore) -> None:
+    # Two runs of one version and mode on one day are two computations: neither replaces the other.
+    _prepare(memory_store)
+    _all_shards(memory_store)
+    first = run_merge(RUN, store=memory_store)
+    run_snapshot("r2", AS_OF, store=memory_store, source=SyntheticSource(N), batch_size=100)
+    run_plan("r2", "fleet", store=memory_store, n_shards=3, configuration=None)
+    for shard in ("s000", "s001", "s002"):
+        run_shard("r2", shard, store=memory_store, predictor_factory=FakePredictor)
+    second = run_merge("r2", store=memory_store)
+    assert (first.run_id, second.run_id) == ("r1", "r2")
+    assert keys.fleet_results_key("fleet", AS_OF.date(), "0.0.0+fake", "r2") in memory_store.objects
+    assert (
+        _published(memory_store, "fleet")
+        == memory_store.objects[keys.fleet_results_key("fleet", AS_OF.date(), "0.0.0+fake", "r2")]
+    )
