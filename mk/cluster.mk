@@ -16,5 +16,5 @@ cluster-images: ## Build the binaries, infra images and the kind node image with
 	bash scripts/build/images.sh all
 	bash scripts/build/node-image.sh >/dev/null
 
-test-e2e: cluster ## Bring the cluster up, then run the e2e smoke test (tests/e2e)
-	$(PYTEST) -m e2e tests/e2e
+test-e2e: cluster ## Bring the cluster up, then run the e2e smoke test (tests/e2e/test_smoke.py)
+	PYTEST=$(PYTEST) bash scripts/pytest-tier.sh -m e2e tests/e2e/test_smoke.py
