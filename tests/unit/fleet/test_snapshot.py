@@ -12,14 +12,15 @@ from eval_runner.contracts import FLEET_SERIES_DAYS
 from eval_runner.errors import DataError
 from eval_runner.fleet.shard import read_inputs
 from eval_runner.fleet.snapshot import run_snapshot, shape_batch
-from tests.fixtures.fleet import FleetFrameSource, MemoryStore, SyntheticSource
+from tests.fakes import MemoryObjectStore
+from tests.fixtures.fleet import FleetFrameSource, SyntheticSource
 
 AS_OF = datetime(2026, 4, 30, tzinfo=UTC)
 # fieldsim ships no type information; reach its oracle untyped rather than silencing mypy per line.
 snapshot_input: Any = importlib.import_module("fieldsim.library_input").snapshot_input
 
 
-def test_snapshot_reproduces_the_simulators_fleet_input(memory_store: MemoryStore, fieldsim_fleet: Any) -> None:
+def test_snapshot_reproduces_the_simulators_fleet_input(memory_store: MemoryObjectStore, fieldsim_fleet: Any) -> None:
     manifest = run_snapshot("r1", AS_OF, store=memory_store, source=FleetFrameSource(fieldsim_fleet), batch_size=7)
     parts = [read_inputs(memory_store, manifest, b.batch) for b in manifest.batches]
     samples = pl.concat([p[0] for p in parts]).sort("sample_id")
@@ -30,7 +31,7 @@ def test_snapshot_reproduces_the_simulators_fleet_input(memory_store: MemoryStor
     assert manifest.n_devices == fieldsim_fleet.devices.height
 
 
-def test_a_complete_snapshot_is_not_read_again(memory_store: MemoryStore) -> None:
+def test_a_complete_snapshot_is_not_read_again(memory_store: MemoryObjectStore) -> None:
     first = run_snapshot("r1", AS_OF, store=memory_store, source=SyntheticSource(30), batch_size=10)
 
     class Exploding(SyntheticSource):

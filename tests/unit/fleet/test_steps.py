@@ -16,13 +16,14 @@ from eval_runner.fleet.plan import DEFAULT_TARGETS, run_plan
 from eval_runner.fleet.shard import ShardReport, run_shard
 from eval_runner.fleet.snapshot import run_snapshot
 from eval_runner.parquet import parquet_to_frame
-from tests.fixtures.fleet import AS_OF, FakePredictor, FakeShardApi, MemoryStore, SyntheticSource
+from tests.fakes import MemoryObjectStore
+from tests.fixtures.fleet import AS_OF, FakePredictor, FakeShardApi, SyntheticSource
 
 N = 1050  # 11 batches of 100, the last one short
 RUN = "r1"
 
 
-def _prepare(store: MemoryStore, mode: Mode = "fleet", shards: int = 3, **config: object) -> None:
+def _prepare(store: MemoryObjectStore, mode: Mode = "fleet", shards: int = 3, **config: object) -> None:
     run_snapshot("r1", AS_OF, store=store, source=SyntheticSource(N), batch_size=100)
     settings = None
     if mode == "configuration":
@@ -30,16 +31,16 @@ def _prepare(store: MemoryStore, mode: Mode = "fleet", shards: int = 3, **config
     run_plan("r1", mode, store=store, n_shards=shards, configuration=settings)
 
 
-def _all_shards(store: MemoryStore, predictor: Callable[[], FakePredictor] = FakePredictor) -> None:
+def _all_shards(store: MemoryObjectStore, predictor: Callable[[], FakePredictor] = FakePredictor) -> None:
     for shard in ("s000", "s001", "s002"):
         run_shard("r1", shard, store=store, predictor_factory=predictor)
 
 
-def _published(store: MemoryStore, mode: str) -> bytes:
+def _published(store: MemoryObjectStore, mode: str) -> bytes:
     return store.objects[keys.fleet_results_key(mode, AS_OF.date(), "0.0.0+fake", RUN)]
 
 
-def test_fleet_run_publishes_every_device_once(memory_store: MemoryStore) -> None:
+def test_fleet_run_publishes_every_device_once(memory_store: MemoryObjectStore) -> None:
     _prepare(memory_store)
     _all_shards(memory_store)
     summary = run_merge("r1", store=memory_store)
@@ -54,8 +55,8 @@ def test_fleet_run_publishes_every_device_once(memory_store: MemoryStore) -> Non
     assert again == summary
 
 
-def test_a_rerun_skips_done_batches_and_publishes_identical_bytes(memory_store: MemoryStore) -> None:
-    reference = MemoryStore()
+def test_a_rerun_skips_done_batches_and_publishes_identical_bytes(memory_store: MemoryObjectStore) -> None:
+    reference = MemoryObjectStore()
     _prepare(reference)
     _all_shards(reference)
     run_merge("r1", store=reference)
@@ -77,10 +78,10 @@ def test_a_rerun_skips_done_batches_and_publishes_identical_bytes(memory_store: 
     run_merge("r1", store=memory_store)
     assert _published(memory_store, "fleet") == _published(reference, "fleet")
     done = keys.fleet_batch_done_key("r1", 0)
-    assert memory_store.writes[done] == 1
+    assert memory_store.writes.count(done) == 1
 
 
-def test_progress_file_counts_devices(memory_store: MemoryStore, tmp_path: Path) -> None:
+def test_progress_file_counts_devices(memory_store: MemoryObjectStore, tmp_path: Path) -> None:
     _prepare(memory_store)
     progress = tmp_path / "progress"
     run_shard("r1", "s002", store=memory_store, predictor_factory=FakePredictor, progress_path=progress)
@@ -89,7 +90,7 @@ def test_progress_file_counts_devices(memory_store: MemoryStore, tmp_path: Path)
     assert progress.read_text() == "250/250\n"
 
 
-def test_a_changed_result_under_a_done_marker_fails_the_merge(memory_store: MemoryStore) -> None:
+def test_a_changed_result_under_a_done_marker_fails_the_merge(memory_store: MemoryObjectStore) -> None:
     _prepare(memory_store)
     _all_shards(memory_store)
     key = keys.fleet_batch_key("r1", 4)
@@ -98,7 +99,7 @@ def test_a_changed_result_under_a_done_marker_fails_the_merge(memory_store: Memo
         run_merge("r1", store=memory_store)
 
 
-def test_distributions_mode_publishes_bucket_counts(memory_store: MemoryStore) -> None:
+def test_distributions_mode_publishes_bucket_counts(memory_store: MemoryObjectStore) -> None:
     _prepare(memory_store, mode="fleet-q10-distributions")
     _all_shards(memory_store)
     run_merge("r1", store=memory_store)
@@ -108,7 +109,7 @@ def test_distributions_mode_publishes_bucket_counts(memory_store: MemoryStore) -
     assert set(table.get_column("hardware_revision").drop_nulls()) == {"B", "C"}
 
 
-def test_replanning_differently_is_refused(memory_store: MemoryStore) -> None:
+def test_replanning_differently_is_refused(memory_store: MemoryObjectStore) -> None:
     _prepare(memory_store)
     run_plan("r1", "fleet", store=memory_store, n_shards=3)
     with pytest.raises(DataError, match="already planned differently"):
@@ -119,7 +120,7 @@ def _client(api: FakeShardApi) -> Callable[[], AbstractAsyncContextManager[Param
     return lambda: api
 
 
-def _apply_shard(store: MemoryStore, shard: str, api: FakeShardApi, *, canary: bool = False) -> ShardReport:
+def _apply_shard(store: MemoryObjectStore, shard: str, api: FakeShardApi, *, canary: bool = False) -> ShardReport:
     return run_shard(
         "r1", shard, store=store, predictor_factory=FakePredictor, client_factory=_client(api), canary=canary
     )
@@ -134,7 +135,7 @@ def _changed(api: FakeShardApi) -> int:
     )
 
 
-def test_dry_run_changes_nothing(memory_store: MemoryStore) -> None:
+def test_dry_run_changes_nothing(memory_store: MemoryObjectStore) -> None:
     api = FakeShardApi.for_source(SyntheticSource(N))
     _prepare(memory_store, mode="configuration")
     for shard in ("s000", "s001", "s002"):
@@ -145,7 +146,7 @@ def test_dry_run_changes_nothing(memory_store: MemoryStore) -> None:
     assert summary.counts["would_update"] == _changed(api) > 0
 
 
-def test_apply_needs_the_canary_then_writes_each_device_once(memory_store: MemoryStore) -> None:
+def test_apply_needs_the_canary_then_writes_each_device_once(memory_store: MemoryObjectStore) -> None:
     api = FakeShardApi.for_source(SyntheticSource(N))
     expected = _changed(api)
     _prepare(memory_store, mode="configuration", apply=True)
@@ -175,7 +176,7 @@ def test_apply_needs_the_canary_then_writes_each_device_once(memory_store: Memor
     assert first["previous_cutoff_mv"] == original["cutoff_mv"]
 
 
-def test_apply_halts_when_the_error_rate_passes_the_threshold(memory_store: MemoryStore) -> None:
+def test_apply_halts_when_the_error_rate_passes_the_threshold(memory_store: MemoryObjectStore) -> None:
     api = FakeShardApi.for_source(SyntheticSource(N))
     api.failing = {f"trv-{i:06d}" for i in range(400, 600)}  # batches 4 and 5 fail entirely
     _prepare(memory_store, mode="configuration", apply=True, max_error_rate=0.1)
@@ -194,7 +195,7 @@ def test_apply_halts_when_the_error_rate_passes_the_threshold(memory_store: Memo
     assert sum(api.puts.values()) == puts
 
 
-def test_a_second_run_on_the_same_day_publishes_beside_the_first(memory_store: MemoryStore) -> None:
+def test_a_second_run_on_the_same_day_publishes_beside_the_first(memory_store: MemoryObjectStore) -> None:
     # Two runs of one version and mode on one day are two computations: neither replaces the other.
     _prepare(memory_store)
     _all_shards(memory_store)
