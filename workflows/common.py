@@ -45,6 +45,10 @@ ARTIFACT_REPOSITORY = m.ArtifactRepositoryRef(config_map="fleet-eval-artifact-re
 # keyed by workflow and step; the datasets, evaluations and fleet results that matter are written by
 # eval_runner under its own keys in the data bucket, which artifact GC never touches.
 ARGO_PREFIX = "fleet-eval/{{workflow.namespace}}/{{workflow.name}}"
+# Always: a runner tag (library + eval_runner version) is rebuilt in place while eval_runner's version
+# stays the same, and a node must not keep running an older image under that tag. Against the cluster
+# registry the check is one manifest request; unchanged layers are reused.
+RUNNER_PULL_POLICY = "Always"
 OUTPUTS = "/tmp/outputs"  # an emptyDir mounted in every runner pod
 
 LABELS = {
@@ -150,7 +154,7 @@ def runner_step(
     return Container(
         name=name,
         image=image,
-        image_pull_policy="IfNotPresent",
+        image_pull_policy=RUNNER_PULL_POLICY,
         command=["python", "-c", program],
         args=list(args),
         inputs=list(inputs),

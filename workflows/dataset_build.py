@@ -12,7 +12,17 @@ from hera.workflows import DAG, Container, CronWorkflow, Suspend, WorkflowTempla
 from hera.workflows import models as m
 
 from workflows import images
-from workflows.common import Needs, arg, container_security, inp, param, runner_step, task, template_defaults
+from workflows.common import (
+    RUNNER_PULL_POLICY,
+    Needs,
+    arg,
+    container_security,
+    inp,
+    param,
+    runner_step,
+    task,
+    template_defaults,
+)
 
 NAME = "dataset-build"
 CRON_NAME = "dataset-build-monthly"
@@ -51,6 +61,7 @@ def build() -> WorkflowTemplate:
         pick_month = Container(
             name="pick-month",
             image=images.CORE_IMAGE,
+            image_pull_policy=RUNNER_PULL_POLICY,
             command=["python", "-c", PICK_MONTH],
             args=[inp("month")],
             inputs=[param("month")],

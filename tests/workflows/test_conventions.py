@@ -216,3 +216,16 @@ def test_release_evaluates_the_candidate_beside_the_champion(documents: dict[str
     assert labels_of["labels"] == "{{tasks.labels.outputs.result}}"
     labels = _template(documents, "release", "release-labels")["container"]["args"]
     assert labels == ["evaluations", "labels", "--candidate", "{{inputs.parameters.version}}", "--baseline", "champion"]
+
+
+def test_runner_steps_always_ask_the_registry_for_their_image(documents: dict[str, Doc]) -> None:
+    # Runner tags are rebuilt in place while eval_runner's version is unchanged (found on kind: a node
+    # kept an older core image and ran a command it did not have yet).
+    runner_steps = [
+        (name, t)
+        for name, t in _templates(documents)
+        if "container" in t and "fleet-eval/runner" in t["container"]["image"]
+    ]
+    assert runner_steps
+    for name, template in runner_steps:
+        assert template["container"]["imagePullPolicy"] == "Always", name
