@@ -24,7 +24,7 @@ from workflows.common import (
     task,
     template_defaults,
 )
-from workflows.versions import RUNNER_CONTEXT_KEY, build_image_template, resolve_template
+from workflows.versions import RUNNER_CONTEXT_KEY, build_missing_images, resolve_template
 
 NAME = "evaluate"
 ENTRY = "evaluate"
@@ -129,7 +129,6 @@ def month_dag() -> DAG:
 def entry_dag() -> DAG:
     """Resolve, build what is missing, evaluate every month, gate; outputs whether the gate passed."""
     resolve = resolve_template()
-    build_image = build_image_template()
     month = month_dag()
     gate = gate_template()
     with DAG(
@@ -151,17 +150,7 @@ def entry_dag() -> DAG:
             "resolve",
             arguments={"labels": inp("labels"), "image-repository": inp("image-repository")},
         )
-        t_build = task(
-            build_image,
-            "build-image",
-            with_param="{{tasks.resolve.outputs.parameters.missing}}",
-            arguments={
-                "requirement": "{{item.requirement}}",
-                "library_version": "{{item.library_version}}",
-                "image_tag": "{{item.image_tag}}",
-                "runner-context-key": inp("runner-context-key"),
-            },
-        )
+        t_build = build_missing_images()
         # Resolve again once the images exist: the same pins, now with the digests the evaluations record.
         t_pin = task(
             resolve,

@@ -13,7 +13,7 @@ from hera.workflows import DAG, Container, Counter, Gauge, Label, WorkflowTempla
 from eval_runner.fleet.models import MODES
 from workflows import images
 from workflows.common import Needs, arg, inp, param, runner_step, task, template_defaults
-from workflows.versions import RUNNER_CONTEXT_KEY, build_image_template, resolve_template
+from workflows.versions import RUNNER_CONTEXT_KEY, build_missing_images, resolve_template
 
 NAME = "fleet-rollout"
 ENTRY = "fleet-rollout"
@@ -128,17 +128,7 @@ def entry_dag() -> DAG:
             "resolve",
             arguments={"labels": inp("version"), "image-repository": inp("image-repository")},
         )
-        t_build = task(
-            build_image_template(),
-            "build-image",
-            with_param="{{tasks.resolve.outputs.parameters.missing}}",
-            arguments={
-                "requirement": "{{item.requirement}}",
-                "library_version": "{{item.library_version}}",
-                "image_tag": "{{item.image_tag}}",
-                "runner-context-key": inp("runner-context-key"),
-            },
-        )
+        t_build = build_missing_images()
         t_snapshot = task(
             snapshot_template(), "snapshot", arguments={"run-id": RUN_ID, "batch-size": inp("batch-size")}
         )

@@ -9,7 +9,7 @@ that exists is never rebuilt; a mutex per tag stops two workflows from building 
 
 from __future__ import annotations
 
-from hera.workflows import ConfigMapEnv, Container, Env, S3Artifact
+from hera.workflows import ConfigMapEnv, Container, Env, S3Artifact, Task
 from hera.workflows import models as m
 
 from workflows import images
@@ -21,6 +21,7 @@ from workflows.common import (
     param,
     retry_transient,
     runner_step,
+    task,
 )
 from workflows.images import RUNNER_VERSION
 
@@ -120,3 +121,21 @@ def build_image_template() -> Container:
         synchronization=m.Synchronization(mutexes=[m.Mutex(name="runner-image-" + inp("image_tag"))]),
     )
     return container
+
+
+def build_missing_images(*, after: str = "resolve") -> Task:
+    """A DAG task building, in parallel, every runner image the ``after`` resolve step found missing.
+
+    Call inside a DAG; the caller wires it after that step.
+    """
+    return task(
+        build_image_template(),
+        "build-image",
+        with_param=f"{{{{tasks.{after}.outputs.parameters.missing}}}}",
+        arguments={
+            "requirement": "{{item.requirement}}",
+            "library_version": "{{item.library_version}}",
+            "image_tag": "{{item.image_tag}}",
+            "runner-context-key": inp("runner-context-key"),
+        },
+    )
