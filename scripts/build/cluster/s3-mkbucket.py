@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import os
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -59,9 +60,27 @@ def main() -> int:
     endpoint, buckets = sys.argv[1], sys.argv[2:]
     access, secret = os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]
     for b in buckets:
-        status = put_bucket(endpoint, b, access, secret)
+        status = put_bucket_when_up(endpoint, b, access, secret)
         print(f"bucket {b}: {'created' if status == 200 else 'exists'}")
     return 0
+
+
+def put_bucket_when_up(endpoint: str, bucket: str, access: str, secret: str, patience_s: float = 180) -> int:
+    """put_bucket, retried while the server is unreachable.
+
+    A NodePort accepts connections (docker-proxy) before the pod behind it answers, e.g. right after the
+    S3 pod or its node restarted.
+    """
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            return put_bucket(endpoint, bucket, access, secret)
+        except (urllib.error.URLError, OSError) as e:  # HTTP errors are SystemExit, never retried
+            if time.monotonic() > deadline:
+                raise SystemExit(
+                    f"creating bucket {bucket!r}: {endpoint} unreachable for {patience_s:.0f}s: {e}"
+                ) from e
+            time.sleep(3)
 
 
 if __name__ == "__main__":

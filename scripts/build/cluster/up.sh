@@ -44,6 +44,14 @@ fi
 [ "$(docker inspect -f '{{.State.Running}}' kind-registry)" = true ] || docker start kind-registry >/dev/null
 
 phase "kind cluster $CLUSTER"
+nodes_restarted() { # true when any node container's last start is well after its creation
+  local id created started
+  for id in $(docker ps -aq --filter "label=io.x-k8s.kind.cluster=$CLUSTER"); do
+    read -r created started < <(docker inspect -f '{{.Created}} {{.State.StartedAt}}' "$id")
+    [ $(( $(date -d "$started" +%s) - $(date -d "$created" +%s) )) -gt 120 ] && return 0
+  done
+  return 1
+}
 if "$KIND" get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
   # A cluster from an older node image (another Kubernetes or containerd) is recreated.
   if [ "$(docker inspect -f '{{.Image}}' "$CLUSTER-control-plane" 2>/dev/null)" != \
@@ -54,6 +62,12 @@ if "$KIND" get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
   # kubeadm cluster does not survive; a fresh cluster takes about a minute.
   elif docker ps -a --filter "label=io.x-k8s.kind.cluster=$CLUSTER" --format '{{.State}}' | grep -qv '^running$'; then
     log "cluster nodes are not all running; recreating"
+    "$KIND" delete cluster --name "$CLUSTER"
+  # The same goes for nodes that Docker restarted by itself (kind's restart policy brings them back when
+  # dockerd starts again): they report "running" while the API server is still bootstrapping RBAC and
+  # NodePorts lead nowhere. A node started more than two minutes after it was created was restarted.
+  elif nodes_restarted; then
+    log "cluster nodes were restarted (dockerd or the host restarted); recreating"
     "$KIND" delete cluster --name "$CLUSTER"
   # kind-config.yaml only takes effect at creation.
   elif [ "$(cat "$CACHE_ROOT/kind-config.sha256" 2>/dev/null)" != "$(sha256sum <"$REPO_ROOT/kind-config.yaml")" ]; then
@@ -68,6 +82,11 @@ if ! "$KIND" get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
 fi
 docker network inspect kind -f '{{range .Containers}}{{.Name}} {{end}}' | grep -qw kind-registry \
   || docker network connect kind kind-registry
+
+# kubectl answers before the API server has finished its post-start hooks (RBAC bootstrap answers
+# "Forbidden" until then); everything below assumes a ready API server.
+for _ in $(seq 90); do kubectl get --raw /readyz >/dev/null 2>&1 && break; sleep 2; done
+kubectl get --raw /readyz >/dev/null || { log "the API server of $CLUSTER did not become ready in 180s"; exit 1; }
 
 phase "per-node: registry mirrors and CNI"
 NODES=$("$KIND" get nodes --name "$CLUSTER")
