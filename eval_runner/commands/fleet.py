@@ -1,4 +1,4 @@
-"""`eval-runner fleet`: run a library version on every device: snapshot, plan, shard, merge, run.."""
+"""`eval-runner fleet`: run a library version on every device: prepare (or snapshot, plan), shard, merge, run."""
 
 from __future__ import annotations
 
@@ -174,6 +174,66 @@ def _plan(runtime: Runtime, run_id: str, mode: str, shards: int, **config: Any) 
 def plan(runtime: Runtime, /, run_id: str, shards: int, mode: str, **config: Any) -> None:
     """Write plan.json and print the shard ids as a JSON list (for the workflow's fan-out)."""
     _echo_json(sorted(_plan(runtime, run_id, mode, shards, **config).shards))
+
+
+@group.command()
+@_RUN_ID
+@click.option("--version", "label", required=True, help="The version label to roll out: 0.9.0, latest, git:<ref>.")
+@click.option("--image-repository", required=True, help="Repository pods pull runner images from.")
+@click.option("--registry-url", default=None, help="Registry HTTP API base: report the image when it is missing.")
+@click.option("--registry-repository", default=None, help="Repository name inside that registry.")
+@click.option(
+    "--output-dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write the resolution's files and summary.json here (Argo output parameters).",
+)
+@click.option("--shards", default=8, show_default=True, type=click.IntRange(min=1), help="Pods to fan out to.")
+@_options(_SNAPSHOT_OPTIONS)
+@_options(_PLAN_OPTIONS)
+@click.pass_obj
+def prepare(
+    runtime: Runtime,
+    /,
+    run_id: str,
+    label: str,
+    image_repository: str,
+    registry_url: str | None,
+    registry_repository: str | None,
+    output_dir: Path,
+    shards: int,
+    as_of: str | None,
+    batch_size: int,
+    series_days: int | None,
+    mode: str,
+    **config: Any,
+) -> None:
+    """`versions resolve`, `fleet snapshot` and `fleet plan` in one process; print the shard ids.
+
+    The workflow's first step: one pod instead of three, since each step of a workflow costs seconds
+    of pod start-up and controller latency before the shards can start. The label resolves first, so
+    a typo fails before the sources are read.
+    """
+    from eval_runner.commands.versions import resolve_labels, write_outputs
+    from eval_runner.contracts import FLEET_SERIES_DAYS
+
+    started = time.monotonic()
+    resolutions, missing, resolved = resolve_labels(
+        runtime, (label,), image_repository, registry_url=registry_url, registry_repository=registry_repository
+    )
+    if len(resolutions) != 1:
+        raise ConfigError(f"fleet prepare: --version {label!r} must name exactly one version")
+    snap = _snapshot(runtime, run_id, _parse_as_of(as_of), batch_size, series_days or FLEET_SERIES_DAYS)
+    shard_ids = sorted(_plan(runtime, run_id, mode, shards, **config).shards)
+    summary = {
+        "library_version": resolutions[0].library_version,
+        "images_missing": resolved["images_missing"],
+        **snap,
+        "shards": len(shard_ids),
+        "duration_seconds": round(time.monotonic() - started, 3),
+    }
+    write_outputs(output_dir, resolutions, missing, summary)
+    _echo_json(shard_ids)
 
 
 @group.command()

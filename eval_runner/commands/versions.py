@@ -62,6 +62,27 @@ def resolve(
     Prints the resolutions as a JSON list. With --registry-url, also lists the resolutions whose
     image is not in the registry yet: the evaluate workflow builds exactly those.
     """
+    resolutions, missing, summary = resolve_labels(
+        runtime, labels, image_repository, registry_url=registry_url, registry_repository=registry_repository
+    )
+    if output_dir is not None:
+        write_outputs(output_dir, resolutions, missing, summary)
+    click.echo(json.dumps([r.model_dump(mode="json") for r in resolutions], indent=2, sort_keys=True))
+
+
+def resolve_labels(
+    runtime: Runtime,
+    labels: tuple[str, ...],
+    image_repository: str,
+    *,
+    registry_url: str | None,
+    registry_repository: str | None,
+) -> tuple[list[Resolution], list[Resolution], dict[str, object]]:
+    """Resolve ``labels``; with a registry URL, also the resolutions whose image is missing there.
+
+    Returns (resolutions, missing, summary). `fleet prepare` calls this too, in the same pod as its
+    snapshot and plan.
+    """
     started = time.monotonic()
     settings = runtime.index_settings()
     with httpx.Client(timeout=10.0) as client:
@@ -82,20 +103,17 @@ def resolve(
                 for r in resolutions
             ]
             missing = [r for r in resolutions if r.image_digest is None]
-    records = [r.model_dump(mode="json") for r in resolutions]
-    summary = {
+    summary: dict[str, object] = {
         "labels": len(resolutions),
         "resolved": {r.label: r.library_version for r in resolutions},
         "images_missing": len(missing),
         "errors": 0,
         "duration_seconds": round(time.monotonic() - started, 3),
     }
-    if output_dir is not None:
-        _write_outputs(output_dir, resolutions, missing, summary)
-    click.echo(json.dumps(records, indent=2, sort_keys=True))
+    return resolutions, missing, summary
 
 
-def _write_outputs(
+def write_outputs(
     output_dir: Path, resolutions: list[Resolution], missing: list[Resolution], summary: dict[str, object]
 ) -> None:
     """Write one file per Argo output parameter; the first label's pin also gets scalar files."""
@@ -107,7 +125,7 @@ def _write_outputs(
         # The first label is the candidate of a gate and the version of a fleet rollout.
         "image.txt": resolutions[0].image,
         "library_version.txt": resolutions[0].library_version,
-        "summary.json": json.dumps(summary, sort_keys=True),
+        "summary.json": json.dumps(summary, sort_keys=True, default=str),
     }
     for name, text in files.items():
         (output_dir / name).write_text(text)

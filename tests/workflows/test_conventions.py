@@ -120,11 +120,11 @@ def test_fleet_rollout_fans_out_over_shard_ids_with_a_limit(documents: dict[str,
     entry = _template(documents, "fleet-rollout", fleet_rollout.ENTRY)
     assert entry["parallelism"] == fleet_rollout.PARALLELISM
     shard = next(t for t in entry["dag"]["tasks"] if t["name"] == "shard")
-    assert shard["withParam"] == "{{tasks.plan.outputs.result}}"
+    assert shard["withParam"] == "{{tasks.prepare.outputs.result}}"
     merge = next(t for t in entry["dag"]["tasks"] if t["name"] == "merge")
     assert merge["depends"] == "shard"
     canary = next(t for t in entry["dag"]["tasks"] if t["name"] == "canary")
-    assert canary["depends"] == "plan && build-image"  # shards never start before their image exists
+    assert canary["depends"] == "prepare && build-image"  # shards never start before their image exists
 
 
 def test_shards_export_metrics_and_workflow_exports_duration(documents: dict[str, Doc]) -> None:
