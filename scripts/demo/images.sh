@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Builds the images the chart and the demo need and pushes them to the cluster registry (localhost:5001):
 # the core runner, one runner per demo battery-lib version, the field simulator and pypiserver.
-# An image whose tag the registry already has is skipped (FORCE=1 rebuilds). Logs: $LOG_DIR/*.log.
+# Tags name versions, not content (eval_runner's version stays the same between commits), so an image is
+# skipped only when the registry has its tag AND the last push of that tag came from the same context
+# (a digest over the context's files and build arguments, kept in $STAMPS); FORCE=1 rebuilds all.
+# Pods pull runner images Always, so a rebuilt tag reaches them. Logs: $LOG_DIR/*.log.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 HERE=$REPO/scripts/demo/images
@@ -14,9 +17,10 @@ VERSIONS=${VERSIONS:-0.6.0 0.8.0 0.9.0 0.10.0}
 RUNNER_VERSION=$("$PY" -c 'import eval_runner; print(eval_runner.__version__)')
 CORE=$REGISTRY/fleet-eval/runner:core-runner-$RUNNER_VERSION
 LOG_DIR=${LOG_DIR:-${FLEET_EVAL_CACHE:-/var/cache/fleet-eval}/logs}
+STAMPS=${FLEET_EVAL_CACHE:-/var/cache/fleet-eval}/demo-images
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-mkdir -p "$LOG_DIR"
+mkdir -p "$LOG_DIR" "$STAMPS"
 
 log() { printf '[images %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -28,16 +32,34 @@ in_registry() {
     "http://$REGISTRY/v2/$repo/manifests/$tag"
 }
 
-# build IMAGE CONTEXT DOCKER_BUILD_ARGS...: build (legacy builder, as scripts/build does) and push.
+# context_digest DIR WORDS...: 16 hex digits over DIR's file paths and bytes plus WORDS (build arguments).
+context_digest() {
+  local dir=$1; shift
+  { (cd "$dir" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum); printf '%s\n' "$@"; } \
+    | sha256sum | cut -c1-16
+}
+stamp_of() { printf '%s/%s' "$STAMPS" "$(printf '%s' "${1#"$REGISTRY"/}" | tr '/:' '__')"; }
+
+# up_to_date IMAGE DIGEST: the registry serves IMAGE and its last push was built from DIGEST.
+up_to_date() {
+  [[ -z ${FORCE:-} ]] && in_registry "$1" && [[ "$(cat "$(stamp_of "$1")" 2>/dev/null)" == "$2" ]]
+}
+
+# build IMAGE CONTEXT DOCKER_BUILD_ARGS...: build (legacy builder, as scripts/build does) and push,
+# unless up to date. $DIGEST_EXTRA joins the digest: what the build depends on beyond its context and
+# arguments (the content of a base image named by a version tag).
 build() {
   local image=$1 ctx=$2; shift 2
-  if [[ -z ${FORCE:-} ]] && in_registry "$image"; then log "$image: in the registry"; return; fi
+  local digest; digest=$(context_digest "$ctx" "$@" "${DIGEST_EXTRA:-}")
+  if up_to_date "$image" "$digest"; then log "$image: in the registry, built from this context"; return; fi
   local l; l=$LOG_DIR/demo-image-$(printf '%s' "${image#"$REGISTRY"/}" | tr '/:' '__').log
-  log "$image: building (log $l)"
+  log "$image: building (context $digest; log $l)"
   local t0=$SECONDS
-  DOCKER_BUILDKIT=0 docker build -t "$image" "$@" "$ctx" >"$l" 2>&1 \
+  DOCKER_BUILDKIT=0 docker build -t "$image" --label "org.fleet-eval.context-digest=$digest" \
+    ${REVISION:+--build-arg REVISION="$REVISION"} "$@" "$ctx" >"$l" 2>&1 \
     || { log "docker build of $image failed; end of $l:"; tail -n 30 "$l" >&2; return 1; }
   docker push "$image" >>"$l" 2>&1 || { log "docker push of $image failed; see $l"; return 1; }
+  printf '%s' "$digest" >"$(stamp_of "$image")"
   log "$image: built and pushed in $((SECONDS - t0))s"
 }
 
@@ -59,48 +81,53 @@ c=$(ctx core)
 cp -r "$REPO/pyproject.toml" "$REPO/README.md" "$REPO/eval_runner" "$c/"
 mkdir -p "$c/images" && cp -r "$REPO/images/runner" "$c/images/"
 find "$c" -name __pycache__ -prune -exec rm -rf {} +
-build "$CORE" "$c" -f "$c/images/runner/Dockerfile" \
+# REVISION (the commit, a label) stays out of the digest: a commit that changes no file in the context
+# needs no new image.
+REVISION=$(git -C "$REPO" rev-parse HEAD) build "$CORE" "$c" -f "$c/images/runner/Dockerfile" \
   --build-arg BASE_IMAGE="$ROOT_BASE" --build-arg EXTRAS=review --build-arg LIBRARY_VERSION=none \
   --build-arg PIP_INDEX_URL=https://pypi.org/simple/ \
   --build-arg PIP_TRUSTED_HOST="pypi.org files.pythonhosted.org" \
-  --build-arg RUNNER_VERSION="$RUNNER_VERSION" --build-arg REVISION="$(git -C "$REPO" rev-parse HEAD)"
+  --build-arg RUNNER_VERSION="$RUNNER_VERSION"
+CORE_DIGEST=$(context_digest "$c")
 
 # One runner per library version, from the wheels the tests' package index builds (cached by digest),
 # layered on the runner Dockerfile's image without a library and without the review extras (streamlit
 # pulls pandas 3, which needs numpy 2; battery-lib 0.6.0 needs numpy<2). Kept local, never pushed.
-NOLIB=fleet-eval-demo/runner-nolib:$RUNNER_VERSION
-missing_libs=
-for v in $VERSIONS; do
-  [[ -n ${FORCE:-} ]] || ! in_registry "$REGISTRY/fleet-eval/runner:$v-runner-$RUNNER_VERSION" || continue
-  missing_libs=1
-done
-if [[ -n $missing_libs ]] && ! docker image inspect "$NOLIB" >/dev/null 2>&1; then
+# Tagged by the core context's digest, so a change to eval_runner gives a new base for the libraries.
+NOLIB=fleet-eval-demo/runner-nolib:$RUNNER_VERSION-$CORE_DIGEST
+ensure_nolib() {
+  docker image inspect "$NOLIB" >/dev/null 2>&1 && return
   log "$NOLIB: building (the base of the library runners)"
-  c=$WORK/core
-  DOCKER_BUILDKIT=0 docker build -t "$NOLIB" -f "$c/images/runner/Dockerfile" \
+  DOCKER_BUILDKIT=0 docker build -t "$NOLIB" -f "$WORK/core/images/runner/Dockerfile" \
     --build-arg BASE_IMAGE="$ROOT_BASE" --build-arg LIBRARY_VERSION=none \
     --build-arg PIP_INDEX_URL=https://pypi.org/simple/ \
     --build-arg PIP_TRUSTED_HOST="pypi.org files.pythonhosted.org" \
-    --build-arg RUNNER_VERSION="$RUNNER_VERSION" "$c" >"$LOG_DIR/demo-image-runner-nolib.log" 2>&1 \
+    --build-arg RUNNER_VERSION="$RUNNER_VERSION" "$WORK/core" >"$LOG_DIR/demo-image-runner-nolib.log" 2>&1 \
     || { log "docker build of $NOLIB failed; see $LOG_DIR/demo-image-runner-nolib.log"; exit 1; }
-fi
+}
 for v in $VERSIONS; do
   c=$(ctx "lib-$v")
   mkdir -p "$c/wheels"
   wheel=$(cd "$REPO" && "$PY" -c "from tests.services.package_index import build_wheel; print(build_wheel('$v'))")
   cp "$wheel" "$c/wheels/"
-  build "$REGISTRY/fleet-eval/runner:$v-runner-$RUNNER_VERSION" "$c" -f "$HERE/library.Dockerfile" \
-    --build-arg CORE_IMAGE="$NOLIB" --build-arg LIBRARY_VERSION="$v" --build-arg RUNNER_VERSION="$RUNNER_VERSION"
-  echo "$wheel" >>"$WORK/wheels.txt"
+  image=$REGISTRY/fleet-eval/runner:$v-runner-$RUNNER_VERSION
+  args=(-f "$HERE/library.Dockerfile" --build-arg CORE_IMAGE="$NOLIB" --build-arg LIBRARY_VERSION="$v"
+        --build-arg RUNNER_VERSION="$RUNNER_VERSION")
+  # The Dockerfile lives outside the context: its bytes join the digest.
+  digest_extra=$(sha256sum <"$HERE/library.Dockerfile")
+  up_to_date "$image" "$(context_digest "$c" "${args[@]}" "$digest_extra")" || ensure_nolib
+  DIGEST_EXTRA=$digest_extra build "$image" "$c" "${args[@]}"
 done
 
 c=$(ctx fieldsim)
 cp -r "$REPO/demo/fieldsim" "$c/fieldsim"
 # fieldsim's dependency on fleet-eval is the core image's own install (a uv workspace member).
 find "$c" -name __pycache__ -prune -exec rm -rf {} +
-build "$REGISTRY/fleet-eval/fieldsim:$FIELDSIM_VERSION" "$c" -f "$HERE/fieldsim.Dockerfile" --build-arg CORE_IMAGE="$CORE"
+DIGEST_EXTRA="$CORE_DIGEST $(sha256sum <"$HERE/fieldsim.Dockerfile")" \
+  build "$REGISTRY/fleet-eval/fieldsim:$FIELDSIM_VERSION" "$c" -f "$HERE/fieldsim.Dockerfile" --build-arg CORE_IMAGE="$CORE"
 
 c=$(ctx pypiserver)
-build "$REGISTRY/fleet-eval/pypiserver:$PYPISERVER_VERSION" "$c" -f "$HERE/pypiserver.Dockerfile" \
+DIGEST_EXTRA=$(sha256sum <"$HERE/pypiserver.Dockerfile") \
+  build "$REGISTRY/fleet-eval/pypiserver:$PYPISERVER_VERSION" "$c" -f "$HERE/pypiserver.Dockerfile" \
   --build-arg BASE_IMAGE="$ROOT_BASE" --build-arg PYPISERVER_VERSION="$PYPISERVER_VERSION"
 log "all demo images are in $REGISTRY"
