@@ -47,10 +47,18 @@ class GateOutput:
     promoted: ModelVersionRecord | None
 
 
-def default_release_id(candidate: str, months: tuple[Month, ...], policy_sha256: str) -> str:
-    """A release id from what identifies the question, so a rerun finds its earlier decision."""
+def default_release_id(candidate: str, baseline_label: str, months: tuple[Month, ...], policy_sha256: str) -> str:
+    """A release id from what identifies the question, so a rerun finds its earlier decision.
+
+    The baseline is named by its label, not the version it resolves to: a retry after the promotion
+    (the champion is now the candidate) must find the decision instead of asking a new question.
+    """
     span = "_".join(str(m) for m in sorted(months))
-    return f"{candidate}-on-{span}-policy-{policy_sha256[:12]}"
+    return f"{candidate}-vs-{baseline_label}-on-{span}-policy-{policy_sha256[:12]}"
+
+
+def _baseline_label(label: str) -> str:
+    return label if label == CHAMPION else normalise_version(label)
 
 
 def resolve_baseline(label: str, *, tracker: Tracker, model: str) -> tuple[str, str | None]:
@@ -144,21 +152,26 @@ def run(params: GateParams, *, store: ObjectStore, tracker: Tracker) -> GateOutp
     if not params.months:
         raise ConfigError("gate needs at least one month")
     policy_sha = sha256_bytes(params.policy_text.encode())
-    release_id = params.release_id or default_release_id(normalise_version(params.candidate), params.months,
-                                                         policy_sha)  # fmt: skip
+    baseline_label = _baseline_label(params.baseline)
+    release_id = params.release_id or default_release_id(
+        normalise_version(params.candidate), baseline_label, params.months, policy_sha
+    )
     key = decision_key(release_id)
     reused = store.exists(key)
     if reused:
         decision = json.loads(store.get_bytes(key))
         inputs = decision.get("inputs", {})
+        recorded_baseline = inputs.get("baseline", {}).get("label")
         same = (
             inputs.get("candidate", {}).get("library_version") == normalise_version(params.candidate)
+            and recorded_baseline is not None
+            and _baseline_label(recorded_baseline) == baseline_label
             and inputs.get("months") == [str(m) for m in params.months]
             and decision.get("policy", {}).get("sha256") == policy_sha
         )
         if not same:
             raise DataError(
-                f"{key} already holds a decision for other inputs (candidate, months or policy); "
+                f"{key} already holds a decision for other inputs (candidate, baseline, months or policy); "
                 "use another --release-id"
             )
     else:

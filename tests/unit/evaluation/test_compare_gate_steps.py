@@ -103,12 +103,25 @@ def test_a_retried_gate_reuses_its_decision_after_the_champion_moved(
     world: tuple[MemoryObjectStore, FakeTracker],
 ) -> None:
     store, tracker = world
-    params = gate_params("0.9.0", baseline="0.8.0")
+    tracker.promote("battery-lib", library_version="0.8.0", run_id="run-of-0.8.0", alias="champion")
+    params = gate_params("0.9.0", baseline="champion")
     first = gate_step.run(params, store=store, tracker=tracker)
+    assert first.decision["verdict"] == "pass"
+    assert tracker.alias_version("battery-lib", "champion").library_version == "0.9.0"  # type: ignore[union-attr]
     writes = len(store.writes)
-    again = gate_step.run(gate_params("0.9.0", baseline="champion"), store=store, tracker=tracker)
+    # The champion is the candidate now; a retry must not ask "0.9.0 against 0.9.0".
+    again = gate_step.run(params, store=store, tracker=tracker)
     assert again.reused and again.decision == first.decision and len(store.writes) == writes
-    assert len(tracker.versions["battery-lib"]) == 1 and len([r for r in tracker.runs if r[0] == "gates"]) == 1
+    assert len([r for r in tracker.runs if r[0] == "gates"]) == 1
+
+
+def test_another_baseline_is_another_question(world: tuple[MemoryObjectStore, FakeTracker]) -> None:
+    store, tracker = world
+    against_08 = gate_step.run(gate_params("0.10.0", baseline="0.8.0", promote=False), store=store, tracker=tracker)
+    against_09 = gate_step.run(gate_params("0.10.0", baseline="0.9.0", promote=False), store=store, tracker=tracker)
+    assert not against_09.reused and against_09.key != against_08.key
+    assert against_09.decision["inputs"]["baseline"]["library_version"] == "0.9.0"  # type: ignore[index]
+    assert "-vs-0.9.0-" in str(against_09.decision["release_id"])
 
 
 def test_a_release_id_with_other_inputs_is_refused(world: tuple[MemoryObjectStore, FakeTracker]) -> None:
