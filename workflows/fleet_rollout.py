@@ -96,7 +96,8 @@ def prepare_template() -> Container:
             param("max-error-rate"),
         ],
         needs=(Needs.POSTGRES, Needs.SHARDS),
-        summary_keys=("library_version", "images_missing", "devices", "batches", "as_of", "shards"),
+        # library_version is among the resolution outputs already; Argo refuses a name given twice.
+        summary_keys=("images_missing", "devices", "batches", "as_of", "shards"),
         extra_outputs=outputs,
         memory="4Gi",
     )

@@ -108,6 +108,15 @@ def test_plots_are_uncompressed(documents: dict[str, Doc]) -> None:
     assert all(a["archive"] == {"none": {}} for a in plots)
 
 
+def test_output_names_are_unique_per_template(documents: dict[str, Doc]) -> None:
+    # argo lint --offline accepts a duplicate; argo-server refuses the submission (HTTP 400).
+    for name, template in _templates(documents):
+        outputs = template.get("outputs", {})
+        for kind in ("parameters", "artifacts"):
+            names = [o["name"] for o in outputs.get(kind, [])]
+            assert len(names) == len(set(names)), f"{name}: {kind} named twice: {names}"
+
+
 def test_every_runner_step_exposes_its_summary(documents: dict[str, Doc]) -> None:
     for name, template in _templates(documents):
         if template.get("container", {}).get("command", [""])[0] != "python" or name.endswith(":pick-month"):
