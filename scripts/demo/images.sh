@@ -78,7 +78,10 @@ fi
 # Core runner: the real runner Dockerfile (images/runner) on the cluster's Python base, pip from PyPI
 # through the host's CA bundle (the build stage trusts the index hosts instead of mounting a bundle).
 c=$(ctx core)
-cp -r "$REPO/pyproject.toml" "$REPO/README.md" "$REPO/eval_runner" "$c/"
+cp -r "$REPO/pyproject.toml" "$REPO/eval_runner" "$c/"
+# pyproject.toml names README.md as the package description; a fixed stub keeps documentation edits
+# from changing the context digest (and rebuilding all seven images).
+printf '# fleet-eval\n\nThe evaluation runner; see the repository README.\n' >"$c/README.md"
 mkdir -p "$c/images" && cp -r "$REPO/images/runner" "$c/images/"
 find "$c" -name __pycache__ -prune -exec rm -rf {} +
 # REVISION (the commit, a label) stays out of the digest: a commit that changes no file in the context
