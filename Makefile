@@ -17,9 +17,7 @@ setup: ## Install system packages, local service binaries and the Python environ
 test-fast: ## Everything that needs no cluster: unit, integration (real local services), workflows, chart
 	PYTEST=$(PYTEST) bash scripts/pytest-tier.sh -m "not e2e"
 
-# The loop and chaos tiers on kind (make test-e2e-loop, mk/demo.mk) are not part of `make test` yet: they
-# need the demo images and ~25 minutes, which with a cold cluster build would not fit CI's 90 minutes.
-test: test-fast test-e2e ## The whole test suite: test-fast, then the cluster smoke tier (builds the cluster if needed)
+test: test-fast test-e2e ## The whole test suite: test-fast, then the cluster tiers (builds the cluster if needed)
 	@echo "make test: all tiers passed"
 
 lint: ## ruff (lint + format check) and mypy strict
@@ -31,7 +29,7 @@ format: ## Apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: ## Run every benchmark in bench/ and keep its figures in bench/results/
+bench: cluster demo-images ## Run every benchmark in bench/ (fleet_cluster needs the cluster), figures in bench/results/
 	PY=$(PY) bash scripts/bench.sh
 
 services: ## Run S3 (versitygw), PostgreSQL and MLflow on loopback until Ctrl-C, printing their settings

@@ -1,6 +1,6 @@
 # Offline kind cluster with Argo Workflows (issue 7); included by the Makefile. Everything is built
 # from Debian packages and the Go module proxy and cached under $(FLEET_EVAL_CACHE).
-.PHONY: cluster cluster-down cluster-images test-e2e
+.PHONY: cluster cluster-down cluster-images test-e2e-smoke
 
 cluster: ## Build (or load from cache) and start the kind cluster with Argo, S3, registry, BuildKit
 	bash scripts/build/cluster/up.sh
@@ -16,5 +16,5 @@ cluster-images: ## Build the binaries, infra images and the kind node image with
 	bash scripts/build/images.sh all
 	bash scripts/build/node-image.sh >/dev/null
 
-test-e2e: cluster ## Bring the cluster up, then run the e2e smoke test (tests/e2e/test_smoke.py)
+test-e2e-smoke: cluster ## Bring the cluster up, then run only the e2e smoke test (Argo, S3, in-cluster build)
 	PYTEST=$(PYTEST) bash scripts/pytest-tier.sh -m e2e tests/e2e/test_smoke.py

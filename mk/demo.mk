@@ -1,7 +1,7 @@
 # The whole loop on the kind cluster (issue 9); included by the Makefile.
 DEMO_ARGS ?=
 
-.PHONY: demo demo-images bench-cluster test-e2e-loop
+.PHONY: demo demo-images bench-cluster test-e2e test-e2e-loop
 
 demo-images: ## Build and push the images the chart needs (runners per library version, fieldsim, pypiserver)
 	PY=$(PY) bash scripts/demo/images.sh
@@ -12,5 +12,10 @@ demo: cluster demo-images ## The loop on kind: chart + simulated fleet, datasets
 bench-cluster: cluster demo-images ## Fleet mode on 100k devices: cluster vs `fleet run --local` (bench/results/fleet_cluster*)
 	$(PY) bench/fleet_cluster.py
 
-test-e2e-loop: demo-images ## e2e loop and chaos tests on the kind cluster (installs the chart small unless installed)
+# The e2e tier of `make test`: smoke, the loop at a small scale (600 devices x 2 months unless the demo's
+# install exists) and chaos. The chart is installed or upgraded from this checkout by the fixtures.
+test-e2e: cluster demo-images ## The cluster tiers: smoke, the whole loop at a small scale, chaos (tests/e2e)
+	PYTEST=$(PYTEST) bash scripts/pytest-tier.sh -m e2e tests/e2e
+
+test-e2e-loop: cluster demo-images ## Only the loop and chaos tests on kind
 	$(PYTEST) tests/e2e/test_loop.py tests/e2e/test_chaos.py

@@ -114,6 +114,20 @@ def helm_values(*, devices: int, months: int, start: str, creds: Credentials) ->
     ]
 
 
+def installed_demo_values() -> dict[str, Any] | None:
+    """The `demo` values of the installed release (devices, months, start), or None when not installed."""
+    done = subprocess.run(
+        [tool("helm"), "--kube-context", KUBE_CONTEXT, "-n", NAMESPACE, "get", "values", RELEASE, "-o", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        return None
+    demo = (json.loads(done.stdout or "{}") or {}).get("demo") or {}
+    return demo if demo.get("enabled") else None
+
+
 def helm_install(values: list[str], *, timeout: str = "15m") -> None:
     """Install or upgrade the chart and wait for its Deployments, StatefulSets and Jobs."""
     cmd = [

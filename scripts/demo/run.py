@@ -54,6 +54,23 @@ def install(args: argparse.Namespace, creds: cluster.Credentials, s3: Minio) -> 
     cluster.upload_runner_context(s3, "argo-artifacts", RUNNER_CONTEXT_KEY)
 
 
+def install_keeping_fleet(
+    creds: cluster.Credentials, s3: Minio, *, devices: int, months: int = 2, start: str = "2026-03"
+) -> tuple[int, list[str]]:
+    """Install or upgrade the chart from this checkout; an installed demo fleet keeps its size and months.
+
+    The loop's S3 objects are immutable (a month's dataset is never rewritten with other content), so
+    an existing install's fleet is kept; everything else is applied again (`helm upgrade`, the package
+    index, the runner build context), so callers always run this checkout's WorkflowTemplates and an
+    install interrupted half-way is completed. Returns (devices, months).
+    """
+    values = cluster.installed_demo_values() or {}
+    devices = int(values.get("devices") or devices)
+    count, start = int(values.get("months") or months), str(values.get("start") or start)
+    install(argparse.Namespace(devices=devices, months=count, start=start), creds, s3)
+    return devices, months_from(start, count)
+
+
 def table(records: list[StepRecord]) -> str:
     """The summary table: one row per step."""
     head = ("step", "workflow", "phase", "time", "result")
@@ -98,6 +115,18 @@ def main(argv: list[str] | None = None) -> int:
     argo = ArgoServer(cluster.ARGO_URL, creds.argo_token)
     loop = Loop(argo=argo, s3=s3, creds=creds)
     months = months_from(args.start, args.months)
+    installed = cluster.installed_demo_values()
+    wanted = {"devices": args.devices, "months": args.months, "start": args.start}
+    if installed and not args.skip_install and any(installed.get(k) != v for k, v in wanted.items()):
+        # Datasets are immutable per month: another fleet would give other content under the same keys.
+        log(
+            f"the chart on this cluster serves another simulated fleet ({installed.get('devices')} devices, "
+            f"{installed.get('months')} months from {installed.get('start')}; `make test` installs 600 x 2), and "
+            "the loop's datasets are immutable per month. Run `make cluster-down` first (the cluster is "
+            f"recreated in about 1.5 minutes), or pass DEMO_ARGS='--devices {installed.get('devices')} "
+            f"--months {installed.get('months')} --start {installed.get('start')}'."
+        )
+        return 2
     try:
         if not args.skip_install:
             log(f"installing the chart: {args.devices} simulated devices, months {', '.join(months)}")

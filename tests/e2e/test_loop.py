@@ -52,7 +52,9 @@ def test_datasets_are_built_reviewed_and_validated(e2e_loop: Loop, e2e_reviewed_
 
 
 def test_evaluate_gate_and_promote(e2e_loop: Loop, e2e_reviewed_months: list[str], mlflow_api: httpx.Client) -> None:
-    wf = e2e_loop.evaluate(e2e_reviewed_months, ["0.9.0", "0.6.0", "0.8.0"], baseline="0.8.0", promote=True)
+    # Against 0.6.0: at this scale (~280 samples a month) the +11% of 0.9.0 over 0.8.0 has a CI too wide
+    # for the default policy (it refuses, rightly); `make demo` gates against 0.8.0 on 2,000 devices.
+    wf = e2e_loop.evaluate(e2e_reviewed_months, ["0.9.0", "0.6.0", "0.8.0"], baseline="0.6.0", promote=True)
     assert wf.phase == "Succeeded"
     evaluations = [n for n in wf.pods("evaluate-version")]
     assert len(evaluations) == 3 * len(e2e_reviewed_months), [n["displayName"] for n in evaluations]
@@ -61,6 +63,7 @@ def test_evaluate_gate_and_promote(e2e_loop: Loop, e2e_reviewed_months: list[str
     decision = e2e_loop.decision(gate["release_id"])
     assert decision["verdict"] == "pass"
     assert decision["inputs"]["candidate"]["library_version"] == "0.9.0"
+    assert decision["inputs"]["baseline"]["library_version"] == "0.6.0"
     assert sorted(decision["hashes"]) == sorted(e2e_reviewed_months)
     for month in e2e_reviewed_months:
         for version in ("0.6.0", "0.8.0", "0.9.0"):
@@ -88,8 +91,12 @@ def test_rollout_covers_every_device_exactly_once(e2e_loop: Loop, e2e_fleet: Fle
     wf = e2e_loop.rollout("0.8.0", mode, shards=3, batch_size=100)
     summary = merge_summary(wf)
     assert summary["devices"] == e2e_fleet.devices, summary
-    day = str(summary["as_of"])[:10]
-    key = keys.fleet_results_key(mode, date.fromisoformat(day), "0.8.0", str(summary["run_id"]))
+    # Configuration targets come from the chemistry, not from the library: its batches record no version.
+    version = "none" if mode == "configuration" else "0.8.0"
+    assert summary["library_version"] == version
+    day = date.fromisoformat(str(summary["as_of"])[:10])
+    # The summary names the result mode: a configuration dry run publishes as configuration-dry-run.
+    key = keys.fleet_results_key(str(summary["mode"]), day, version, str(summary["run_id"]))
     response = e2e_loop.s3.get_object(DATA_BUCKET, key)
     try:
         results = pl.read_parquet(io.BytesIO(response.read()))
