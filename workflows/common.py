@@ -67,12 +67,19 @@ class Needs(Enum):
     SHARDS = "shards"
 
 
+# 143 = killed by SIGTERM: the pod was deleted, evicted or its node drained while the step ran (the
+# e2e chaos test deletes a shard pod: Argo marks that node Failed, not Error). Work is checkpointed,
+# so a retry resumes. 137 stays unretried: it is also what an OOM kill looks like.
+RETRIED_EXIT_CODES = (75, 143)
+
+
 def retry_transient(limit: int = 5) -> RetryStrategy:
-    """Retry exit code 75 (TransientError) and pod-level errors (eviction) with backoff; never 2 or 3."""
+    """Retry exit code 75 (TransientError), a SIGTERM'd pod and pod-level errors with backoff; never 2 or 3."""
+    codes = " || ".join(f"asInt(lastRetry.exitCode) == {code}" for code in RETRIED_EXIT_CODES)
     return RetryStrategy(
         limit=limit,
         retry_policy="Always",
-        expression='asInt(lastRetry.exitCode) == 75 || lastRetry.status == "Error"',
+        expression=f'{codes} || lastRetry.status == "Error"',
         backoff=m.Backoff(duration="30s", factor=2, max_duration="15m"),
     )
 

@@ -85,6 +85,8 @@ def test_runner_steps_retry_only_transient_exit_codes(documents: dict[str, Doc])
             continue
         retry = template["retryStrategy"]
         assert "asInt(lastRetry.exitCode) == 75" in retry["expression"], name
+        assert "asInt(lastRetry.exitCode) == 143" in retry["expression"], name  # a deleted or evicted pod
+        assert "== 2" not in retry["expression"] and "== 3 " not in retry["expression"], name
         assert retry["backoff"]["duration"], name
 
 
