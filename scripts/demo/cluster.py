@@ -104,9 +104,6 @@ def helm_values(*, devices: int, months: int, start: str, creds: Credentials) ->
         # demo shards ask for no token, so any value works).
         "--set-string",
         "secrets.shards.token=demo-shards-token",
-        # MLflow 3's server (4 uvicorn workers plus its job runner) is OOM-killed at the chart's 2Gi.
-        "--set-string",
-        "mlflow.resources.limits.memory=4Gi",
         "--set",
         "networkPolicies.enabled=false",
         "--set",
