@@ -173,6 +173,12 @@ def fleet_journal_prefix(run_id: str, batch: int) -> str:
     return f"{fleet_run_prefix(run_id)}journal/batch={batch:05d}/"
 
 
+def fleet_intent_key(run_id: str, batch: int, device_id: str) -> str:
+    """What a device held right before its PUT was sent (the rollback's source if the journal write is lost)."""
+    device_file = fleet_journal_key(run_id, batch, device_id).rsplit("/", 1)[1]  # validates the device id
+    return f"{fleet_run_prefix(run_id)}intent/batch={batch:05d}/{device_file}"
+
+
 def fleet_journal_key(run_id: str, batch: int, device_id: str) -> str:
     """Journal entry of one device: written after its PUT succeeded, so a retry never PUTs it again."""
     if not _DEVICE.match(device_id) or ".." in device_id:

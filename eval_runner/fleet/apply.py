@@ -1,8 +1,10 @@
-"""Configuration --apply for one batch: GET, PUT with If-Match and Idempotency-Key, journal each success.
+"""Configuration --apply for one batch: GET, record the intent, PUT with If-Match and Idempotency-Key, journal.
 
 A device whose journal entry exists is never sent again, so a retried batch never writes twice; the
 Idempotency-Key covers the remaining window (PUT done, journal write lost): the shard answers a repeated
-key with its first response and changes nothing.
+key with its first response and changes nothing. The intent (the values right before the PUT) covers the
+rollback in that window: a retry that finds the device at its target and an intent of its own reports
+the device as updated from the intent's values, so the rollback manifest still restores it.
 """
 
 from __future__ import annotations
@@ -68,6 +70,28 @@ def _row_from_journal(data: bytes, key: str) -> dict[str, Any]:
     return row
 
 
+def _intent_entry(device_id: str, before: BatteryParameters) -> bytes:
+    return json.dumps(
+        {
+            "device_id": device_id,
+            "previous_nominal_capacity_mah": before.nominal_capacity_mah,
+            "previous_cutoff_mv": before.cutoff_mv,
+            "previous_installed_at": before.installed_at.isoformat(),
+        },
+        sort_keys=True,
+    ).encode()
+
+
+def _read_intent(store: ObjectStore, key: str) -> dict[str, Any] | None:
+    if not store.exists(key):
+        return None
+    try:
+        intent = json.loads(store.get_bytes(key))
+        return {**intent, "previous_installed_at": datetime.fromisoformat(intent["previous_installed_at"])}
+    except (ValueError, KeyError, TypeError) as error:
+        raise DataError(f"{key}: intent entry is not valid ({error})") from error
+
+
 def _journal_entry(row: dict[str, Any]) -> bytes:
     return json.dumps(
         {**row, "previous_installed_at": row["previous_installed_at"].isoformat()}, sort_keys=True
@@ -80,13 +104,23 @@ async def _apply_one(
     device_id = row["device_id"]
     target_nominal = row["target_nominal_capacity_mah"]
     target_cutoff = row["target_cutoff_mv"]
+    intent_key = keys.fleet_intent_key(run_id, batch, device_id)
     try:
         for attempt in (1, 2):
             current = await client.get_battery_parameters(device_id)
             now = current.parameters
             if now.nominal_capacity_mah == target_nominal and now.cutoff_mv == target_cutoff:
-                return {**row, "action": "unchanged", "error": "already at target when applied"}
+                intent = await asyncio.to_thread(_read_intent, store, intent_key)
+                if intent is None:
+                    return {**row, "action": "unchanged", "error": "already at target when applied"}
+                # Our own PUT landed and the journal write was lost (the pod died in between).
+                done = {**row, **intent, "action": "updated", "etag_after": current.etag, "error": None}
+                entry = _journal_entry(done)
+                await asyncio.to_thread(store.put_bytes, keys.fleet_journal_key(run_id, batch, device_id), entry)
+                return done
             wanted = now.model_copy(update={"nominal_capacity_mah": target_nominal, "cutoff_mv": target_cutoff})
+            # Before the PUT: what it overwrites (overwritten by a second attempt, which overwrites other values).
+            await asyncio.to_thread(store.put_bytes, intent_key, _intent_entry(device_id, now), overwrite=True)
             try:
                 written = await client.put_battery_parameters(
                     wanted, if_match=current.etag, idempotency_key=row["idempotency_key"]

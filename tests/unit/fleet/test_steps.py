@@ -176,6 +176,43 @@ def test_apply_needs_the_canary_then_writes_each_device_once(memory_store: Memor
     assert first["previous_cutoff_mv"] == original["cutoff_mv"]
 
 
+class _PodDiesBeforeJournal(MemoryObjectStore):
+    """A store whose journal writes fail while ``dying``: a pod killed between a PUT and its journal entry."""
+
+    dying = True
+
+    def _write(self, key: str, data: bytes, sha256: str) -> None:
+        if self.dying and "/journal/" in key:
+            raise RuntimeError(f"pod killed before {key} was written")
+        super()._write(key, data, sha256)
+
+
+def test_a_put_whose_journal_was_lost_is_not_sent_again_and_stays_in_the_rollback() -> None:
+    store = _PodDiesBeforeJournal()
+    api = FakeShardApi.for_source(SyntheticSource(N))
+    originals = {d: p.model_copy() for d, p in api.parameters.items()}
+    _prepare(store, mode="configuration", apply=True)
+    store.dying = False
+    _apply_shard(store, "s000", api, canary=True)
+    store.dying = True
+    with pytest.raises(RuntimeError, match="pod killed"):
+        _apply_shard(store, "s001", api)
+    landed = {d for d, n in api.puts.items() if n and originals[d] != api.parameters[d]}
+    assert landed, "no PUT landed before the simulated crash"
+    store.dying = False
+    for shard in ("s000", "s001", "s002"):
+        _apply_shard(store, shard, api)
+    assert set(api.puts.values()) == {1}, "a device was sent a second PUT"
+    run_merge("r1", store=store)
+    rollback_key = keys.fleet_results_sibling_key("configuration", AS_OF.date(), "none", RUN, "rollback.parquet")
+    rollback = parquet_to_frame(store.objects[rollback_key], name="rollback")
+    assert rollback.height == _changed(api) == len(api.puts)
+    restored = {r["device_id"]: r for r in rollback.iter_rows(named=True)}
+    for device in landed:  # their journal entries were lost; the intents kept what they held before
+        assert restored[device]["previous_nominal_capacity_mah"] == originals[device].nominal_capacity_mah
+        assert restored[device]["previous_cutoff_mv"] == originals[device].cutoff_mv
+
+
 def test_apply_halts_when_the_error_rate_passes_the_threshold(memory_store: MemoryObjectStore) -> None:
     api = FakeShardApi.for_source(SyntheticSource(N))
     api.failing = {f"trv-{i:06d}" for i in range(400, 600)}  # batches 4 and 5 fail entirely
