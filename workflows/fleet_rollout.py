@@ -10,12 +10,11 @@ Shards report devices done/total as Argo progress and export Prometheus metrics.
 from __future__ import annotations
 
 from hera.workflows import DAG, Container, Counter, Gauge, Label, WorkflowTemplate
-from hera.workflows import models as m
 
 from eval_runner.fleet.models import MODES
 from workflows import images
-from workflows.common import OUTPUTS, Needs, arg, inp, param, runner_step, task, template_defaults
-from workflows.versions import RESOLVE_OUTPUTS, RUNNER_CONTEXT_KEY, build_missing_images
+from workflows.common import Needs, arg, inp, param, runner_step, task, template_defaults
+from workflows.versions import RUNNER_CONTEXT_KEY, build_missing_images, resolution_arguments, resolution_outputs
 
 NAME = "fleet-rollout"
 ENTRY = "fleet-rollout"
@@ -50,10 +49,6 @@ def prepare_template() -> Container:
     One pod instead of three: every step costs seconds of pod start-up and controller latency before
     the shards can start. An existing snapshot is reused, so a retry reads the same moment.
     """
-    outputs = [
-        param(name, value_from=m.ValueFrom(path=f"{OUTPUTS}/{name}.{ext}"))
-        for name, ext in zip(RESOLVE_OUTPUTS, ("json", "json", "json", "txt", "txt"), strict=True)
-    ]
     return runner_step(
         "fleet-prepare",
         [
@@ -63,14 +58,7 @@ def prepare_template() -> Container:
             inp("run-id"),
             "--version",
             inp("version"),
-            "--image-repository",
-            inp("image-repository"),
-            "--registry-url",
-            images.REGISTRY_URL,
-            "--registry-repository",
-            images.RUNNER_PUSH_REPOSITORY.split("/", 1)[1],
-            "--output-dir",
-            OUTPUTS,
+            *resolution_arguments(),
             # The workflow's creation time, not "now": a retry an hour later reads the same moment.
             "--as-of",
             AS_OF,
@@ -98,7 +86,7 @@ def prepare_template() -> Container:
         needs=(Needs.POSTGRES, Needs.SHARDS),
         # library_version is among the resolution outputs already; Argo refuses a name given twice.
         summary_keys=("images_missing", "devices", "batches", "as_of", "shards"),
-        extra_outputs=outputs,
+        extra_outputs=resolution_outputs(),
         memory="4Gi",
     )
 

@@ -9,7 +9,7 @@ that exists is never rebuilt; a mutex per tag stops two workflows from building 
 
 from __future__ import annotations
 
-from hera.workflows import ConfigMapEnv, Container, Env, S3Artifact, Task
+from hera.workflows import ConfigMapEnv, Container, Env, Parameter, S3Artifact, Task
 from hera.workflows import models as m
 
 from workflows import images
@@ -32,35 +32,40 @@ RUNNER_CONTEXT_KEY = f"build/runner-context/fleet-eval-{RUNNER_VERSION}.tar.gz"
 RESOLVE_OUTPUTS = ("resolutions", "missing", "library_versions", "image", "library_version")
 
 
-def resolve_template() -> Container:
-    """Resolve labels to pins and images (core image); lists the images the registry lacks."""
-    outputs = [
+def resolution_outputs() -> list[Parameter]:
+    """The output parameters of a step that resolves versions with --output-dir (resolve, fleet prepare)."""
+    return [
         param(name, value_from=m.ValueFrom(path=f"{OUTPUTS}/{name}.{ext}"))
         for name, ext in zip(RESOLVE_OUTPUTS, ("json", "json", "json", "txt", "txt"), strict=True)
     ]
+
+
+def resolution_arguments() -> list[str]:
+    """Where runner images come from, which of them the registry has, where the resolution is written."""
+    return [
+        "--image-repository",
+        inp("image-repository"),
+        "--registry-url",
+        images.REGISTRY_URL,
+        "--registry-repository",
+        images.RUNNER_PUSH_REPOSITORY.split("/", 1)[1],
+        "--output-dir",
+        OUTPUTS,
+    ]
+
+
+def resolve_template() -> Container:
+    """Resolve labels to pins and images (core image); lists the images the registry lacks."""
     return runner_step(
         "resolve-versions",
-        [
-            "versions",
-            "resolve",
-            "--label",
-            inp("labels"),
-            "--image-repository",
-            inp("image-repository"),
-            "--registry-url",
-            images.REGISTRY_URL,
-            "--registry-repository",
-            images.RUNNER_PUSH_REPOSITORY.split("/", 1)[1],
-            "--output-dir",
-            OUTPUTS,
-        ],
+        ["versions", "resolve", "--label", inp("labels"), *resolution_arguments()],
         image=images.CORE_IMAGE,
         inputs=[
             param("labels", description="JSON list of version labels: 0.9.0, v0.9.0, latest, git:<ref>"),
             param("image-repository", images.RUNNER_REPOSITORY),
         ],
         summary_keys=("labels", "images_missing"),
-        extra_outputs=outputs,
+        extra_outputs=resolution_outputs(),
         memory="256Mi",
     )
 
