@@ -33,10 +33,12 @@ in_registry() {
 }
 
 # context_digest DIR WORDS...: 16 hex digits over DIR's file paths and bytes plus WORDS (build arguments).
+# Arguments name files under this run's temporary folder or the checkout: those prefixes are replaced,
+# so the same content gives the same digest in every run and every clone.
 context_digest() {
   local dir=$1; shift
-  { (cd "$dir" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum); printf '%s\n' "$@"; } \
-    | sha256sum | cut -c1-16
+  { (cd "$dir" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
+    printf '%s\n' "$@" | sed -e "s#$WORK#<work>#g" -e "s#$REPO#<repo>#g"; } | sha256sum | cut -c1-16
 }
 stamp_of() { printf '%s/%s' "$STAMPS" "$(printf '%s' "${1#"$REGISTRY"/}" | tr '/:' '__')"; }
 
