@@ -107,6 +107,10 @@ class ArgoServer:
             timeout=60,
         )
 
+    def close(self) -> None:
+        """Close the connection pool (pytest turns an unclosed socket into an error)."""
+        self._client.close()
+
     def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         for attempt in range(6):
             try:
