@@ -39,7 +39,7 @@ from eval_runner.settings import S3Settings  # noqa: E402
 from eval_runner.storage import S3ObjectStore  # noqa: E402
 from scripts.demo import cluster  # noqa: E402
 from scripts.demo.argo import ArgoServer  # noqa: E402
-from scripts.demo.run import install_keeping_fleet  # noqa: E402
+from scripts.demo.run import SMALL_FLEET_DEVICES, install_keeping_fleet  # noqa: E402
 from tests.fixtures.fleet import FleetFrameSource  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
@@ -191,7 +191,7 @@ def main(argv: list[str]) -> int:
     creds = cluster.credentials()
     argo = ArgoServer(cluster.ARGO_URL, creds.argo_token)
     # This checkout's fleet-rollout template and runner context (the demo fleet itself is not used).
-    install_keeping_fleet(creds, cluster.s3_client(creds), devices=300)
+    install_keeping_fleet(creds, cluster.s3_client(creds), devices=SMALL_FLEET_DEVICES)
     data = S3ObjectStore.from_settings(settings(creds, cluster.DATA_BUCKET))
     scratch_bucket = f"bench-local-{uuid.uuid4().hex[:10]}"
     scratch = S3ObjectStore.from_settings(settings(creds, scratch_bucket))
