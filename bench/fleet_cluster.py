@@ -30,12 +30,9 @@ sys.path[:] = [str(REPO), str(LIBRARY), *(p for p in sys.path if Path(p or ".").
 
 import importlib  # noqa: E402  (imports follow the path set-up above)
 
-from pydantic import SecretStr  # noqa: E402
-
 from eval_runner.contracts import FLEET_SERIES_DAYS  # noqa: E402
 from eval_runner.fleet.local import ENTRY  # noqa: E402
 from eval_runner.fleet.snapshot import run_snapshot  # noqa: E402
-from eval_runner.settings import S3Settings  # noqa: E402
 from eval_runner.storage import S3ObjectStore  # noqa: E402
 from scripts.demo import cluster  # noqa: E402
 from scripts.demo.argo import ArgoServer  # noqa: E402
@@ -77,16 +74,6 @@ def wait_for_idle_cluster(timeout: float = 600) -> float:
             break
         time.sleep(10)
     return time.perf_counter() - tick
-
-
-def settings(creds: cluster.Credentials, bucket: str) -> S3Settings:
-    """S3 settings of the cluster's versitygw through its host port."""
-    return S3Settings(
-        endpoint=cluster.S3_HOST,
-        access_key=SecretStr(creds.s3_access_key),
-        secret_key=SecretStr(creds.s3_secret_key),
-        bucket=bucket,
-    )
 
 
 def run_local(creds: cluster.Credentials, bucket: str, run_id: str, as_of: datetime, args: argparse.Namespace) -> float:
@@ -192,9 +179,9 @@ def main(argv: list[str]) -> int:
     argo = ArgoServer(cluster.ARGO_URL, creds.argo_token)
     # This checkout's fleet-rollout template and runner context (the demo fleet itself is not used).
     install_keeping_fleet(creds, cluster.s3_client(creds), devices=SMALL_FLEET_DEVICES)
-    data = S3ObjectStore.from_settings(settings(creds, cluster.DATA_BUCKET))
+    data = S3ObjectStore.from_settings(cluster.s3_settings(creds, cluster.DATA_BUCKET))
     scratch_bucket = f"bench-local-{uuid.uuid4().hex[:10]}"
-    scratch = S3ObjectStore.from_settings(settings(creds, scratch_bucket))
+    scratch = S3ObjectStore.from_settings(cluster.s3_settings(creds, scratch_bucket))
     scratch.ensure_bucket()
     as_of = free_as_of(data)
     tag = uuid.uuid4().hex[:8]

@@ -173,17 +173,20 @@ def fleet_journal_prefix(run_id: str, batch: int) -> str:
     return f"{fleet_run_prefix(run_id)}journal/batch={batch:05d}/"
 
 
+def _device_file(device_id: str) -> str:
+    if not _DEVICE.match(device_id) or ".." in device_id:
+        raise ConfigError(f"device id {device_id!r} cannot be used in an object key")
+    return f"device={device_id}.json"
+
+
 def fleet_intent_key(run_id: str, batch: int, device_id: str) -> str:
     """What a device held right before its PUT was sent (the rollback's source if the journal write is lost)."""
-    device_file = fleet_journal_key(run_id, batch, device_id).rsplit("/", 1)[1]  # validates the device id
-    return f"{fleet_run_prefix(run_id)}intent/batch={batch:05d}/{device_file}"
+    return f"{fleet_run_prefix(run_id)}intent/batch={batch:05d}/{_device_file(device_id)}"
 
 
 def fleet_journal_key(run_id: str, batch: int, device_id: str) -> str:
     """Journal entry of one device: written after its PUT succeeded, so a retry never PUTs it again."""
-    if not _DEVICE.match(device_id) or ".." in device_id:
-        raise ConfigError(f"device id {device_id!r} cannot be used in an object key")
-    return f"{fleet_journal_prefix(run_id, batch)}device={device_id}.json"
+    return f"{fleet_journal_prefix(run_id, batch)}{_device_file(device_id)}"
 
 
 def fleet_results_prefix(mode: str, day: date, version: str, run_id: str) -> str:

@@ -92,10 +92,11 @@ def _read_intent(store: ObjectStore, key: str) -> dict[str, Any] | None:
         raise DataError(f"{key}: intent entry is not valid ({error})") from error
 
 
-def _journal_entry(row: dict[str, Any]) -> bytes:
-    return json.dumps(
-        {**row, "previous_installed_at": row["previous_installed_at"].isoformat()}, sort_keys=True
-    ).encode()
+async def _write_journal(store: ObjectStore, run_id: str, batch: int, done: dict[str, Any]) -> None:
+    """Record an applied device, so no retry sends it again."""
+    entry = json.dumps({**done, "previous_installed_at": done["previous_installed_at"].isoformat()}, sort_keys=True)
+    key = keys.fleet_journal_key(run_id, batch, done["device_id"])
+    await asyncio.to_thread(store.put_bytes, key, entry.encode())
 
 
 async def _apply_one(
@@ -115,8 +116,7 @@ async def _apply_one(
                     return {**row, "action": "unchanged", "error": "already at target when applied"}
                 # Our own PUT landed and the journal write was lost (the pod died in between).
                 done = {**row, **intent, "action": "updated", "etag_after": current.etag, "error": None}
-                entry = _journal_entry(done)
-                await asyncio.to_thread(store.put_bytes, keys.fleet_journal_key(run_id, batch, device_id), entry)
+                await _write_journal(store, run_id, batch, done)
                 return done
             wanted = now.model_copy(update={"nominal_capacity_mah": target_nominal, "cutoff_mv": target_cutoff})
             # Before the PUT: what it overwrites (overwritten by a second attempt, which overwrites other values).
@@ -139,8 +139,7 @@ async def _apply_one(
                 "etag_after": written.etag,
                 "error": None,
             }
-            entry = _journal_entry(done)
-            await asyncio.to_thread(store.put_bytes, keys.fleet_journal_key(run_id, batch, device_id), entry)
+            await _write_journal(store, run_id, batch, done)
             return done
     except FleetEvalError as error:
         return {**row, "action": "failed", "error": f"{type(error).__name__}: {error}"}

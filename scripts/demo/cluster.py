@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from minio import Minio
+from pydantic import SecretStr
+
+from eval_runner.settings import S3Settings
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("FLEET_EVAL_CACHE", "/var/cache/fleet-eval"))
@@ -74,6 +77,16 @@ def credentials() -> Credentials:
 def s3_client(creds: Credentials) -> Minio:
     """The in-cluster versitygw through its host port."""
     return Minio(S3_HOST, access_key=creds.s3_access_key, secret_key=creds.s3_secret_key, secure=False)
+
+
+def s3_settings(creds: Credentials, bucket: str) -> S3Settings:
+    """eval_runner's S3 settings for the cluster's versitygw through its host port."""
+    return S3Settings(
+        endpoint=S3_HOST,
+        access_key=SecretStr(creds.s3_access_key),
+        secret_key=SecretStr(creds.s3_secret_key),
+        bucket=bucket,
+    )
 
 
 def ensure_bucket(s3: Minio, bucket: str) -> None:

@@ -24,14 +24,12 @@ from datetime import UTC, date, datetime
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
-from pydantic import SecretStr
 
 from eval_runner import keys
 from eval_runner.contracts import FLEET_SERIES_DAYS
 from eval_runner.fleet.local import ENTRY
 from eval_runner.fleet.shard import done_batches
 from eval_runner.fleet.snapshot import run_snapshot
-from eval_runner.settings import S3Settings
 from eval_runner.storage import S3ObjectStore
 from scripts.demo import cluster
 from scripts.demo.argo import Workflow
@@ -54,14 +52,7 @@ CHAOS_AS_OF = datetime(2026, 1, 20, tzinfo=UTC)
 
 
 def _data_store(loop: Loop) -> S3ObjectStore:
-    return S3ObjectStore.from_settings(
-        S3Settings(
-            endpoint=cluster.S3_HOST,
-            access_key=SecretStr(loop.creds.s3_access_key),
-            secret_key=SecretStr(loop.creds.s3_secret_key),
-            bucket=cluster.DATA_BUCKET,
-        )
-    )
+    return S3ObjectStore.from_settings(cluster.s3_settings(loop.creds, cluster.DATA_BUCKET))
 
 
 def _snapshot_simulated_fleet(store: S3ObjectStore, devices: int) -> str:
@@ -142,12 +133,7 @@ def _skipped_batches(wf: Workflow) -> int:
     Argo brings a deleted shard back either by recreating its pod under the same node (what v4.0.5 did
     here) or, when the pod ended Failed first, by a retry (exit 143 is retried); both must resume.
     """
-    skipped = 0
-    for node in wf.nodes.values():
-        if node.get("type") == "Pod" and "shard" in str(node.get("displayName")):
-            params = {p["name"]: p.get("value") for p in (node.get("outputs") or {}).get("parameters", [])}
-            skipped += int(params.get("skipped") or 0)
-    return skipped
+    return sum(int(outputs.get("skipped") or 0) for outputs in wf.node_outputs("shard"))
 
 
 def test_deleted_shard_pod_is_retried_and_results_equal_a_clean_run(e2e_loop: Loop, e2e_fleet: Fleet) -> None:
