@@ -10,7 +10,7 @@ import pytest
 from eval_runner.errors import DataError, TransientError
 from eval_runner.hashing import sha256_file
 from eval_runner.storage import S3ObjectStore
-from tests.services.s3 import start_s3
+from tests.services.s3 import S3Server, start_s3
 
 
 def test_multipart_upload_of_64_mib_round_trips_byte_identical(object_store: S3ObjectStore, tmp_path: Path) -> None:
@@ -53,13 +53,26 @@ def test_hash_mismatch_on_read_is_a_data_error(object_store: S3ObjectStore) -> N
         object_store.get_bytes("k", expected_sha256="0" * 64)
 
 
+def _kill_once_bytes_arrive(server: S3Server, data: Path, timeout: float = 30) -> None:
+    """Kill the server as soon as an upload's first bytes are on its disk: mid-call, whatever the speed.
+
+    A fixed delay raced the upload: on an idle machine 48 MiB reached the server within 0.3 s.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(p.is_file() and p.stat().st_size for p in data.rglob("*")):
+            break
+        time.sleep(0.005)
+    server.process.kill()
+
+
 def test_server_stopped_mid_call_gives_a_transient_error_after_bounded_retries(tmp_path: Path) -> None:
     server = start_s3(tmp_path / "dying")
     try:
         store = S3ObjectStore.from_settings(server.settings("dying"))
         store.ensure_bucket()
         payload = os.urandom(48 * 1024 * 1024)
-        killer = threading.Timer(0.3, server.process.kill)
+        killer = threading.Thread(target=_kill_once_bytes_arrive, args=(server, tmp_path / "dying" / "data"))
         killer.start()
         started = time.monotonic()
         with pytest.raises(TransientError, match="gave up after 4 attempts") as raised:
