@@ -28,7 +28,7 @@ from polars.testing import assert_frame_equal
 from eval_runner import keys
 from eval_runner.contracts import FLEET_SERIES_DAYS
 from eval_runner.fleet.local import ENTRY
-from eval_runner.fleet.shard import done_batches
+from eval_runner.fleet.shard import done_batches, load_run
 from eval_runner.fleet.snapshot import run_snapshot
 from eval_runner.storage import S3ObjectStore
 from scripts.demo import cluster
@@ -67,26 +67,30 @@ def _snapshot_simulated_fleet(store: S3ObjectStore, devices: int) -> str:
     return run_id
 
 
-def _first_checkpoint(store: S3ObjectStore, run_id: str, timeout: float = 900) -> None:
+def _checkpointed_shard(store: S3ObjectStore, run_id: str, timeout: float = 900) -> str:
+    """Wait until a batch of the run is checkpointed; return the shard that owns it."""
     deadline = time.monotonic() + timeout
-    while not done_batches(store, run_id):
+    while not (done := done_batches(store, run_id)):
         if time.monotonic() > deadline:
             raise TimeoutError(f"run {run_id} checkpointed no batch within {timeout:.0f}s")
         time.sleep(0.2)
+    plan, _ = load_run(store, run_id)
+    return next(shard for shard, batches in plan.shards.items() if done & set(batches))
 
 
-def _running_shard_pod(workflow: str, timeout: float = 900) -> str:
-    """Wait until a shard pod of ``workflow`` runs; return its name."""
+def _running_shard_pod(workflow: str, shard: str = "", timeout: float = 900) -> str:
+    """Wait until a shard pod of ``workflow`` (the one of ``shard``, when given) runs; return its name."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         selector = f"workflows.argoproj.io/workflow={workflow}"
         pods = cluster.json_get("-n", cluster.NAMESPACE, "get", "pods", "-l", selector)
         for pod in pods["items"]:
-            name = pod["metadata"]["name"]
-            if "fleet-shard" in name and pod["status"].get("phase") == "Running":
-                return str(name)
-        time.sleep(1)
-    raise TimeoutError(f"no shard pod of workflow {workflow} ran within {timeout:.0f}s")
+            node = pod["metadata"].get("annotations", {}).get("workflows.argoproj.io/node-name", "")
+            ours = ".shard(" in node and (not shard or f":{shard})" in node)
+            if ours and pod["status"].get("phase") == "Running":
+                return str(pod["metadata"]["name"])
+        time.sleep(0.2)
+    raise TimeoutError(f"no shard pod {shard} of workflow {workflow} ran within {timeout:.0f}s")
 
 
 def _read(loop: Loop, bucket: str, key: str) -> bytes:
@@ -140,8 +144,8 @@ def test_deleted_shard_pod_is_retried_and_results_equal_a_clean_run(e2e_loop: Lo
     store = _data_store(e2e_loop)
     run_id = _snapshot_simulated_fleet(store, CHAOS_DEVICES)
     name = e2e_loop.submit_rollout(VERSION, "fleet", shards=CHAOS_SHARDS, batch_size=250, run_id=run_id)
-    victim = _running_shard_pod(name)
-    _first_checkpoint(store, run_id)  # mid-run: some batches done, most not
+    # Mid-run, and the victim has checkpointed at least one batch of its own (other shards' do not count).
+    victim = _running_shard_pod(name, _checkpointed_shard(store, run_id))
     cluster.kubectl("-n", cluster.NAMESPACE, "delete", "pod", victim, "--wait=false")
     wf = e2e_loop.argo.require_success(e2e_loop.argo.wait(name, timeout=1800))
     assert _skipped_batches(wf) >= 1, f"{victim} was deleted mid-run, yet no shard resumed from checkpoints in {name}"
