@@ -8,19 +8,28 @@ export FLEET_EVAL_CACHE ?= /var/cache/fleet-eval
 
 .PHONY: help setup test test-fast lint format services bench
 
+# .venv and the machine's packages: `make setup` makes them, and every target that runs the venv's tools
+# depends on this stamp, so `make demo` or `make test` on a fresh machine sets it up first (and a changed
+# lock or setup script runs setup again).
+SETUP_STAMP := $(VENV)/.fleet-eval-setup
+$(SETUP_STAMP): uv.lock pyproject.toml scripts/setup.sh scripts/versions.env
+	bash scripts/setup.sh
+	@touch $@
+
 help: ## Show this list
 	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
 setup: ## Install system packages, local service binaries and the Python environment (.venv)
 	bash scripts/setup.sh
+	@touch $(SETUP_STAMP)
 
-test-fast: ## Everything that needs no cluster: unit, integration (real local services), workflows, chart
+test-fast: $(SETUP_STAMP) ## Everything that needs no cluster: unit, integration (real local services), workflows, chart
 	PYTEST=$(PYTEST) bash scripts/pytest-tier.sh -m "not e2e"
 
 test: test-fast test-e2e ## The whole test suite: test-fast, then the cluster tiers (builds the cluster if needed)
 	@echo "make test: all tiers passed"
 
-lint: ## ruff (lint + format check) and mypy strict
+lint: $(SETUP_STAMP) ## ruff (lint + format check) and mypy strict
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy eval_runner demo/fieldsim/fieldsim workflows tests bench
@@ -29,10 +38,10 @@ format: ## Apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: cluster demo-images ## Run every benchmark in bench/ (fleet_cluster needs the cluster), figures in bench/results/
+bench: $(SETUP_STAMP) cluster demo-images ## Run every benchmark in bench/ (fleet_cluster needs the cluster), figures in bench/results/
 	PY=$(PY) bash scripts/bench.sh
 
-services: ## Run S3 (versitygw), PostgreSQL and MLflow on loopback until Ctrl-C, printing their settings
+services: $(SETUP_STAMP) ## Run S3 (versitygw), PostgreSQL and MLflow on loopback until Ctrl-C, printing their settings
 	$(PY) -m tests.services
 
 -include mk/*.mk

@@ -1,33 +1,34 @@
-"""Resolve version labels (0.9.0, v0.9.0, latest, git:<ref>) to one library version and one image tag.
+"""Resolve version labels (0.9.0, v0.9.0, latest, git:<ref>) to one library build and one runner image.
 
-A label is what people type; a resolution is what runs. The resolution pins the library to an exact
-release on the private package index (PEP 503 simple API) or to a Git commit, and derives the runner
-image tag from that pin plus the eval_runner version, so the same pin always maps to the same image and
-an image that exists is never rebuilt. The resolution is recorded (the ``versions resolve`` command
-writes it as JSON) so a decision can say which label meant which build.
+A label is what people type; a resolution is what runs. It pins the library to one wheel on the private
+package index (by its sha256) or to one Git commit, picks the locked pin set ("profile") the library's
+requirements fit, and derives the image tag from the pin, the eval_runner version and the runner build
+context's digest: the same pin and context always map to the same image, an image that exists is never
+rebuilt, and a new eval_runner (a new context) gets new images. The resolution is recorded (``versions
+resolve`` writes it as JSON) so a decision can say which label meant which build.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from html.parser import HTMLParser
-from typing import Literal, Protocol
+from typing import Literal
 
-import httpx
-from packaging.utils import canonicalize_name
+from packaging import tags
+from packaging.tags import Tag
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 from pydantic import BaseModel, ConfigDict
 
-from eval_runner.errors import ConfigError, DataError, TransientError
-from eval_runner.retry import retry_transient
+from eval_runner.errors import ConfigError
+from eval_runner.git_source import GitRepository
+from eval_runner.package_index import IndexFile, PackageIndex, version_of, versions_offered, wheel_requirements
+from eval_runner.runner_profiles import RunnerContext
 
 LIBRARY = "battery-lib"
-_GIT_SHA = re.compile(r"^[0-9a-f]{40}$")
 _GIT_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
 # Docker's tag grammar: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}.
 _TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
@@ -63,130 +64,60 @@ def parse_label(text: str) -> VersionLabel:
         ) from error
 
 
-def image_tag(library_version: str, runner_version: str) -> str:
-    """Derive the runner image tag from one library pin and one eval_runner version.
+def image_tag(library_version: str, runner_version: str, context_digest: str) -> str:
+    """Derive the runner image tag from one library pin, one eval_runner version and one build context.
 
-    Both parts appear in the tag so a new eval_runner release gets new images while an existing
-    (library, runner) pair always maps to the tag that was built before. PEP 440 local versions
+    The library and runner versions are there for people; the context digest's first 12 hex digits make
+    the tag change whenever what the image is built from changes (eval_runner's code, the lock, the
+    Dockerfile), although eval_runner's version stays the same between commits. PEP 440 local versions
     ("+abc") become "_abc" because "+" is not allowed in a tag.
     """
-    tag = f"{_TAG_UNSAFE.sub('_', library_version)}-runner-{_TAG_UNSAFE.sub('_', runner_version)}"
+    safe = [_TAG_UNSAFE.sub("_", part) for part in (library_version, runner_version)]
+    tag = f"{safe[0]}-runner-{safe[1]}-{context_digest[:12]}"
     if len(tag) > 128 or tag[0] in ".-":
         raise ConfigError(f"image tag {tag!r} derived from {library_version!r} is not a valid Docker tag")
     return tag
 
 
 class Resolution(BaseModel):
-    """What one label resolved to: the record the evaluate workflow fans out over and decisions cite."""
+    """What one label resolved to: the record the workflows fan out over and decisions cite."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     label: str
     kind: LabelKind
     library_version: str  # "0.9.0", or "git-<12 hex>" for a Git commit
-    requirement: str  # what pip installs in the runner image
+    requirement: str  # for people: battery-lib==0.9.0, or battery-lib @ git+<url>@<commit>
     git_commit: str | None
+    wheel: str | None  # the wheel a release installs, and its sha256 on the index
+    wheel_sha256: str | None
+    profile: str  # the locked pin set the library runs in (images/runner/requirements/<profile>.txt)
+    context_digest: str  # the runner build context the image is built from
+    lock_sha256: str
     runner_version: str
     image_tag: str
     image: str  # repository:tag as pods pull it
     resolved_at: str
     image_digest: str | None = None  # filled in when the registry was asked and has the image
+    pinned_image: str | None = None  # repository@digest: what pods run, so a rebuilt tag changes nothing judged
 
+    def with_digest(self, digest: str | None) -> Resolution:
+        """Return the resolution with the registry's digest of its image (None: the image is missing)."""
+        pinned = f"{self.image.rsplit(':', 1)[0]}@{digest}" if digest else None
+        return self.model_copy(update={"image_digest": digest, "pinned_image": pinned})
 
-# ---- the package index (PEP 503) ---------------------------------------------------------------
+    def require_pinned(self) -> str:
+        """``repository@digest`` of the image; a ConfigError when the registry had no digest for it."""
+        if self.pinned_image is None:
+            raise ConfigError(f"image {self.image} of {self.label!r} has no digest yet (not built or not pushed)")
+        return self.pinned_image
 
-
-class _Anchors(HTMLParser):
-    """Collects (filename, yanked) from the anchors of a PEP 503 project page."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.files: list[tuple[str, bool]] = []
-        self._yanked = False
-        self._inside = False
-        self._text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "a":
-            self._inside, self._text = True, []
-            self._yanked = any(name == "data-yanked" for name, _ in attrs)
-
-    def handle_data(self, data: str) -> None:
-        if self._inside:
-            self._text.append(data)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "a" and self._inside:
-            self._inside = False
-            self.files.append(("".join(self._text).strip(), self._yanked))
-
-
-def versions_in_page(html: str, project: str = LIBRARY) -> dict[Version, bool]:
-    """Map every version offered on a PEP 503 page to whether all its files are yanked."""
-    parser = _Anchors()
-    parser.feed(html)
-    prefix = canonicalize_name(project).replace("-", "_")
-    found: dict[Version, bool] = {}
-    for filename, yanked in parser.files:
-        version = _version_of(filename, prefix)
-        if version is not None:
-            found[version] = found.get(version, True) and yanked
-    return found
-
-
-def _version_of(filename: str, prefix: str) -> Version | None:
-    # Wheels are name-version-...whl; sdists name-version.tar.gz. Names are normalised with _ or -.
-    for suffix in (".whl", ".tar.gz", ".zip"):
-        if filename.endswith(suffix):
-            stem = filename.removesuffix(suffix)
-            break
-    else:
-        return None
-    normalised = stem.replace("-", "_").lower()
-    if not normalised.startswith(prefix + "_"):
-        return None
-    rest = stem[len(prefix) + 1 :]
-    text = rest.split("-")[0] if suffix == ".whl" else rest
-    try:
-        return Version(text)
-    except InvalidVersion:
-        return None
-
-
-class PackageIndex(Protocol):
-    """Lists the versions of one project on an index."""
-
-    def versions(self, project: str) -> dict[Version, bool]:
-        """Every version offered, mapped to whether it is yanked."""
-        ...
-
-
-class SimpleIndex:
-    """A PEP 503 simple index over HTTP (pypiserver in tests and in the cluster)."""
-
-    def __init__(self, client: httpx.Client, url: str) -> None:
-        self._client = client
-        self._url = url.rstrip("/") + "/"
-
-    def versions(self, project: str) -> dict[Version, bool]:
-        """Fetch the project page; network trouble is transient, a missing project a ConfigError."""
-        page = f"{self._url}{canonicalize_name(project)}/"
-
-        def fetch() -> httpx.Response:
-            try:
-                response = self._client.get(page, follow_redirects=True)
-            except httpx.HTTPError as error:
-                raise TransientError(f"package index {page}: {error}") from error
-            if response.status_code >= 500 or response.status_code == 429:
-                raise TransientError(f"package index {page}: HTTP {response.status_code}")
-            return response
-
-        response = retry_transient(fetch, what=f"GET {page}")
-        if response.status_code == 404:
-            raise ConfigError(f"package index {self._url} has no project {project!r} (GET {page} was 404)")
-        if response.status_code != 200:
-            raise ConfigError(f"package index {page}: expected HTTP 200, got {response.status_code}")
-        return versions_in_page(response.text, project)
+    @property
+    def install(self) -> str:
+        """The hashed requirement line the build step installs (empty for a Git build from source)."""
+        if self.wheel_sha256 is None:
+            return ""
+        return f"{self.requirement} --hash=sha256:{self.wheel_sha256}"
 
 
 def pick(label: VersionLabel, offered: dict[Version, bool], where: str) -> Version:
@@ -204,47 +135,27 @@ def pick(label: VersionLabel, offered: dict[Version, bool], where: str) -> Versi
     return max(finals)
 
 
-# ---- Git -----------------------------------------------------------------------------------------
+def _image_tags() -> frozenset[Tag]:
+    """Wheel tags the runner images accept: CPython 3.11 on manylinux x86_64, and pure Python."""
+    platforms = [f"manylinux_2_{minor}_x86_64" for minor in range(36, 16, -1)] + ["linux_x86_64"]
+    cpython = tags.cpython_tags(python_version=(3, 11), platforms=platforms)
+    pure = tags.compatible_tags(python_version=(3, 11), interpreter="cp311", platforms=platforms)
+    return frozenset([*cpython, *pure])
 
 
-class GitRemote(Protocol):
-    """Turns a ref into a commit."""
-
-    def commit_of(self, ref: str) -> str:
-        """Return the 40-hex commit a ref points to."""
-        ...
-
-
-class LsRemote:
-    """Resolves refs with ``git ls-remote`` against the library's repository."""
-
-    def __init__(self, url: str, timeout: float = 30.0) -> None:
-        self._url = url
-        self._timeout = timeout
-
-    def commit_of(self, ref: str) -> str:
-        """Resolve a branch or tag (peeled) to a commit; a full commit hash is taken as is."""
-        if _GIT_SHA.match(ref):
-            return ref
+def wheel_for(files: Sequence[IndexFile], version: Version, where: str) -> IndexFile:
+    """The wheel of ``version`` the runner images can install (runner images install wheels only)."""
+    accepted = _image_tags()
+    wheels = [f for f in files if f.is_wheel and version_of(f.filename, LIBRARY) == version]
+    for file in wheels:
         try:
-            done = subprocess.run(
-                ["git", "ls-remote", "--", self._url, ref, f"{ref}^{{}}"],
-                capture_output=True,
-                text=True,
-                timeout=self._timeout,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as error:
-            raise TransientError(f"git ls-remote {self._url} {ref}: {error}") from error
-        if done.returncode != 0:
-            raise TransientError(f"git ls-remote {self._url} {ref} failed: {done.stderr.strip()}")
-        lines = [line.split("\t") for line in done.stdout.splitlines() if "\t" in line]
-        # An annotated tag lists the tag object and the peeled commit (^{}); the commit is what we pin.
-        peeled = [sha for sha, name in lines if name.endswith("^{}")]
-        commits = peeled or [sha for sha, _ in lines]
-        if not commits:
-            raise ConfigError(f"git ref {ref!r} does not exist in {self._url}")
-        return commits[0]
+            _, _, _, file_tags = parse_wheel_filename(file.filename)
+        except InvalidWheelFilename:
+            continue
+        if file_tags & accepted:
+            return file
+    names = ", ".join(f.filename for f in wheels) or "no wheel at all"
+    raise ConfigError(f"{LIBRARY} {version} on {where} has no wheel for CPython 3.11 on Linux x86_64 (has: {names})")
 
 
 # ---- resolution ---------------------------------------------------------------------------------
@@ -252,36 +163,48 @@ class LsRemote:
 
 @dataclass(frozen=True)
 class Resolver:
-    """Resolves labels against one index and one Git remote for one eval_runner version."""
+    """Resolves labels against one index, one Git repository and one runner build context."""
 
     index: PackageIndex
     index_url: str
-    git: GitRemote | None
-    git_url: str | None
+    git: GitRepository | None
+    context: RunnerContext
     runner_version: str
     image_repository: str
 
     def resolve(self, text: str, *, now: datetime | None = None) -> Resolution:
-        """Resolve one label; the result names the exact pin, the pip requirement and the image."""
+        """Resolve one label; the result names the exact pin, what the image installs, and the image."""
         label = parse_label(text)
-        commit: str | None = None
+        wheel: IndexFile | None = None
         if label.kind == "git":
-            if self.git is None or self.git_url is None:
+            if self.git is None:
                 raise ConfigError(f"version label {text!r} needs a Git URL (FLEET_EVAL_INDEX_GIT_URL) and none is set")
-            commit = self.git.commit_of(label.value)
+            commit: str | None = self.git.commit_of(label.value)
+            assert commit is not None  # noqa: S101  # commit_of returns a commit or raises
             library_version = f"git-{commit[:12]}"
-            requirement = f"{LIBRARY} @ git+{self.git_url}@{commit}"
+            requirement = f"{LIBRARY} @ git+{self.git.url}@{commit}"
+            needs = self.git.requirements_at(commit)
         else:
-            version = pick(label, self.index.versions(LIBRARY), self.index_url)
+            commit = None
+            files = self.index.files(LIBRARY)
+            version = pick(label, versions_offered(files, LIBRARY), self.index_url)
+            wheel = wheel_for(files, version, self.index_url)
             library_version = str(version)
             requirement = f"{LIBRARY}=={version}"
-        tag = image_tag(library_version, self.runner_version)
+            needs = wheel_requirements(self.index.read(wheel), wheel.filename)
+        profile = self.context.profile_for(f"{LIBRARY} {library_version}", needs)
+        tag = image_tag(library_version, self.runner_version, self.context.digest)
         return Resolution(
             label=label.text,
             kind=label.kind,
             library_version=library_version,
             requirement=requirement,
             git_commit=commit,
+            wheel=wheel.filename if wheel else None,
+            wheel_sha256=wheel.sha256 if wheel else None,
+            profile=profile,
+            context_digest=self.context.digest,
+            lock_sha256=self.context.lock_sha256,
             runner_version=self.runner_version,
             image_tag=tag,
             image=f"{self.image_repository}:{tag}",
@@ -315,39 +238,3 @@ def split_labels(values: Sequence[str]) -> list[str]:
         else:
             labels.extend(part.strip() for part in text.split(","))
     return [label for label in labels if label]
-
-
-# ---- the registry: does the image exist? ----------------------------------------------------------
-
-
-def image_digest(client: httpx.Client, registry_url: str, repository: str, tag: str) -> str | None:
-    """Ask a Docker registry (HTTP API v2) for the digest of ``repository:tag``; None when it is missing."""
-    url = f"{registry_url.rstrip('/')}/v2/{repository}/manifests/{tag}"
-    accept = ", ".join(
-        (
-            "application/vnd.oci.image.index.v1+json",
-            "application/vnd.oci.image.manifest.v1+json",
-            "application/vnd.docker.distribution.manifest.list.v2+json",
-            "application/vnd.docker.distribution.manifest.v2+json",
-        )
-    )
-
-    def head() -> str | None:
-        try:
-            response = client.head(url, headers={"Accept": accept})
-        except httpx.HTTPError as error:
-            raise TransientError(f"registry {url}: {error}") from error
-        if response.status_code == 200:
-            return str(response.headers.get("Docker-Content-Digest", ""))
-        if response.status_code == 404:
-            return None
-        if response.status_code >= 500 or response.status_code == 429:
-            raise TransientError(f"registry {url}: HTTP {response.status_code}")
-        raise DataError(f"registry {url}: expected 200 or 404, got HTTP {response.status_code}")
-
-    return retry_transient(head, what=f"HEAD {url}")
-
-
-def image_exists(client: httpx.Client, registry_url: str, repository: str, tag: str) -> bool:
-    """Whether ``repository:tag`` has a manifest in the registry."""
-    return image_digest(client, registry_url, repository, tag) is not None

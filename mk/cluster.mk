@@ -2,7 +2,7 @@
 # from Debian packages and the Go module proxy and cached under $(FLEET_EVAL_CACHE).
 .PHONY: cluster cluster-down cluster-images test-e2e-smoke
 
-cluster: ## Build (or load from cache) and start the kind cluster with Argo, S3, registry, BuildKit
+cluster: helm ## Build (or load from cache) and start the kind cluster with Argo, S3, registry, BuildKit (and helm)
 	bash scripts/build/cluster/up.sh
 
 cluster-down: ## Delete the kind cluster; built images and binaries stay cached

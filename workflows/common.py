@@ -145,7 +145,7 @@ def runner_step(
     retry: bool = True,
     metrics: Any = None,
     memory: str = "1Gi",
-    extra_outputs: Sequence[Parameter] = (),
+    extra_outputs: Sequence[Parameter | S3Artifact] = (),
     volumes: Sequence[Any] = (),
     synchronization: m.Synchronization | None = None,
     program: str = STEP_WRAPPER,

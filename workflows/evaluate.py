@@ -24,12 +24,12 @@ from workflows.common import (
     task,
     template_defaults,
 )
-from workflows.versions import RUNNER_CONTEXT_KEY, build_missing_images, resolve_template
+from workflows.versions import build_missing_images, pin_template, resolve_template
 
 NAME = "evaluate"
 ENTRY = "evaluate"
 # The entry template's inputs; release passes the same names through its templateRef.
-INPUTS = ("months", "labels", "gate", "policy", "baseline", "promote", "runner-context-key", "image-repository")
+INPUTS = ("months", "labels", "gate", "policy", "baseline", "promote", "image-repository")
 # Evaluation pods running at once (each holds a month of series in memory); a backfill queues the rest.
 PARALLELISM = 6
 # On a pass the gate may move the champion alias; a boolean flag pair, chosen by an expression.
@@ -112,7 +112,7 @@ def month_dag() -> DAG:
             arguments={
                 "month": inp("month"),
                 "label": "{{item.label}}",
-                "image": "{{item.image}}",
+                "image": "{{item.pinned_image}}",
                 "image_digest": "{{item.image_digest}}",
                 "library_version": "{{item.library_version}}",
             },
@@ -151,11 +151,11 @@ def entry_dag() -> DAG:
             arguments={"labels": inp("labels"), "image-repository": inp("image-repository")},
         )
         t_build = build_missing_images()
-        # Resolve again once the images exist: the same pins, now with the digests the evaluations record.
+        # The same pins, now with the digest of every image: evaluations record it and pods run by it.
         t_pin = task(
-            resolve,
+            pin_template(),
             "pin",
-            arguments={"labels": inp("labels"), "image-repository": inp("image-repository")},
+            arguments={"resolutions": "{{tasks.resolve.outputs.parameters.resolutions}}"},
         )
         t_months = task(
             month,
@@ -198,7 +198,6 @@ def build() -> WorkflowTemplate:
             arg("policy", "default", "gate policy name (a key of the fleet-eval-policies ConfigMap)"),
             arg("baseline", "champion", "the version to beat: 'champion' (MLflow alias) or a version"),
             arg("promote", "false", "move the champion alias to the candidate on a pass", enum=["false", "true"]),
-            arg("runner-context-key", RUNNER_CONTEXT_KEY, "artifact key of the runner build context"),
             arg("image-repository", images.RUNNER_REPOSITORY, "repository pods pull runner images from"),
         ],
         annotations={"workflows.argoproj.io/description": "Evaluate versions on months, compare, gate."},

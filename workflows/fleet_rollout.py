@@ -1,6 +1,6 @@
 """fleet-rollout: run one library version on every device, in checkpointed batches over shard pods.
 
-prepare (resolve the version, snapshot, plan: one pod) -> (build the runner image when missing) ->
+prepare (resolve the version, snapshot, plan: one pod) -> (build the runner image and pin it when missing) ->
 (canary, for configuration --apply) -> shard pods over the plan's shard ids -> merge. Fan-out is over
 shard ids (a few dozen), never devices; each shard skips batches whose .done marker exists, so
 ``argo retry``, a resubmit with the same run id or a re-release resumes where the last attempt stopped.
@@ -14,7 +14,13 @@ from hera.workflows import DAG, Container, Counter, Gauge, Label, WorkflowTempla
 from eval_runner.fleet.models import MODES
 from workflows import images
 from workflows.common import Needs, arg, inp, param, runner_step, task, template_defaults
-from workflows.versions import RUNNER_CONTEXT_KEY, build_missing_images, resolution_arguments, resolution_outputs
+from workflows.versions import (
+    build_inputs_artifacts,
+    build_missing_images,
+    pin_template,
+    resolution_arguments,
+    resolution_outputs,
+)
 
 NAME = "fleet-rollout"
 ENTRY = "fleet-rollout"
@@ -26,7 +32,6 @@ INPUTS = (
     "batch-size",
     "apply",
     "max-error-rate",
-    "runner-context-key",
     "image-repository",
 )
 # Shard pods running at once: bounds the load on the API shards and the object store. The controller
@@ -86,7 +91,7 @@ def prepare_template() -> Container:
         needs=(Needs.POSTGRES, Needs.SHARDS),
         # library_version is among the resolution outputs already; Argo refuses a name given twice.
         summary_keys=("images_missing", "devices", "batches", "as_of", "shards"),
-        extra_outputs=resolution_outputs(),
+        extra_outputs=[*resolution_outputs(), *build_inputs_artifacts()],
         memory="4Gi",
     )
 
@@ -150,7 +155,17 @@ def entry_dag() -> DAG:
             },
         )
         t_build = build_missing_images(after="prepare")
-        image = "{{tasks.prepare.outputs.parameters.image}}"
+        t_pin = task(
+            pin_template(),
+            "pin",
+            when="{{tasks.prepare.outputs.parameters.images_missing}} > 0",
+            arguments={"resolutions": "{{tasks.prepare.outputs.parameters.resolutions}}"},
+        )
+        # prepare names the image by digest when it exists; a freshly built one gets its digest from pin.
+        image = (
+            "{{=tasks.prepare.outputs.parameters.images_missing == '0' ? "
+            "tasks.prepare.outputs.parameters.image : tasks.pin.outputs.parameters.image}}"
+        )
         t_canary = task(
             shard_template("fleet-canary", ["--canary"]),
             "canary",
@@ -168,7 +183,8 @@ def entry_dag() -> DAG:
         # A missing image is built after prepare, so a new version's build (minutes) also waits for the
         # snapshot (~25 s at 100,000 devices); an existing image, the usual case, costs no step at all.
         t_prepare >> t_build
-        t_canary.depends = "prepare && build-image"
+        t_build >> t_pin
+        t_canary.depends = "pin"
         t_canary >> t_shards
         t_shards >> t_merge
     return dag
@@ -207,7 +223,6 @@ def build() -> WorkflowTemplate:
             arg("batch-size", "250", "devices per checkpointed batch"),
             arg("apply", "false", "configuration: really write (default: dry-run diff)", enum=["false", "true"]),
             arg("max-error-rate", "0.05", "configuration --apply: halt a batch above this failed-write share"),
-            arg("runner-context-key", RUNNER_CONTEXT_KEY, "artifact key of the runner build context"),
             arg("image-repository", images.RUNNER_REPOSITORY, "repository pods pull runner images from"),
         ],
         annotations={"workflows.argoproj.io/description": "Run a library version on every device, in batches."},

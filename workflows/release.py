@@ -14,7 +14,6 @@ from hera.workflows import models as m
 from eval_runner.fleet.models import MODES
 from workflows import evaluate, fleet_rollout, images
 from workflows.common import arg, inp, param, runner_step, task, template_defaults
-from workflows.versions import RUNNER_CONTEXT_KEY
 
 NAME = "release"
 ENTRY = "release"
@@ -93,7 +92,6 @@ def entry_dag() -> DAG:
                 "baseline": "champion",
                 # A release that passes the gate becomes the champion, whether or not it rolls out.
                 "promote": "true",
-                "runner-context-key": RUNNER_CONTEXT_KEY,
                 "image-repository": images.RUNNER_REPOSITORY,
             },
         )
@@ -109,7 +107,6 @@ def entry_dag() -> DAG:
                 "batch-size": "250",
                 "apply": "false",
                 "max-error-rate": "0.05",
-                "runner-context-key": RUNNER_CONTEXT_KEY,
                 "image-repository": images.RUNNER_REPOSITORY,
             },
         )

@@ -1,7 +1,10 @@
-"""Templates shared by evaluate and fleet-rollout: resolve version labels, build the missing runner images.
+"""Templates shared by evaluate and fleet-rollout: resolve version labels, build missing runner images, pin.
 
-An image is built only when ``versions resolve`` found its tag missing from the registry, so an image
-that exists is never rebuilt; a mutex per tag stops two workflows from building the same one at once.
+resolve (core image) turns labels into pins and lists the images the registry lacks; it also hands on,
+as artifacts, the runner build context the core image carries and the source tree of every Git label to
+build. build-image (BuildKit) builds exactly those images in the cluster and pushes them; a mutex per
+image tag stops two workflows from building the same one at once. pin records each image's digest
+without resolving the labels again, and every runner pod then references its image by that digest.
 """
 
 # /tmp is an emptyDir mount in these pods, not a shared temp directory.
@@ -9,11 +12,12 @@ that exists is never rebuilt; a mutex per tag stops two workflows from building 
 
 from __future__ import annotations
 
-from hera.workflows import ConfigMapEnv, Container, Env, Parameter, S3Artifact, Task
+from hera.workflows import Artifact, ConfigMapEnv, Container, Env, Parameter, S3Artifact, Task
 from hera.workflows import models as m
 
 from workflows import images
 from workflows.common import (
+    ARGO_PREFIX,
     CONFIG_MAP,
     OUTPUTS,
     container_security,
@@ -25,18 +29,26 @@ from workflows.common import (
 )
 from workflows.images import RUNNER_VERSION
 
-# The build context (pyproject.toml, README.md, eval_runner/, images/runner/) as a .tar.gz in the
-# artifact repository; `make runner-context` writes it. Argo unpacks tarballs given as input artifacts.
-RUNNER_CONTEXT_KEY = f"build/runner-context/fleet-eval-{RUNNER_VERSION}.tar.gz"
-
 RESOLVE_OUTPUTS = ("resolutions", "missing", "library_versions", "image", "library_version")
+# The runner build context inside the core image (images/runner/Dockerfile, target core).
+RUNNER_CONTEXT_PATH = "/opt/fleet-eval/runner-context"
+LIBRARY_SOURCES_PATH = f"{OUTPUTS}/library-src"  # eval_runner.commands.versions.LIBRARY_SOURCES
 
 
 def resolution_outputs() -> list[Parameter]:
-    """The output parameters of a step that resolves versions with --output-dir (resolve, fleet prepare)."""
+    """The output parameters of a step that resolves versions with --output-dir (resolve, pin, fleet prepare)."""
     return [
         param(name, value_from=m.ValueFrom(path=f"{OUTPUTS}/{name}.{ext}"))
         for name, ext in zip(RESOLVE_OUTPUTS, ("json", "json", "json", "txt", "txt"), strict=True)
+    ]
+
+
+def build_inputs_artifacts() -> list[S3Artifact]:
+    """What a resolving step hands to build-image: the runner build context and the Git source trees."""
+    key = f"{ARGO_PREFIX}/build-inputs/{{{{pod.name}}}}"
+    return [
+        S3Artifact(name="runner-context", path=RUNNER_CONTEXT_PATH, key=f"{key}/runner-context.tgz"),
+        S3Artifact(name="library-sources", path=LIBRARY_SOURCES_PATH, key=f"{key}/library-src.tgz", optional=True),
     ]
 
 
@@ -65,55 +77,113 @@ def resolve_template() -> Container:
             param("image-repository", images.RUNNER_REPOSITORY),
         ],
         summary_keys=("labels", "images_missing"),
+        extra_outputs=[*resolution_outputs(), *build_inputs_artifacts()],
+        memory="256Mi",
+    )
+
+
+def pin_template() -> Container:
+    """Record the digest of every resolved image once the missing ones are built (labels are not re-resolved)."""
+    return runner_step(
+        "pin-images",
+        [
+            "versions",
+            "pin",
+            "--resolutions",
+            inp("resolutions"),
+            "--registry-url",
+            images.REGISTRY_URL,
+            "--registry-repository",
+            images.RUNNER_PUSH_REPOSITORY.split("/", 1)[1],
+            "--output-dir",
+            OUTPUTS,
+        ],
+        image=images.CORE_IMAGE,
+        inputs=[param("resolutions", description="JSON list the resolve step wrote")],
+        summary_keys=("labels", "images"),
         extra_outputs=resolution_outputs(),
         memory="256Mi",
     )
 
 
+# Parameters reach the script as environment variables, never spliced into shell text. The library goes
+# into the context's library/ folder: a release as its hashed requirement line, a Git commit as its tree.
 BUILD_SCRIPT = """set -eu
-# pip inside BuildKit reaches the private index over plain HTTP in the cluster: trust its host.
-index_host=$(printf '%s' "$FLEET_EVAL_INDEX_URL" | sed -E 's#^[a-z]+://([^/:]+).*#\\1#')
 mkdir -p /tmp/outputs
+report() { # report DIGEST SECONDS BUILT: the step's outputs and its summary for the Argo UI
+  printf '%s' "$1" >/tmp/outputs/digest; printf '%s' "$2" >/tmp/outputs/build_seconds
+  printf '{"image": "%s:%s", "digest": "%s", "build_seconds": %s, "profile": "%s", "built": %s}\\n' \\
+    "$PUSH_REPOSITORY" "$IMAGE_TAG" "$1" "$2" "$PROFILE" "$3" | tee /tmp/outputs/summary.json
+}
+# Under the mutex: another workflow that needed the same image may have built it while this one waited.
+existing=$(curl -fsI -H 'Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json' \\
+  "$REGISTRY_URL/v2/${PUSH_REPOSITORY#*/}/manifests/$IMAGE_TAG" 2>/dev/null \\
+  | tr -d '\\r' | awk -F': ' 'tolower($1) == "docker-content-digest" {print $2}' || true)
+if [ -n "$existing" ]; then
+  echo "$PUSH_REPOSITORY:$IMAGE_TAG exists already ($existing): built by another workflow meanwhile"
+  report "$existing" 0 false; exit 0
+fi
+rm -rf /tmp/build && cp -r /tmp/context /tmp/build
+if [ -n "$LIBRARY_INSTALL" ]; then
+  printf '%s\\n' "$LIBRARY_INSTALL" >/tmp/build/library/requirement.txt
+elif [ -d "/tmp/sources/$LIBRARY_VERSION" ]; then
+  cp -r "/tmp/sources/$LIBRARY_VERSION" /tmp/build/library/src
+else
+  echo "build: $LIBRARY_VERSION has neither a hashed requirement nor a source tree" >&2; exit 2
+fi
+started=$(date +%s)
 buildctl --addr "$BUILDKIT_ADDR" build --frontend dockerfile.v0 \\
-  --local context=/tmp/context --local dockerfile=/tmp/context/images/runner \\
+  --local context=/tmp/build --local dockerfile=/tmp/build --opt target=runner \\
   --opt build-arg:BASE_IMAGE="$BASE_IMAGE" \\
+  --opt build-arg:PROFILE="$PROFILE" \\
+  --opt build-arg:PIP_INDEX_URL="$FLEET_EVAL_INDEX_URL" \\
   --opt build-arg:LIBRARY_REQUIREMENT="$LIBRARY_REQUIREMENT" \\
   --opt build-arg:LIBRARY_VERSION="$LIBRARY_VERSION" \\
   --opt build-arg:RUNNER_VERSION="$RUNNER_VERSION" \\
-  --opt build-arg:PIP_INDEX_URL="$FLEET_EVAL_INDEX_URL" \\
-  --opt build-arg:PIP_TRUSTED_HOST="$index_host" \\
+  --opt build-arg:CONTEXT_DIGEST="$(cat /tmp/build/CONTEXT_DIGEST)" \\
+  --opt build-arg:LOCK_SHA256="$(cat /tmp/build/LOCK_SHA256)" \\
   --output "type=image,name=$PUSH_REPOSITORY:$IMAGE_TAG,push=true,registry.insecure=true" \\
   --metadata-file /tmp/outputs/metadata.json
-jq -r '."containerimage.digest"' /tmp/outputs/metadata.json >/tmp/outputs/digest
-echo "built $PUSH_REPOSITORY:$IMAGE_TAG@$(cat /tmp/outputs/digest)"
+report "$(jq -r '."containerimage.digest"' /tmp/outputs/metadata.json)" $(( $(date +%s) - started )) true
 """
 
 
 def build_image_template() -> Container:
-    """Build one runner image with BuildKit and push it to the cluster registry; outputs its digest."""
-    container = Container(
+    """Build one runner image with BuildKit from the core image's build context and push it; outputs its digest."""
+    outputs = [
+        param(name, value_from=m.ValueFrom(path=f"{OUTPUTS}/{name}", default=""))
+        for name in ("digest", "build_seconds")
+    ]
+    return Container(
         name="build-runner-image",
         image=images.BUILDKIT_IMAGE,
         image_pull_policy="IfNotPresent",
         command=["sh", "-c"],
         args=[BUILD_SCRIPT],
         inputs=[
-            param("requirement", description="what pip installs, e.g. battery-lib==0.9.0"),
+            param("requirement", description="for the image label: battery-lib==0.9.0 or a git+ URL"),
+            param("install", description="the hashed requirement line; empty for a Git build"),
             param("library_version"),
             param("image_tag"),
-            param("runner-context-key", RUNNER_CONTEXT_KEY),
-            S3Artifact(name="context", path="/tmp/context", key=inp("runner-context-key")),
+            param("profile", description="the locked pin set (images/runner/requirements/<profile>.txt)"),
+            Artifact(name="runner-context", path="/tmp/context"),
+            Artifact(name="library-sources", path="/tmp/sources", optional=True),
         ],
-        outputs=[param("digest", value_from=m.ValueFrom(path=f"{OUTPUTS}/digest", default=""))],
-        # Parameters reach the script as environment variables, never spliced into shell text.
+        outputs=[
+            *outputs,
+            param("summary", value_from=m.ValueFrom(path=f"{OUTPUTS}/summary.json", default="{}")),
+        ],
         env=[
             Env(name="LIBRARY_REQUIREMENT", value=inp("requirement")),
+            Env(name="LIBRARY_INSTALL", value=inp("install")),
             Env(name="LIBRARY_VERSION", value=inp("library_version")),
             Env(name="IMAGE_TAG", value=inp("image_tag")),
+            Env(name="PROFILE", value=inp("profile")),
             Env(name="RUNNER_VERSION", value=RUNNER_VERSION),
             Env(name="PUSH_REPOSITORY", value=images.RUNNER_PUSH_REPOSITORY),
             Env(name="BASE_IMAGE", value=images.RUNNER_BASE_IMAGE),
             Env(name="BUILDKIT_ADDR", value=images.BUILDKIT_ADDR),
+            Env(name="REGISTRY_URL", value=images.REGISTRY_URL),
             Env(name="HOME", value="/tmp"),  # the root filesystem is read-only
             ConfigMapEnv(
                 name="FLEET_EVAL_INDEX_URL", config_map_name=CONFIG_MAP, config_map_key="FLEET_EVAL_INDEX_URL"
@@ -125,22 +195,25 @@ def build_image_template() -> Container:
         retry_strategy=retry_transient(limit=3),
         synchronization=m.Synchronization(mutexes=[m.Mutex(name="runner-image-" + inp("image_tag"))]),
     )
-    return container
 
 
 def build_missing_images(*, after: str = "resolve") -> Task:
-    """A DAG task building, in parallel, every runner image the ``after`` resolve step found missing.
+    """A DAG task building, in parallel, every runner image the ``after`` step found missing.
 
-    Call inside a DAG; the caller wires it after that step.
+    Call inside a DAG; the caller wires it after that step, whose artifacts it builds from.
     """
+    source = f"tasks.{after}.outputs.artifacts"
     return task(
         build_image_template(),
         "build-image",
         with_param=f"{{{{tasks.{after}.outputs.parameters.missing}}}}",
-        arguments={
-            "requirement": "{{item.requirement}}",
-            "library_version": "{{item.library_version}}",
-            "image_tag": "{{item.image_tag}}",
-            "runner-context-key": inp("runner-context-key"),
-        },
+        arguments=[
+            Parameter(name="requirement", value="{{item.requirement}}"),
+            Parameter(name="install", value="{{item.install}}"),
+            Parameter(name="library_version", value="{{item.library_version}}"),
+            Parameter(name="image_tag", value="{{item.image_tag}}"),
+            Parameter(name="profile", value="{{item.profile}}"),
+            Artifact(name="runner-context", from_=f"{{{{{source}.runner-context}}}}"),
+            Artifact(name="library-sources", from_=f"{{{{{source}.library-sources}}}}", optional=True),
+        ],
     )

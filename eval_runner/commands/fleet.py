@@ -16,6 +16,7 @@ import click
 from eval_runner.errors import ConfigError
 from eval_runner.fleet.models import MODES, ConfigurationSettings, Mode, ParameterTarget
 from eval_runner.fleet.planning import DEFAULT_BATCH_SIZE
+from eval_runner.runner_profiles import DEFAULT_CONTEXT as RUNNER_CONTEXT
 
 if TYPE_CHECKING:
     from eval_runner.fleet.apply import ParameterClient
@@ -188,6 +189,13 @@ def plan(runtime: Runtime, /, run_id: str, shards: int, mode: str, **config: Any
     type=click.Path(file_okay=False, path_type=Path),
     help="Write the resolution's files and summary.json here (Argo output parameters).",
 )
+@click.option(
+    "--runner-context",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=RUNNER_CONTEXT,
+    show_default=True,
+    help="Runner build context; its digest is part of every image tag (the core image carries it).",
+)
 @click.option("--shards", default=8, show_default=True, type=click.IntRange(min=1), help="Pods to fan out to.")
 @_options(_SNAPSHOT_OPTIONS)
 @_options(_PLAN_OPTIONS)
@@ -201,6 +209,7 @@ def prepare(
     registry_url: str | None,
     registry_repository: str | None,
     output_dir: Path,
+    runner_context: Path,
     shards: int,
     as_of: str | None,
     batch_size: int,
@@ -214,12 +223,18 @@ def prepare(
     of pod start-up and controller latency before the shards can start. The label resolves first, so
     a typo fails before the sources are read.
     """
-    from eval_runner.commands.versions import resolve_labels, write_outputs
+    from eval_runner.commands.versions import LIBRARY_SOURCES, resolve_labels, write_outputs
     from eval_runner.contracts import FLEET_SERIES_DAYS
 
     started = time.monotonic()
     resolutions, missing, resolved = resolve_labels(
-        runtime, (label,), image_repository, registry_url=registry_url, registry_repository=registry_repository
+        runtime,
+        (label,),
+        image_repository,
+        registry_url=registry_url,
+        registry_repository=registry_repository,
+        runner_context=runner_context,
+        sources_dir=output_dir / LIBRARY_SOURCES,
     )
     if len(resolutions) != 1:
         raise ConfigError(f"fleet prepare: --version {label!r} must name exactly one version")

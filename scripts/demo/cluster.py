@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import base64
-import io
 import json
 import os
 import subprocess
-import tarfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +28,7 @@ ARGO_URL = os.environ.get("FLEET_EVAL_ARGO_SERVER", "https://127.0.0.1:32746")
 S3_HOST = os.environ.get("FLEET_EVAL_S3_HOST", "127.0.0.1:32070")
 MLFLOW_NODE_PORT = 32500
 REVIEW_NODE_PORT = 32080
+GIT_NODE_PORT = 32090
 DATA_BUCKET = "fleet-eval"
 
 
@@ -37,7 +36,9 @@ def tool(name: str) -> str:
     """Path of a tool `make cluster` built into the machine cache (kubectl, helm, argo)."""
     found = sorted(BIN.glob(f"*/{name}"))
     if not found:
-        raise FileNotFoundError(f"{name} not found under {BIN}; run `make cluster` (and `make helm`) first")
+        raise FileNotFoundError(
+            f"{name} not found under {BIN}; run `make cluster` first (it builds kubectl, helm, argo)"
+        )
     return str(found[-1])
 
 
@@ -117,6 +118,9 @@ def helm_values(*, devices: int, months: int, start: str, creds: Credentials) ->
         # demo shards ask for no token, so any value works).
         "--set-string",
         "secrets.shards.token=demo-shards-token",
+        # The demo Git server on the host port kind-config.yaml maps (clone, push the GitOps values).
+        "--set",
+        f"demo.gitServer.nodePort={GIT_NODE_PORT}",
         "--set",
         "networkPolicies.enabled=false",
         "--set",
@@ -205,18 +209,6 @@ def load_package_index(wheels: list[Path]) -> None:
     pod = pod_name("package-index")
     for wheel in wheels:
         kubectl("-n", NAMESPACE, "cp", str(wheel), f"{pod}:/data/packages/{wheel.name}")
-
-
-def upload_runner_context(s3: Minio, bucket: str, key: str) -> None:
-    """The runner build context the evaluate workflow's BuildKit step unpacks (as `make runner-context`)."""
-    buffer = io.BytesIO()
-    files = ["pyproject.toml", "README.md", "eval_runner", "images/runner"]
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name in files:
-            tar.add(REPO / name, arcname=name, filter=lambda t: None if "__pycache__" in t.name else t)
-    size = buffer.tell()
-    buffer.seek(0)
-    s3.put_object(bucket, key, buffer, size, content_type="application/gzip")
 
 
 def wait_http(url: str, timeout: float = 120) -> None:

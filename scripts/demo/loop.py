@@ -38,6 +38,29 @@ class StepRecord:
     result: str
 
 
+@dataclass(frozen=True)
+class ImageBuild:
+    """One runner image the cluster built (a build-image node of a workflow)."""
+
+    workflow: str
+    image: str
+    profile: str
+    seconds: float
+
+
+def image_builds(wf: Workflow) -> list[ImageBuild]:
+    """The runner images ``wf`` built in the cluster (its succeeded build-image nodes)."""
+    builds = []
+    for outputs in wf.node_outputs("build-image"):
+        summary = parse_json(outputs.get("summary"), {})
+        if isinstance(summary, dict) and summary.get("image"):
+            builds.append(
+                ImageBuild(wf.name, str(summary["image"]), str(summary.get("profile", "?")),
+                           float(summary.get("build_seconds", 0)))
+            )  # fmt: skip
+    return builds
+
+
 @dataclass
 class Loop:
     """The loop on one cluster: argo-server, S3 and the credentials to reach them from the host."""
@@ -47,9 +70,11 @@ class Loop:
     creds: Credentials
     timeout: float = 1800
     records: list[StepRecord] = field(default_factory=list)
+    builds: list[ImageBuild] = field(default_factory=list)
 
     def _record(self, step: str, wf: Workflow, started: float, result: str) -> None:
         self.records.append(StepRecord(step, wf.name, wf.phase, time.monotonic() - started, result))
+        self.builds.extend(image_builds(wf))
 
     # ---- dataset-build + review --------------------------------------------------------------------
 

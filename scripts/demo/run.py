@@ -18,7 +18,7 @@ from minio import Minio
 from eval_runner.keys import Month
 from scripts.demo import cluster
 from scripts.demo.argo import ArgoServer, WorkflowFailed
-from scripts.demo.loop import Loop, StepRecord
+from scripts.demo.loop import ImageBuild, Loop, StepRecord
 from scripts.demo.versions import wheels
 
 MODES = ("fleet", "fleet-q10-distributions", "configuration")
@@ -48,10 +48,8 @@ def install(args: argparse.Namespace, creds: cluster.Credentials, s3: Minio) -> 
     values = cluster.helm_values(devices=args.devices, months=args.months, start=args.start, creds=creds)
     cluster.helm_install(values)
     cluster.expose_node_ports()
+    # The team's released versions on the private index; their runner images are built by the workflows.
     cluster.load_package_index(wheels())
-    from workflows.versions import RUNNER_CONTEXT_KEY
-
-    cluster.upload_runner_context(s3, "argo-artifacts", RUNNER_CONTEXT_KEY)
 
 
 # The fleet `make test` and `make bench` install when no demo fleet is installed: the smallest on which
@@ -66,7 +64,7 @@ def install_keeping_fleet(
 
     The loop's S3 objects are immutable (a month's dataset is never rewritten with other content), so
     an existing install's fleet is kept; everything else is applied again (`helm upgrade`, the package
-    index, the runner build context), so callers always run this checkout's WorkflowTemplates and an
+    index), so callers always run this checkout's WorkflowTemplates and an
     install interrupted half-way is completed. Returns (devices, months).
     """
     values = cluster.installed_demo_values() or {}
@@ -86,6 +84,15 @@ def table(records: list[StepRecord]) -> str:
         return "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True))
 
     return "\n".join([line(head), line(tuple("-" * w for w in widths)), *(line(r) for r in rows)])
+
+
+def builds_table(builds: list[ImageBuild]) -> str:
+    """Which runner images the cluster built during the run (BuildKit, from the core image's context)."""
+    if not builds:
+        return "runner images built in the cluster: none (every image existed already)"
+    lines = ["runner images built in the cluster (BuildKit):"]
+    lines += [f"  {b.image}  profile {b.profile}  {b.seconds:.0f}s  (workflow {b.workflow})" for b in builds]
+    return "\n".join(lines)
 
 
 def where_to_look() -> str:
@@ -192,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     print(where_to_look())
     print()
     print(table(loop.records))
+    print()
+    print(builds_table(loop.builds))
     log(f"the loop ran in {time.monotonic() - t0:.0f}s")
     if failed:
         log(f"FAILED: fleet-rollout in mode(s) {', '.join(failed)} (see above)")

@@ -73,6 +73,15 @@ app.kubernetes.io/part-of: fleet-eval
 {{- end -}}
 {{- end -}}
 
+{{/* battery-lib's Git repository: sources.libraryGitUrl, or the demo Git server's copy. */}}
+{{- define "fleet-eval.libraryGitUrl" -}}
+{{- if .Values.sources.libraryGitUrl -}}
+{{- .Values.sources.libraryGitUrl -}}
+{{- else if and .Values.demo.enabled .Values.demo.gitServer.enabled -}}
+{{- printf "http://%s.%s.svc/git/battery-lib.git" (include "fleet-eval.componentName" (dict "context" . "component" "git")) .Release.Namespace -}}
+{{- end -}}
+{{- end -}}
+
 {{/* Comma-separated shard URLs: the demo's five shards, or sources.shardUrls. */}}
 {{- define "fleet-eval.shardUrls" -}}
 {{- if .Values.demo.enabled -}}

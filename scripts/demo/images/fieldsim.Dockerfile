@@ -1,12 +1,13 @@
-# The field simulator (demo/fieldsim) on the core runner image, which already has eval_runner and the
-# simulator's heavy dependencies (numpy, polars, psycopg); only starlette and uvicorn are added.
+# The field simulator (demo/fieldsim) on the core runner image, which already holds everything it imports
+# (eval_runner, numpy, polars, psycopg, starlette, uvicorn): the package goes on the path as it is.
 ARG CORE_IMAGE
 FROM ${CORE_IMAGE}
 USER 0
-COPY ca-certificates.crt /tmp/ca.crt
-COPY fieldsim/ /tmp/fieldsim/
-RUN PIP_CERT=/tmp/ca.crt /opt/runner/bin/pip install --no-cache-dir /tmp/fieldsim \
-    && /opt/runner/bin/pip check && rm -rf /tmp/fieldsim /tmp/ca.crt
+COPY fieldsim/ /opt/fieldsim/fieldsim/
+RUN echo /opt/fieldsim >/opt/runner/lib/python3.11/site-packages/fieldsim.pth \
+    && printf '#!/opt/runner/bin/python\nimport sys\nfrom fieldsim.cli import main\nsys.exit(main())\n' \
+      >/opt/runner/bin/fieldsim && chmod 0755 /opt/runner/bin/fieldsim \
+    && /opt/runner/bin/python -c "import fieldsim.cli"
 LABEL org.opencontainers.image.title="fleet-eval field simulator"
 USER 10001:10001
 ENTRYPOINT []

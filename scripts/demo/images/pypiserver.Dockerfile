@@ -1,13 +1,24 @@
-# pypiserver (the chart's private package index) in a virtualenv on the cluster's Python base image.
+# The demo's private package index: pypiserver in its own environment on the cluster's Python base, with
+# the runner wheelhouse (every wheel of images/runner/requirements/*.txt) served beside the uploads, so
+# in-cluster runner builds find every locked dependency without reaching the internet.
 ARG BASE_IMAGE
+FROM ${BASE_IMAGE} AS build
+USER 0
+ARG PIP_INDEX_URL
+ARG PYPISERVER_VERSION
+ENV UV_NO_CACHE=1 UV_PYTHON_DOWNLOADS=never
+COPY bootstrap_uv.py tools.txt /tmp/build/
+RUN python3 /tmp/build/bootstrap_uv.py --index-url "${PIP_INDEX_URL}" --requirements /tmp/build/tools.txt \
+      --dest /usr/local/bin \
+    && uv venv --quiet --python /usr/bin/python3 /opt/pypiserver \
+    && uv pip install --quiet --python /opt/pypiserver/bin/python --index-url "${PIP_INDEX_URL}" \
+      "pypiserver==${PYPISERVER_VERSION}"
+
 FROM ${BASE_IMAGE}
 ARG PYPISERVER_VERSION
-USER 0
-COPY ca-certificates.crt /tmp/ca.crt
-RUN python3 -m venv /opt/pypiserver \
-    && PIP_CERT=/tmp/ca.crt /opt/pypiserver/bin/pip install --no-cache-dir "pypiserver==${PYPISERVER_VERSION}" \
-    && rm /tmp/ca.crt
-LABEL org.opencontainers.image.title="pypiserver ${PYPISERVER_VERSION}"
+LABEL org.opencontainers.image.title="pypiserver ${PYPISERVER_VERSION} with the runner wheelhouse"
+COPY --from=build /opt/pypiserver /opt/pypiserver
+COPY wheelhouse/ /opt/wheelhouse/
 ENV PATH=/opt/pypiserver/bin:${PATH} HOME=/tmp
 USER 10001:10001
 ENTRYPOINT []

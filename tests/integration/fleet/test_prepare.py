@@ -32,10 +32,11 @@ def _store(s3_server: S3Server) -> S3ObjectStore:
     return store
 
 
-def _prepare(env: dict[str, str], out: Path, version: str, *, expect: int = 0) -> Any:
+def _prepare(env: dict[str, str], out: Path, version: str, context: Path, *, expect: int = 0) -> Any:
     return run_cli(
         env,
         *("fleet", "prepare", "--run-id", RUN, "--version", version, "--image-repository", REPOSITORY),
+        *("--runner-context", str(context)),
         *("--output-dir", str(out), "--as-of", AS_OF.isoformat(), "--batch-size", "4", "--shards", "3"),
         *("--mode", "fleet"),
         expect=expect,
@@ -43,13 +44,13 @@ def _prepare(env: dict[str, str], out: Path, version: str, *, expect: int = 0) -
 
 
 def test_prepare_resolves_reuses_the_snapshot_and_plans(
-    s3_server: S3Server, package_index: PackageIndex, fieldsim_fleet: Any, tmp_path: Path
+    s3_server: S3Server, package_index: PackageIndex, fieldsim_fleet: Any, tmp_path: Path, runner_context: Path
 ) -> None:
     store = _store(s3_server)
     manifest = run_snapshot(RUN, AS_OF, store=store, source=FleetFrameSource(fieldsim_fleet), batch_size=4)
     env = cli_env(s3_server.settings(store.bucket), FLEET_EVAL_INDEX_URL=f"{package_index.url}/simple/")
 
-    shard_ids = _prepare(env, tmp_path, "latest")
+    shard_ids = _prepare(env, tmp_path, "latest", runner_context)
 
     assert shard_ids == ["s000", "s001", "s002"]
     assert store.exists(keys.fleet_plan_key(RUN))
@@ -65,10 +66,10 @@ def test_prepare_resolves_reuses_the_snapshot_and_plans(
 
 
 def test_a_version_typo_fails_before_the_sources_are_read(
-    s3_server: S3Server, package_index: PackageIndex, tmp_path: Path
+    s3_server: S3Server, package_index: PackageIndex, tmp_path: Path, runner_context: Path
 ) -> None:
     store = _store(s3_server)
     # No snapshot and no PostgreSQL: were the sources read, this would be a transient error (75).
     env = cli_env(s3_server.settings(store.bucket), FLEET_EVAL_INDEX_URL=f"{package_index.url}/simple/")
-    _prepare(env, tmp_path, "0.9.9", expect=2)
+    _prepare(env, tmp_path, "0.9.9", runner_context, expect=2)
     assert store.list(keys.fleet_run_prefix(RUN)) == []

@@ -6,7 +6,8 @@ import pytest
 from packaging.version import Version
 
 from eval_runner.errors import ConfigError
-from eval_runner.versions import image_tag, parse_label, pick, split_labels, versions_in_page
+from eval_runner.package_index import files_in_page, versions_offered
+from eval_runner.versions import image_tag, parse_label, pick, split_labels
 
 
 @pytest.mark.parametrize(
@@ -32,19 +33,28 @@ def test_bad_labels_are_config_errors_naming_the_label(text: str) -> None:
         parse_label(text)
 
 
-def test_tag_carries_library_and_runner_versions() -> None:
-    assert image_tag("0.9.0", "0.1.0") == "0.9.0-runner-0.1.0"
-    assert image_tag("git-0123456789ab", "0.1.0") == "git-0123456789ab-runner-0.1.0"
+CONTEXT_A = "a" * 64
+CONTEXT_B = "b" * 64
 
 
-def test_tag_is_stable_and_distinct_per_pair() -> None:
-    tags = {image_tag(lib, runner) for lib in ("0.8.0", "0.9.0") for runner in ("0.1.0", "0.2.0")}
-    assert len(tags) == 4
-    assert image_tag("0.9.0", "0.1.0") == image_tag("0.9.0", "0.1.0")
+def test_tag_carries_library_runner_and_context() -> None:
+    assert image_tag("0.9.0", "0.1.0", CONTEXT_A) == "0.9.0-runner-0.1.0-aaaaaaaaaaaa"
+    assert image_tag("git-0123456789ab", "0.1.0", CONTEXT_A) == "git-0123456789ab-runner-0.1.0-aaaaaaaaaaaa"
+
+
+def test_tag_is_stable_and_distinct_per_library_runner_and_context() -> None:
+    tags = {
+        image_tag(lib, runner, context)
+        for lib in ("0.8.0", "0.9.0")
+        for runner in ("0.1.0", "0.2.0")
+        for context in (CONTEXT_A, CONTEXT_B)
+    }
+    assert len(tags) == 8
+    assert image_tag("0.9.0", "0.1.0", CONTEXT_A) == image_tag("0.9.0", "0.1.0", CONTEXT_A)
 
 
 def test_local_versions_become_valid_tags() -> None:
-    assert image_tag("1.0+abc.1", "0.1.0") == "1.0_abc.1-runner-0.1.0"
+    assert image_tag("1.0+abc.1", "0.1.0", CONTEXT_A) == "1.0_abc.1-runner-0.1.0-aaaaaaaaaaaa"
 
 
 PAGE = """<!DOCTYPE html><html><body>
@@ -55,6 +65,23 @@ PAGE = """<!DOCTYPE html><html><body>
 <a data-yanked="broken" href="/p/battery_lib-0.9.1-py3-none-any.whl">battery_lib-0.9.1-py3-none-any.whl</a>
 <a href="/packages/other_lib-5.0-py3-none-any.whl">other_lib-5.0-py3-none-any.whl</a>
 </body></html>"""
+
+
+def versions_in_page(page: str) -> dict[Version, bool]:
+    return versions_offered(files_in_page(page, "http://idx/simple/battery-lib/"), "battery-lib")
+
+
+def test_page_lists_files_with_their_hashes_and_absolute_urls() -> None:
+    files = files_in_page(PAGE, "http://idx/simple/battery-lib/")
+    first = files[0]
+    assert (first.filename, first.url, first.sha256, first.yanked) == (
+        "battery_lib-0.6.0-py3-none-any.whl",
+        "http://idx/packages/battery_lib-0.6.0-py3-none-any.whl",
+        "aa",
+        False,
+    )
+    assert [f.sha256 for f in files[1:3]] == [None, None]
+    assert files[4].yanked
 
 
 def test_page_lists_versions_and_yanks() -> None:
