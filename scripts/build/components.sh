@@ -6,6 +6,7 @@
 # A finished component is never rebuilt; each build's wall time is appended to logs/build-times.tsv.
 source "$(dirname "$0")/lib.sh"
 TOOL=$(cd "$(dirname "$0")" && pwd)/go-tool.sh
+UI_BUILD=$(cd "$(dirname "$0")" && pwd)/argo-ui.sh
 TIMES=$CACHE_ROOT/logs/build-times.tsv
 
 timed() { # timed NAME CMD...: run CMD, record its wall time when it did real work
@@ -75,23 +76,19 @@ build_containerd() {
 }
 
 build_argo() {
-  # argo-server embeds ui/dist/app, which the module zip does not contain, so the CLI/server is built
-  # from a writable copy of the module with a placeholder page (what upstream's STATIC_FILES=false does).
-  # The real UI needs argo-ui from GitHub, which these machines cannot reach.
-  local out=$BIN_CACHE/argo-$ARGO_VERSION
+  # argo-server embeds ui/dist/app (Go embed in ui/embed.go, served by server/static), which the module
+  # zip does not contain: build the UI first (argo-ui.sh, cached), then the binaries from a writable
+  # copy of the module with that dist/app in place, as upstream's `make` with STATIC_FILES=true does.
+  local out; out=$(argo_bin_dir)
   [ -f "$out/.complete" ] && return 0
+  local ui; ui=$("$UI_BUILD")
   local src w=$CACHE_ROOT/work/argo-$ARGO_VERSION
   src=$(moddir "github.com/argoproj/argo-workflows/v4@$ARGO_VERSION")
   rm -rf "$w" && cp -r "$src" "$w" && chmod -R u+w "$w" && cd "$w"
   # Upstream's workflow/executor/osspecific/signal_linux.go is a git symlink to signal_darwin.go; module
   # zips drop symlinks, so argoexec does not compile from the module as published. Restore the link.
   [ -e workflow/executor/osspecific/signal_linux.go ] || ln -s signal_darwin.go workflow/executor/osspecific/signal_linux.go
-  mkdir -p ui/dist/app
-  cat >ui/dist/app/index.html <<'HTML'
-<!doctype html><html><head><title>Argo Workflows</title></head><body>
-<p>This argo-server was built offline without the web UI (its sources are not obtainable here).
-Use the <code>argo</code> CLI or the API: <code>/api/v1/workflows/&lt;namespace&gt;</code>.</p></body></html>
-HTML
+  rm -rf ui/dist && mkdir -p ui/dist && cp -r "$ui" ui/dist/app
   local p=github.com/argoproj/argo-workflows/v4
   local ldf="-s -w -X $p.version=$ARGO_VERSION -X $p.gitTag=$ARGO_VERSION -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
   local tags=""
@@ -105,6 +102,8 @@ HTML
   touch "$out.tmp/.complete"
   rm -rf "$out" && mv "$out.tmp" "$out"
   cd "$REPO_ROOT" && rm -rf "$w"
+  # Binaries with an older UI are superseded; the placeholder build (argo-$ARGO_VERSION/) is left alone.
+  find "$BIN_CACHE" -mindepth 1 -maxdepth 1 -name "argo-$ARGO_VERSION-ui-*" ! -name "$(basename "$out")" -exec rm -rf {} +
 }
 
 build_registry() {

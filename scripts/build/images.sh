@@ -61,8 +61,10 @@ img_pause() {
 }
 
 img_argo() {
-  local a=$BIN_CACHE/argo-$ARGO_VERSION t
-  local key; key=$(content_key "$INFRA/argo" "$ARGO_VERSION" "$(base_key)")
+  local a t
+  a=$(argo_bin_dir)
+  # The UI's key too: argocli is argo-server, which embeds the UI.
+  local key; key=$(content_key "$INFRA/argo" "$ARGO_VERSION" "$(argo_ui_key)" "$(base_key)")
   for t in workflow-controller argoexec argocli; do
     build() {
       local ctx; ctx=$(stage argo)

@@ -14,6 +14,16 @@ mkdir -p "$BIN_CACHE" "$CACHE_ROOT/logs"
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
+# ---- Argo's web UI ---------------------------------------------------------------------------------
+# argo-server embeds the UI, so the argo binaries' cache directory carries the key of the UI's inputs:
+# a changed patch, npm package or build script yields a new directory and a rebuild.
+argo_ui_key() {
+  local here; here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+  content_key "$here/argo-ui/patches" "$here/argo-ui.sh" "$ARGO_VERSION" "$ARGO_UI_NPM_VERSION" \
+    "$ARGO_UI_NPM_INTEGRITY" "$YARN_VERSION"
+}
+argo_bin_dir() { echo "$BIN_CACHE/argo-$ARGO_VERSION-ui-$(argo_ui_key)"; }
+
 # ---- docker images cached as saved tarballs ------------------------------------------------------
 IMAGE_CACHE=$CACHE_ROOT/images
 mkdir -p "$IMAGE_CACHE"

@@ -23,3 +23,11 @@ export KUBERNETES_VERSION KIND_VERSION ETCD_VERSION COREDNS_VERSION PAUSE_VERSIO
 export MLFLOW_VERSION BOTO3_VERSION PSYCOPG_VERSION POSTGRES_MAJOR
 : "${LOCAL_PATH_PROVISIONER_VERSION:=v0.0.30}"  # the only version served; dynamic PVs (kind's default too)
 export LOCAL_PATH_PROVISIONER_VERSION
+# Argo's web UI (scripts/build/argo-ui.sh), from the npm registry. Argo pins argo-ui to a GitHub commit;
+# npm's only argo-ui is 1.0.0, which scripts/build/argo-ui/patches adapt. The integrity is npm's
+# `dist.integrity`, checked before the tarball is used.
+: "${ARGO_UI_NPM_VERSION:=1.0.0}"
+: "${ARGO_UI_NPM_INTEGRITY:=sha512-NvV47SAcVdTZeTm59EVw09u8ZdbXUo2kPdLCveJ8kbBAsFZ3pbYgDGcB9xE61iWCgM1l82sdczUp4NAfGOdCAQ==}"
+: "${YARN_VERSION:=1.22.22}"          # Argo's ui/yarn.lock is a yarn 1 lockfile
+: "${YARN_NPM_INTEGRITY:=sha512-prL3kGtyG7o9Z9Sv8IPfBNrWTDmXB4Qbes8A9rEzt6wkJV8mUvoirjU0Mp3GGAU06Y0XQyA3/2/RQFVuK7MTfg==}"
+export ARGO_UI_NPM_VERSION ARGO_UI_NPM_INTEGRITY YARN_VERSION YARN_NPM_INTEGRITY

@@ -175,7 +175,7 @@ envsubst '${VERSITYGW_VERSION} ${BUILDKIT_VERSION}' <"$HERE/cluster/manifests/in
 
 phase "Argo Workflows $ARGO_VERSION"
 W=$CACHE_ROOT/work/argo-install
-rm -rf "$W" && mkdir -p "$W" && cp -r "$BIN_CACHE/argo-$ARGO_VERSION/manifests" "$W/upstream"
+rm -rf "$W" && mkdir -p "$W" && cp -r "$(argo_bin_dir)/manifests" "$W/upstream"
 envsubst '${ARGO_VERSION}' <"$HERE/cluster/manifests/argo-kustomization.yaml" >"$W/kustomization.yaml"
 kubectl kustomize "$W" >"$W/rendered.yaml"
 { echo ---; cat "$HERE/cluster/manifests/argo-extras.yaml"; } >>"$W/rendered.yaml"
