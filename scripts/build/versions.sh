@@ -23,3 +23,7 @@ export KUBERNETES_VERSION KIND_VERSION ETCD_VERSION COREDNS_VERSION PAUSE_VERSIO
 export MLFLOW_VERSION BOTO3_VERSION PSYCOPG_VERSION POSTGRES_MAJOR
 : "${LOCAL_PATH_PROVISIONER_VERSION:=v0.0.30}"  # the only version served; dynamic PVs (kind's default too)
 export LOCAL_PATH_PROVISIONER_VERSION
+# GitOps controller (docs/gitops.md): Flux's source-controller and helm-controller of one Flux release.
+: "${FLUX_HELM_CONTROLLER_VERSION:=v1.4.0}"    # Flux 2.7.0; the only helm-controller module the proxy serves
+: "${FLUX_SOURCE_CONTROLLER_VERSION:=v1.7.0}"  # Flux 2.7.0's (v1.8+ pairs with helm-controller v1.5+, refused)
+export FLUX_HELM_CONTROLLER_VERSION FLUX_SOURCE_CONTROLLER_VERSION
