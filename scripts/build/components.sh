@@ -2,7 +2,7 @@
 # Builds the Go (and one C) components of the offline cluster from the Go module proxy into the
 # machine cache, one directory per component and version: $BIN_CACHE/<name>-<version>/.
 # Usage: components.sh [kind|etcd|coredns|pause|containerd|argo|registry|buildkit|versitygw|
-#                      local_path_provisioner|all]...
+#                      local_path_provisioner|flux|all]...
 # A finished component is never rebuilt; each build's wall time is appended to logs/build-times.tsv.
 source "$(dirname "$0")/lib.sh"
 TOOL=$(cd "$(dirname "$0")" && pwd)/go-tool.sh
@@ -137,7 +137,32 @@ build_versitygw() {
   "$TOOL" versitygw github.com/versity/versitygw/cmd/versitygw "$VERSITYGW_VERSION" >/dev/null
 }
 
-ALL="kind etcd coredns pause containerd argo registry buildkit versitygw local_path_provisioner"
+build_flux() {
+  # Flux's source-controller and helm-controller, the pair of one Flux release. Each go.mod replaces its
+  # api module with ./api, a nested module that module zips leave out, so neither `go install` nor a
+  # plain copy of the module builds. Dropping that one replace builds against the api module at the
+  # version the go.mod already requires (the proxy serves it); the other replace lines stay as upstream has them.
+  local c v out src w
+  for c in "source-controller $FLUX_SOURCE_CONTROLLER_VERSION" "helm-controller $FLUX_HELM_CONTROLLER_VERSION"; do
+    read -r c v <<<"$c"
+    out=$BIN_CACHE/$c-$v
+    [ -f "$out/.complete" ] && continue
+    w=$CACHE_ROOT/work/$c-$v
+    src=$(moddir "github.com/fluxcd/$c@$v")
+    rm -rf "$w" && cp -r "$src" "$w" && chmod -R u+w "$w" && cd "$w"
+    go mod edit -dropreplace "github.com/fluxcd/$c/api"
+    mkdir -p "$out.tmp"
+    # Upstream's static build (its Dockerfile and Makefile): no cgo, netgo/osusergo.
+    CGO_ENABLED=0 go build -trimpath -tags "netgo osusergo static_build" -ldflags "-s -w" -o "$out.tmp/$c" .
+    # CRDs, RBAC and the Deployment travel with the binary: the cluster installs Flux from them.
+    mkdir -p "$out.tmp/config" && cp -r config/crd config/rbac config/manager "$out.tmp/config/"
+    touch "$out.tmp/.complete"
+    rm -rf "$out" && mv "$out.tmp" "$out"
+    cd "$REPO_ROOT" && rm -rf "$w"
+  done
+}
+
+ALL="kind etcd coredns pause containerd argo registry buildkit versitygw local_path_provisioner flux"
 [ $# -eq 0 ] && set -- all
 for c in "$@"; do
   [ "$c" = all ] && set -- $ALL && break

@@ -2,7 +2,7 @@
 # Builds the infrastructure images of the offline cluster from images/infra/* and the binaries in the
 # machine cache, each cached as a saved tarball keyed by its Dockerfile, versions and base image.
 # Usage: images.sh [kubernetes|coredns|pause|argo|versitygw|registry|buildkit|python|postgres|mlflow|
-#                  local_path_provisioner|all]...
+#                  local_path_provisioner|flux|all]...
 # Images are tagged with the names upstream uses (registry.k8s.io/..., quay.io/argoproj/...) so
 # manifests written for upstream images run unchanged; their labels say they are offline builds.
 source "$(dirname "$0")/lib.sh"
@@ -149,7 +149,23 @@ img_local_path_provisioner() {
   ensure_image "$tag" "$key" build
 }
 
-ALL="kubernetes coredns pause argo versitygw registry buildkit python postgres mlflow local_path_provisioner"
+img_flux() {
+  # Both targets share one context (the classic builder walks the stages before --target too).
+  local s=$BIN_CACHE/source-controller-$FLUX_SOURCE_CONTROLLER_VERSION h=$BIN_CACHE/helm-controller-$FLUX_HELM_CONTROLLER_VERSION
+  local key; key=$(content_key "$INFRA/flux" "$FLUX_SOURCE_CONTROLLER_VERSION" "$FLUX_HELM_CONTROLLER_VERSION")
+  local c v
+  for c in "source-controller $FLUX_SOURCE_CONTROLLER_VERSION" "helm-controller $FLUX_HELM_CONTROLLER_VERSION"; do
+    read -r c v <<<"$c"
+    build() {
+      local ctx; ctx=$(stage flux)
+      cp "$s/source-controller" "$h/helm-controller" /etc/ssl/certs/ca-certificates.crt "$ctx/"
+      docker_build "ghcr.io/fluxcd/$c:$v" "$key" "$ctx" --target "$c"
+    }
+    ensure_image "ghcr.io/fluxcd/$c:$v" "$key" build
+  done
+}
+
+ALL="kubernetes coredns pause argo versitygw registry buildkit python postgres mlflow local_path_provisioner flux"
 [ $# -eq 0 ] && set -- all
 [ "$*" = all ] && set -- $ALL
 mkdir -p "$CACHE_ROOT/work"

@@ -31,3 +31,7 @@ export LOCAL_PATH_PROVISIONER_VERSION
 : "${YARN_VERSION:=1.22.22}"          # Argo's ui/yarn.lock is a yarn 1 lockfile
 : "${YARN_NPM_INTEGRITY:=sha512-prL3kGtyG7o9Z9Sv8IPfBNrWTDmXB4Qbes8A9rEzt6wkJV8mUvoirjU0Mp3GGAU06Y0XQyA3/2/RQFVuK7MTfg==}"
 export ARGO_UI_NPM_VERSION ARGO_UI_NPM_INTEGRITY YARN_VERSION YARN_NPM_INTEGRITY
+# GitOps controller (docs/gitops.md): Flux's source-controller and helm-controller of one Flux release.
+: "${FLUX_HELM_CONTROLLER_VERSION:=v1.4.0}"    # Flux 2.7.0; the only helm-controller module the proxy serves
+: "${FLUX_SOURCE_CONTROLLER_VERSION:=v1.7.0}"  # Flux 2.7.0's (v1.8+ pairs with helm-controller v1.5+, refused)
+export FLUX_HELM_CONTROLLER_VERSION FLUX_SOURCE_CONTROLLER_VERSION

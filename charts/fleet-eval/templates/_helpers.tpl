@@ -19,9 +19,11 @@
 {{- end -}}
 {{- end -}}
 
-{{/* Chart name and version, for the helm.sh/chart label. */}}
+{{/* Chart name and version, for the helm.sh/chart label. SemVer build metadata is left out: Flux's
+helm-controller builds the chart from Git as `0.1.0+<commit>.<generation>` (reconcileStrategy Revision),
+and a label carrying the commit would make every commit patch every object and restart every pod. */}}
 {{- define "fleet-eval.chart" -}}
-{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- printf "%s-%s" .Chart.Name (regexReplaceAll "[+].*$" .Chart.Version "") | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
 {{/* A component's full name: fullname-component. Call with (dict "context" $ "component" "mlflow"). */}}
@@ -46,6 +48,17 @@ app.kubernetes.io/version: {{ .context.Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .context.Release.Service }}
 app.kubernetes.io/part-of: fleet-eval
 {{- with .context.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Labels of a GitOps release Workflow: the common labels without the chart and app versions. A
+Workflow is a record; a label that changes with the chart would make each upgrade patch every record. */}}
+{{- define "fleet-eval.releaseLabels" -}}
+{{ include "fleet-eval.selectorLabels" (dict "context" . "component" "release") }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: fleet-eval
+{{- with .Values.commonLabels }}
 {{ toYaml . }}
 {{- end }}
 {{- end -}}

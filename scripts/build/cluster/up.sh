@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make cluster`: builds (or loads from the machine cache) everything the offline kind cluster needs,
 # then creates or updates the cluster idempotently: Docker, images, node image, kind-registry,
-# the kind cluster, CNI, registry mirrors, Argo Workflows, versitygw S3, BuildKit.
+# the kind cluster, CNI, registry mirrors, Argo Workflows, versitygw S3, BuildKit, Flux (GitOps).
 # Nothing here pulls from a container registry; see docs/offline-install.md.
 source "$(cd "$(dirname "$0")/.." && pwd)/lib.sh"
 HERE=$REPO_ROOT/scripts/build
@@ -91,15 +91,15 @@ kubectl get --raw /readyz >/dev/null || { log "the API server of $CLUSTER did no
 phase "per-node: registry mirrors and CNI"
 NODES=$("$KIND" get nodes --name "$CLUSTER")
 for n in $NODES; do
-  # localhost:5001 is kind's documented name; quay.io and docker.io fall back to kind-registry first, so
-  # manifests that name upstream images (Argo's, the chart's) run the offline builds unchanged, while a
-  # cluster with internet access would still pull from upstream.
+  # localhost:5001 is kind's documented name; quay.io, docker.io and ghcr.io fall back to kind-registry
+  # first, so manifests that name upstream images (Argo's, Flux's, the chart's) run the offline builds
+  # unchanged, while a cluster with internet access would still pull from upstream.
   docker exec -i "$n" sh -c 'set -e
     for r in localhost:5001 kind-registry:5000; do
       mkdir -p /etc/containerd/certs.d/$r
       printf "[host.\"http://kind-registry:5000\"]\n  capabilities = [\"pull\", \"resolve\", \"push\"]\n" >/etc/containerd/certs.d/$r/hosts.toml
     done
-    for r in quay.io:https://quay.io docker.io:https://registry-1.docker.io; do
+    for r in quay.io:https://quay.io docker.io:https://registry-1.docker.io ghcr.io:https://ghcr.io; do
       d=/etc/containerd/certs.d/${r%%:*}; mkdir -p $d
       printf "server = \"%s\"\n\n[host.\"http://kind-registry:5000\"]\n  capabilities = [\"pull\", \"resolve\"]\n" "${r#*:}" >$d/hosts.toml
     done'
@@ -151,6 +151,8 @@ push "localhost:5001/fleet-eval/postgres:$POSTGRES_MAJOR" "fleet-eval/postgres:$
 push "localhost:5001/fleet-eval/local-path-provisioner:$LOCAL_PATH_PROVISIONER_VERSION" \
   "fleet-eval/local-path-provisioner:$LOCAL_PATH_PROVISIONER_VERSION"
 push local/debian:bookworm fleet-eval/debian:bookworm   # the provisioner's helper pods (sh, mkdir, rm)
+push "ghcr.io/fluxcd/source-controller:$FLUX_SOURCE_CONTROLLER_VERSION" "fluxcd/source-controller:$FLUX_SOURCE_CONTROLLER_VERSION"
+push "ghcr.io/fluxcd/helm-controller:$FLUX_HELM_CONTROLLER_VERSION" "fluxcd/helm-controller:$FLUX_HELM_CONTROLLER_VERSION"
 
 phase "storage (local-path-provisioner as the default StorageClass, as kind installs it)"
 # kind falls back to a `standard` class with the in-tree host-path provisioner, which nothing serves;
@@ -190,6 +192,25 @@ else
   log "Argo manifests unchanged since the last apply"
 fi
 
+phase "Flux: source-controller $FLUX_SOURCE_CONTROLLER_VERSION, helm-controller $FLUX_HELM_CONTROLLER_VERSION (docs/gitops.md)"
+W=$CACHE_ROOT/work/flux-install
+rm -rf "$W" && mkdir -p "$W/upstream"
+cp -r "$BIN_CACHE/source-controller-$FLUX_SOURCE_CONTROLLER_VERSION/config" "$W/upstream/source-controller"
+cp -r "$BIN_CACHE/helm-controller-$FLUX_HELM_CONTROLLER_VERSION/config" "$W/upstream/helm-controller"
+envsubst '${FLUX_SOURCE_CONTROLLER_VERSION} ${FLUX_HELM_CONTROLLER_VERSION}' \
+  <"$HERE/cluster/manifests/flux-kustomization.yaml" >"$W/kustomization.yaml"
+cp "$HERE/cluster/manifests/flux-extras.yaml" "$W/"
+kubectl kustomize "$W" >"$W/rendered.yaml"
+# As for Argo: skip the apply of the CRDs when the rendered manifests are the ones applied last time.
+sum=$(sha256sum <"$W/rendered.yaml" | cut -c1-16)
+if [ "$(kubectl -n flux-system get configmap fleet-eval-flux-install -o jsonpath='{.data.sha256}' 2>/dev/null)" != "$sum" ]; then
+  kubectl apply --server-side --force-conflicts -f "$W/rendered.yaml" >/dev/null
+  kubectl -n flux-system create configmap fleet-eval-flux-install --from-literal=sha256="$sum" \
+    --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+else
+  log "Flux manifests unchanged since the last apply"
+fi
+
 phase "waiting for rollouts"
 kubectl -n fleet-infra rollout status deploy/s3 --timeout=300s >/dev/null
 kubectl -n argo rollout status deploy/workflow-controller --timeout=300s >/dev/null
@@ -197,6 +218,8 @@ kubectl -n argo rollout status deploy/argo-server --timeout=300s >/dev/null
 kubectl -n fleet-infra rollout status deploy/buildkitd --timeout=300s >/dev/null
 kubectl -n kube-system rollout status deploy/coredns --timeout=300s >/dev/null
 kubectl -n local-path-storage rollout status deploy/local-path-provisioner --timeout=300s >/dev/null
+kubectl -n flux-system rollout status deploy/source-controller --timeout=300s >/dev/null
+kubectl -n flux-system rollout status deploy/helm-controller --timeout=300s >/dev/null
 
 phase "buckets"
 AWS_ACCESS_KEY_ID=$(kubectl -n fleet-infra get secret s3-credentials -o jsonpath='{.data.accesskey}' | base64 -d) \
