@@ -157,7 +157,8 @@ def build_image_template() -> Container:
     return Container(
         name="build-runner-image",
         image=images.BUILDKIT_IMAGE,
-        image_pull_policy="IfNotPresent",
+        # Always: `make cluster` rebuilds this tag when the BuildKit image changes (one manifest request).
+        image_pull_policy="Always",
         command=["sh", "-c"],
         args=[BUILD_SCRIPT],
         inputs=[

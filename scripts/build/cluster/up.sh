@@ -134,10 +134,16 @@ kubectl wait --for=condition=Ready node --all --timeout=180s >/dev/null
 kubectl apply -f "$HERE/cluster/manifests/local-registry-hosting.yaml" >/dev/null
 
 phase "push images to kind-registry"
-push() { # push IMAGE REPO_PATH: make IMAGE available as localhost:5001/REPO_PATH (skipped when present)
+# Deployments name their images by digest, not by tag: a tag rebuilt from new content (Argo with its web
+# UI, BuildKit with curl) keeps its name, and nodes would go on running the copy they cached. A digest
+# changes the rendered manifests, so the apply below rolls the pods.
+declare -A DIGEST
+push() { # push IMAGE REPO_PATH: make IMAGE available as localhost:5001/REPO_PATH; DIGEST[REPO_PATH] is its digest
   local dst=localhost:5001/$2
   docker tag "$1" "$dst"
   docker push "$dst" >"$CACHE_ROOT/logs/push.log" 2>&1 || { tail "$CACHE_ROOT/logs/push.log" >&2; return 1; }
+  DIGEST[$2]=$(grep -oE 'digest: sha256:[0-9a-f]{64}' "$CACHE_ROOT/logs/push.log" | tail -n1 | cut -d' ' -f2)
+  [ -n "${DIGEST[$2]}" ] || { log "docker push of $dst printed no digest; see $CACHE_ROOT/logs/push.log"; return 1; }
 }
 for t in workflow-controller argoexec argocli; do
   push "quay.io/argoproj/$t:$ARGO_VERSION" "argoproj/$t:$ARGO_VERSION"
@@ -173,12 +179,16 @@ if ! kubectl -n fleet-infra get secret s3-credentials >/dev/null 2>&1; then
 fi
 kubectl -n fleet-infra get secret s3-credentials -o json \
   | jq '{apiVersion, kind, type, data, metadata: {name: .metadata.name, namespace: "argo"}}' | kubectl apply -f - >/dev/null
-envsubst '${VERSITYGW_VERSION} ${BUILDKIT_VERSION}' <"$HERE/cluster/manifests/infra.yaml" | kubectl apply -f - >/dev/null
+export VERSITYGW_DIGEST=${DIGEST[versity/versitygw:$VERSITYGW_VERSION]} BUILDKIT_DIGEST=${DIGEST[moby/buildkit:$BUILDKIT_VERSION]}
+envsubst '${VERSITYGW_DIGEST} ${BUILDKIT_DIGEST}' <"$HERE/cluster/manifests/infra.yaml" | kubectl apply -f - >/dev/null
 
 phase "Argo Workflows $ARGO_VERSION"
 W=$CACHE_ROOT/work/argo-install
 rm -rf "$W" && mkdir -p "$W" && cp -r "$(argo_bin_dir)/manifests" "$W/upstream"
-envsubst '${ARGO_VERSION}' <"$HERE/cluster/manifests/argo-kustomization.yaml" >"$W/kustomization.yaml"
+export ARGO_CLI_DIGEST=${DIGEST[argoproj/argocli:$ARGO_VERSION]} ARGO_CONTROLLER_DIGEST=${DIGEST[argoproj/workflow-controller:$ARGO_VERSION]} \
+  ARGO_EXEC_DIGEST=${DIGEST[argoproj/argoexec:$ARGO_VERSION]}
+envsubst '${ARGO_VERSION} ${ARGO_CLI_DIGEST} ${ARGO_CONTROLLER_DIGEST} ${ARGO_EXEC_DIGEST}' \
+  <"$HERE/cluster/manifests/argo-kustomization.yaml" >"$W/kustomization.yaml"
 kubectl kustomize "$W" >"$W/rendered.yaml"
 { echo ---; cat "$HERE/cluster/manifests/argo-extras.yaml"; } >>"$W/rendered.yaml"
 # Applying Argo's large CRDs takes most of a minute on a busy machine: skip it when the rendered
@@ -197,7 +207,9 @@ W=$CACHE_ROOT/work/flux-install
 rm -rf "$W" && mkdir -p "$W/upstream"
 cp -r "$BIN_CACHE/source-controller-$FLUX_SOURCE_CONTROLLER_VERSION/config" "$W/upstream/source-controller"
 cp -r "$BIN_CACHE/helm-controller-$FLUX_HELM_CONTROLLER_VERSION/config" "$W/upstream/helm-controller"
-envsubst '${FLUX_SOURCE_CONTROLLER_VERSION} ${FLUX_HELM_CONTROLLER_VERSION}' \
+export FLUX_SOURCE_DIGEST=${DIGEST[fluxcd/source-controller:$FLUX_SOURCE_CONTROLLER_VERSION]} \
+  FLUX_HELM_DIGEST=${DIGEST[fluxcd/helm-controller:$FLUX_HELM_CONTROLLER_VERSION]}
+envsubst '${FLUX_SOURCE_DIGEST} ${FLUX_HELM_DIGEST}' \
   <"$HERE/cluster/manifests/flux-kustomization.yaml" >"$W/kustomization.yaml"
 cp "$HERE/cluster/manifests/flux-extras.yaml" "$W/"
 kubectl kustomize "$W" >"$W/rendered.yaml"
