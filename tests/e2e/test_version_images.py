@@ -1,0 +1,129 @@
+"""A new library version evaluated from nothing but `argo submit`: the cluster builds each missing image.
+
+A platform engineer publishes battery-lib 0.9.1 (0.9.0 with one coefficient changed) to the private
+index and submits evaluate with it, the Git server's main branch, ``latest``, a Git tag and an
+abbreviated commit: every image that does not exist is built in the cluster by BuildKit, evaluations
+publish and record the digest their pod ran, and a second submit builds nothing. A label that names
+nothing fails in resolve with exit code 2, before any build.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from scripts.demo import cluster
+from scripts.demo.argo import Workflow
+from scripts.demo.cluster import DATA_BUCKET, GIT_NODE_PORT
+from scripts.demo.loop import Loop, image_builds
+from tests.services.package_index import LIBRARY_ROOT
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning"),
+    pytest.mark.timeout(3600),
+]
+NEW_VERSION = "0.9.1"
+LIBRARY_GIT = f"http://127.0.0.1:{GIT_NODE_PORT}/git/battery-lib.git"
+
+
+def _wheel_of_a_new_version(tmp_path: Path) -> Path:
+    """battery-lib 0.9.1: 0.9.0's sources with its version bumped and its first float constant 1 % larger."""
+    source = tmp_path / "battery-lib-0.9.1"
+    shutil.copytree(LIBRARY_ROOT / "0.9.0", source, ignore=shutil.ignore_patterns("__pycache__"))
+    for path in (source / "pyproject.toml", source / "battery_lib" / "__init__.py"):
+        path.write_text(path.read_text().replace('"0.9.0"', f'"{NEW_VERSION}"'))
+    constants = source / "battery_lib" / "constants.py"
+    text, changed = re.subn(
+        r"^([A-Z_]+ = )([0-9]+\.[0-9]+)$",
+        lambda m: f"{m.group(1)}{float(m.group(2)) * 1.01!r}",
+        constants.read_text(),
+        count=1,
+        flags=re.MULTILINE,
+    )
+    assert changed == 1, "0.9.0's constants.py has no float constant to change"
+    constants.write_text(text)
+    subprocess.run(["uv", "build", "--wheel", "--quiet", "--out-dir", str(tmp_path / "dist"), str(source)], check=True)
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    return wheel
+
+
+def _commit_of(ref: str) -> str:
+    """The commit a ref of the demo Git server points to, through its host port (peeled for tags)."""
+    out = subprocess.run(
+        ["git", "ls-remote", LIBRARY_GIT, ref, f"{ref}^{{}}"], check=True, capture_output=True, text=True
+    ).stdout
+    lines = [line.split("\t") for line in out.splitlines()]
+    peeled = [sha for sha, name in lines if name.endswith("^{}")]
+    return (peeled or [sha for sha, _ in lines])[0]
+
+
+def _evaluate(loop: Loop, month: str, labels: list[str]) -> Workflow:
+    params = {"months": json.dumps([month]), "labels": json.dumps(labels), "gate": "false"}
+    name = loop.argo.submit("evaluate", params)
+    return loop.argo.wait(name, timeout=loop.timeout)
+
+
+def _records(loop: Loop, month: str, library_version: str) -> list[dict[str, object]]:
+    prefix = f"capacity/evaluations/year={month[:4]}/month={month[5:]}/version={library_version}/"
+    found = []
+    for item in loop.s3.list_objects(DATA_BUCKET, prefix=prefix, recursive=True):
+        if str(item.object_name).endswith("metrics.json"):
+            response = loop.s3.get_object(DATA_BUCKET, str(item.object_name))
+            try:
+                found.append(dict(json.loads(response.read())))
+            finally:
+                response.close()
+                response.release_conn()
+    return found
+
+
+def test_new_versions_are_built_in_the_cluster_and_evaluated(
+    e2e_loop: Loop, e2e_reviewed_months: list[str], tmp_path: Path
+) -> None:
+    started = time.monotonic()
+    month = e2e_reviewed_months[0]
+    cluster.load_package_index([_wheel_of_a_new_version(tmp_path)])
+    main_commit, v080_commit = _commit_of("refs/heads/main"), _commit_of("refs/tags/v0.8.0")
+    labels = [NEW_VERSION, "git:main", "latest", "git:v0.9.0", f"git:{v080_commit[:12]}"]
+
+    wf = _evaluate(e2e_loop, month, labels)
+    e2e_loop.argo.require_success(wf)
+    pinned = json.loads(next(o for o in wf.node_outputs("pin") if o.get("resolutions"))["resolutions"])
+    by_label = {r["label"]: r for r in pinned}
+    assert by_label["git:main"]["git_commit"] == main_commit
+    assert by_label[f"git:{v080_commit[:12]}"]["git_commit"] == v080_commit
+    assert by_label[NEW_VERSION]["wheel_sha256"] and by_label[NEW_VERSION]["profile"] == "runtime"
+    built = {b.image.rsplit(":", 1)[1] for b in image_builds(wf)}
+    # 0.9.1 and main exist nowhere else; every pinned image is in the registry now.
+    assert {by_label[NEW_VERSION]["image_tag"], by_label["git:main"]["image_tag"]} <= built
+    for resolution in pinned:
+        assert resolution["pinned_image"] == f"{resolution['image'].rsplit(':', 1)[0]}@{resolution['image_digest']}"
+        records = _records(e2e_loop, month, resolution["library_version"])
+        assert records, f"no evaluation of {resolution['library_version']} on {month}"
+        assert {r["image_digest"] for r in records} == {resolution["image_digest"]}
+    evaluated = {
+        p["value"] for n in wf.pods("evaluate-version") for p in n["inputs"]["parameters"] if p["name"] == "image"
+    }
+    assert all("@sha256:" in image for image in evaluated), evaluated
+
+    again = _evaluate(e2e_loop, month, labels)
+    e2e_loop.argo.require_success(again)
+    assert not again.pods("build-runner-image"), "a second submit of the same labels must build nothing"
+    print(f"new-version e2e: {time.monotonic() - started:.0f}s; built {sorted(built)}")
+
+
+def test_a_label_that_names_nothing_fails_in_resolve_with_exit_2(
+    e2e_loop: Loop, e2e_reviewed_months: list[str]
+) -> None:
+    wf = _evaluate(e2e_loop, e2e_reviewed_months[0], ["0.0.404", "git:no-such-branch"])
+    assert wf.phase == "Failed"
+    resolve = [n for n in wf.pods("resolve-versions")]
+    assert resolve and all(n["phase"] == "Failed" for n in resolve)
+    assert any("exit code 2" in str(n.get("message", "")) for n in resolve), [n.get("message") for n in resolve]
+    assert not wf.pods("build-runner-image")
