@@ -73,13 +73,21 @@ class Needs(Enum):
 RETRIED_EXIT_CODES = (75, 143)
 
 
+# Infrastructure failures, retried whatever the exit code says: a container that never started (runc and
+# containerd report StartError, exit code 128, as Failed when it is the main container) and an evicted or
+# preempted pod. Argo's Error phase (init or wait container failures, deleted pods) is retried too.
+INFRASTRUCTURE_FAILURES = "StartError|ContainerCannotRun|failed to create containerd task|Evicted|Preempt"
+
+
 def retry_transient(limit: int = 5) -> RetryStrategy:
-    """Retry exit code 75 (TransientError), a SIGTERM'd pod and pod-level errors with backoff; never 2 or 3."""
+    """Retry exit code 75 (TransientError), a SIGTERM'd pod and infrastructure failures with backoff; never 2 or 3."""
     codes = " || ".join(f"asInt(lastRetry.exitCode) == {code}" for code in RETRIED_EXIT_CODES)
     return RetryStrategy(
         limit=limit,
         retry_policy="Always",
-        expression=f'{codes} || lastRetry.status == "Error"',
+        expression=(
+            f'{codes} || lastRetry.status == "Error" || lastRetry.message matches "{INFRASTRUCTURE_FAILURES}"'
+        ),
         backoff=m.Backoff(duration="30s", factor=2, max_duration="15m"),
     )
 

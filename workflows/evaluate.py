@@ -103,18 +103,18 @@ def month_dag() -> DAG:
     """One month: every version in parallel (one pod each), then the comparison."""
     with DAG(
         name="evaluate-month",
-        inputs=[param("month"), param("resolutions"), param("library_versions")],
+        inputs=[param("month"), param("evaluations"), param("library_versions")],
     ) as dag:
         runs = task(
             evaluate_version_template(),
             "evaluate",
-            with_param=inp("resolutions"),
+            with_param=inp("evaluations"),
             arguments={
                 "month": inp("month"),
                 "label": "{{item.label}}",
-                "image": "{{item.pinned_image}}",
-                "image_digest": "{{item.image_digest}}",
-                "library_version": "{{item.library_version}}",
+                "image": "{{item.image}}",
+                "image_digest": "{{item.digest}}",
+                "library_version": "{{item.version}}",
             },
         )
         compare = task(
@@ -163,7 +163,7 @@ def entry_dag() -> DAG:
             with_param=inp("months"),
             arguments={
                 "month": "{{item}}",
-                "resolutions": "{{tasks.pin.outputs.parameters.resolutions}}",
+                "evaluations": "{{tasks.pin.outputs.parameters.evaluations}}",
                 "library_versions": "{{tasks.pin.outputs.parameters.library_versions}}",
             },
         )

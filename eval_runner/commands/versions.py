@@ -147,6 +147,16 @@ def resolve_labels(
     return resolutions, missing, summary
 
 
+def _evaluation_item(r: Resolution) -> dict[str, str]:
+    """One item of evaluate's fan-out: small, since Argo names each node after its item."""
+    return {
+        "label": r.label,
+        "version": r.library_version,
+        "image": r.pinned_image or r.image,
+        "digest": r.image_digest or "",
+    }
+
+
 def write_outputs(
     output_dir: Path, resolutions: list[Resolution], missing: list[Resolution], summary: dict[str, object]
 ) -> None:
@@ -159,6 +169,8 @@ def write_outputs(
             [{**r.model_dump(mode="json"), "install": r.install} for r in missing], sort_keys=True
         ),
         "library_versions.json": json.dumps([r.library_version for r in resolutions]),
+        # What evaluation pods fan out over: small items, since Argo names each node after its item.
+        "evaluations.json": json.dumps([_evaluation_item(r) for r in resolutions]),
         # The first label is the candidate of a gate and the version of a fleet rollout.
         "image.txt": resolutions[0].pinned_image or resolutions[0].image,
         "library_version.txt": resolutions[0].library_version,

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import json
+from pathlib import Path
 from types import ModuleType
+
+from packaging.version import InvalidVersion, Version
 
 from eval_runner.errors import ConfigError
 from eval_runner.library.base import Predictor
@@ -14,6 +18,11 @@ from eval_runner.library.generation2 import Generation2Predictor
 MODULE_NAME = "battery_lib"
 DISTRIBUTION_NAME = "battery-lib"
 KNOWN_GENERATIONS = (1, 2)
+# What a runner image was built for (images/runner/Dockerfile writes it): the resolved library version,
+# "0.9.0" for a release or "git-<12 hex>" for a commit, under which its results are stored. A commit's
+# own metadata says only what version it was developing (0.9.0 at tag v0.9.0, 0.11.0.dev0 on main),
+# which would collide with the release of that name.
+BUILD_RECORD = Path("/opt/runner/library-build.json")
 
 
 def _import_library() -> ModuleType:
@@ -62,10 +71,35 @@ def library_generation(module: ModuleType) -> int:
     return declared
 
 
-def load_predictor(module: ModuleType | None = None) -> Predictor:
+def built_library_version(installed: str, record: Path = BUILD_RECORD) -> str:
+    """The version this image's results are keyed by: its build record's, else the installed one.
+
+    A build record naming a release must agree with the installed package; a mismatch means a
+    mislabelled image, and evaluating under the wrong name would publish wrong results.
+    """
+    try:
+        recorded = str(json.loads(record.read_text())["library_version"])
+    except FileNotFoundError:
+        return installed
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ConfigError(f"runner build record {record} is unreadable ({error})") from error
+    if recorded.startswith("git-"):
+        return recorded
+    try:
+        same = Version(recorded) == Version(installed)
+    except InvalidVersion:
+        same = recorded == installed
+    if not same:
+        raise ConfigError(
+            f"this image was built for {DISTRIBUTION_NAME} {recorded} ({record}) but has {installed} installed"
+        )
+    return recorded
+
+
+def load_predictor(module: ModuleType | None = None, *, build_record: Path = BUILD_RECORD) -> Predictor:
     """Build the adapter for the installed battery_lib (or for ``module``, in tests)."""
     module = module if module is not None else _import_library()
-    version = installed_library_version(module)
+    version = built_library_version(installed_library_version(module), build_record)
     generation = library_generation(module)
     if generation == 1:
         return Generation1Predictor(module, version)

@@ -9,12 +9,29 @@ TOOL=$(cd "$(dirname "$0")" && pwd)/go-tool.sh
 UI_BUILD=$(cd "$(dirname "$0")" && pwd)/argo-ui.sh
 TIMES=$CACHE_ROOT/logs/build-times.tsv
 
-timed() { # timed NAME CMD...: run CMD, record its wall time when it did real work
+timed() { # timed NAME CMD...: run CMD with progress lines, record its wall time when it did real work
   local name=$1 t0; shift; t0=$(date +%s)
-  "$@"
+  with_progress "$name" "$@"
   local dt=$(( $(date +%s) - t0 ))
-  [ "$dt" -gt 2 ] && printf '%s\t%s\t%ss\n' "$(date -u +%FT%TZ)" "$name" "$dt" >>"$TIMES"
+  if [ "$dt" -gt 2 ]; then
+    printf '%s\t%s\t%ss\n' "$(date -u +%FT%TZ)" "$name" "$dt" >>"$TIMES"
+    log "$name built in $((dt / 60)) min $((dt % 60)) s"
+  fi
   return 0
+}
+
+cached() { # cached NAME: whether component NAME is in the machine cache already
+  case $1 in
+    argo) [ -f "$(argo_bin_dir)/.complete" ] ;;
+    containerd) [ -f "$BIN_CACHE/containerd-$CONTAINERD_VERSION/.complete" ] && [ -x "$BIN_CACHE/runc-$RUNC_VERSION/runc" ] ;;
+    buildkit) [ -f "$BIN_CACHE/buildkit-$BUILDKIT_VERSION/.complete" ] ;;
+    flux) [ -f "$BIN_CACHE/source-controller-$FLUX_SOURCE_CONTROLLER_VERSION/.complete" ] \
+            && [ -f "$BIN_CACHE/helm-controller-$FLUX_HELM_CONTROLLER_VERSION/.complete" ] ;;
+    etcd) [ -x "$BIN_CACHE/etcd-$ETCD_VERSION/etcd" ] ;;
+    pause) [ -x "$BIN_CACHE/pause-$PAUSE_VERSION/pause" ] ;;
+    local_path_provisioner) [ -x "$BIN_CACHE/local-path-provisioner-$LOCAL_PATH_PROVISIONER_VERSION/local-path-provisioner" ] ;;
+    *) local v; v=${1^^}_VERSION; [ -x "$BIN_CACHE/$1-${!v}/$1" ] ;;
+  esac
 }
 
 moddir() { go mod download -json "$1" | jq -r .Dir; }
@@ -168,6 +185,10 @@ for c in "$@"; do
   [ "$c" = all ] && set -- $ALL && break
 done
 mkdir -p "$CACHE_ROOT/work"
+# One line for what a cold machine has ahead, so a long build says roughly how much is left.
+todo=() total=0
+for c in "$@"; do cached "$c" || { todo+=("$c ~${COLD_MINUTES[$c]:-?} min"); total=$((total + ${COLD_MINUTES[$c]:-0})); }; done
+[ ${#todo[@]} -eq 0 ] || log "to build (cold, 2 cores): $(IFS=,; echo "${todo[*]}" | sed 's/,/, /g'); about $total min in all"
 trap 'log "building ${c:-?} failed"' ERR
 for c in "$@"; do
   # Not inside `if`/`||`: set -e must stay active in the build functions.

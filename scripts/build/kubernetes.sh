@@ -32,9 +32,11 @@ for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   LDF="$LDF -X $p.gitVersion=$K -X $p.gitMajor=1 -X $p.gitMinor=$MINOR -X $p.gitTreeState=clean"
   LDF="$LDF -X $p.gitCommit=0000000000000000000000000000000000000000 -X $p.buildDate=1970-01-01T00:00:00Z"
 done
-log "building $CMDS (cold: tens of minutes on 2 cores)"
+log "building $CMDS (cold: about ${COLD_MINUTES[kubernetes]} min on 2 cores, the longest build of all)"
+t0=$(date +%s)
 # shellcheck disable=SC2086
-CGO_ENABLED=0 go build -trimpath -ldflags "$LDF" -o "$OUT/" $PKGS
+CGO_ENABLED=0 with_progress kubernetes go build -trimpath -ldflags "$LDF" -o "$OUT/" $PKGS
+printf '%s\t%s\t%ss\n' "$(date -u +%FT%TZ)" kubernetes "$(( $(date +%s) - t0 ))" >>"$CACHE_ROOT/logs/build-times.tsv"
 cp "$MOD" "$OUT/kubernetes.mod"
 touch "$OUT/.complete"
 log "kubernetes $K built into $OUT"

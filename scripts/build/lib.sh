@@ -14,6 +14,26 @@ mkdir -p "$BIN_CACHE" "$CACHE_ROOT/logs"
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
+# ---- how long a cold build takes, so a long one says where it is -----------------------------------
+# Minutes of wall time per component on these 2-core machines with empty caches, from the clean cold
+# runs in docs/offline-install.md (Flux and the Argo web UI measured later under load, scaled down).
+declare -A COLD_MINUTES=(
+  [kubernetes]=28 [kind]=1 [etcd]=1 [coredns]=4 [pause]=1 [containerd]=4 [argo]=15 [registry]=3
+  [buildkit]=5 [versitygw]=3 [local_path_provisioner]=2 [flux]=25 [helm]=4 [images]=12
+)
+# with_progress NAME CMD...: run CMD; while it runs longer than a minute, print one line a minute with
+# the elapsed time and the expected cold time of NAME.
+with_progress() {
+  local name=$1 t0; shift; t0=$(date +%s)
+  ( while sleep 60; do
+      log "  ... $name: $(( ($(date +%s) - t0) / 60 )) min so far (a cold build takes about ${COLD_MINUTES[$name]:-?} min)"
+    done ) &
+  local ticker=$! rc=0
+  "$@" || rc=$?
+  kill "$ticker" 2>/dev/null; wait "$ticker" 2>/dev/null || true
+  return "$rc"
+}
+
 # ---- Argo's web UI ---------------------------------------------------------------------------------
 # argo-server embeds the UI, so the argo binaries' cache directory carries the key of the UI's inputs:
 # a changed patch, npm package or build script yields a new directory and a rebuild.

@@ -158,11 +158,11 @@ def test_evaluate_builds_only_missing_images(documents: dict[str, Doc]) -> None:
     tasks = {t["name"]: t for t in _template(documents, "evaluate", "evaluate")["dag"]["tasks"]}
     assert tasks["build-image"]["withParam"] == "{{tasks.resolve.outputs.parameters.missing}}"
     assert tasks["pin"]["depends"] == "build-image"
-    assert tasks["month"]["arguments"]["parameters"][1]["value"] == "{{tasks.pin.outputs.parameters.resolutions}}"
+    assert tasks["month"]["arguments"]["parameters"][1]["value"] == "{{tasks.pin.outputs.parameters.evaluations}}"
     assert _spec(documents, "evaluate")["parallelism"] > 0
     assert tasks["month"]["withParam"] == "{{inputs.parameters.months}}"
     per_month = {t["name"]: t for t in _template(documents, "evaluate", "evaluate-month")["dag"]["tasks"]}
-    assert per_month["evaluate"]["withParam"] == "{{inputs.parameters.resolutions}}"
+    assert per_month["evaluate"]["withParam"] == "{{inputs.parameters.evaluations}}"
     evaluate_version = _template(documents, "evaluate", "evaluate-version")
     assert evaluate_version["container"]["image"] == "{{inputs.parameters.image}}"
     build = _template(documents, "evaluate", "build-runner-image")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import ModuleType
 
 import polars as pl
@@ -220,3 +221,16 @@ def test_version_falls_back_to_distribution_metadata(monkeypatch: pytest.MonkeyP
     del module.__version__
     monkeypatch.setattr("importlib.metadata.version", lambda name: {"battery-lib": "0.8.0"}[name])
     assert installed_library_version(module) == "0.8.0"
+
+
+def test_a_build_record_names_the_version_results_are_keyed_by(tmp_path: Path) -> None:
+    from eval_runner.library.loader import built_library_version
+
+    record = tmp_path / "library-build.json"
+    assert built_library_version("0.9.0", record) == "0.9.0"  # no record: the installed version
+    record.write_text('{"library_version": "git-0123456789ab", "requirement": "battery-lib @ git+x@y"}')
+    assert built_library_version("0.11.0.dev0", record) == "git-0123456789ab"
+    record.write_text('{"library_version": "0.8.0", "requirement": "battery-lib==0.8.0"}')
+    assert built_library_version("0.8.0", record) == "0.8.0"
+    with pytest.raises(ConfigError, match=r"built for battery-lib 0\.8\.0 .* has 0\.9\.0 installed"):
+        built_library_version("0.9.0", record)
