@@ -61,6 +61,15 @@ def image_builds(wf: Workflow) -> list[ImageBuild]:
     return builds
 
 
+def start_errors(wf: Workflow) -> list[str]:
+    """Pods of ``wf`` whose containers failed to start (StartError), each as "node: message"."""
+    return [
+        f"{n.get('displayName')}: {n.get('message')}"
+        for n in wf.nodes.values()
+        if n.get("type") == "Pod" and "StartError" in str(n.get("message", ""))
+    ]
+
+
 @dataclass
 class Loop:
     """The loop on one cluster: argo-server, S3 and the credentials to reach them from the host."""
@@ -71,10 +80,12 @@ class Loop:
     timeout: float = 1800
     records: list[StepRecord] = field(default_factory=list)
     builds: list[ImageBuild] = field(default_factory=list)
+    start_errors: list[str] = field(default_factory=list)  # pods that failed to start (retried or not)
 
     def _record(self, step: str, wf: Workflow, started: float, result: str) -> None:
         self.records.append(StepRecord(step, wf.name, wf.phase, time.monotonic() - started, result))
         self.builds.extend(image_builds(wf))
+        self.start_errors.extend(start_errors(wf))
 
     # ---- dataset-build + review --------------------------------------------------------------------
 
