@@ -1,10 +1,14 @@
 """A new library version evaluated from nothing but `argo submit`: the cluster builds each missing image.
 
-A platform engineer publishes battery-lib 0.9.1 (0.9.0 with one coefficient changed) to the private
-index and submits evaluate with it, the Git server's main branch, ``latest``, a Git tag and an
-abbreviated commit: every image that does not exist is built in the cluster by BuildKit, evaluations
-publish and record the digest their pod ran, and a second submit builds nothing. A label that names
-nothing fails in resolve with exit code 2, before any build.
+A platform engineer publishes a battery-lib 0.9.1 (0.9.0 with one coefficient changed) to the private
+index, a developer pushes an unreleased commit to the Git server's main branch, and evaluate is submitted
+with both, ``latest``, a Git tag and an abbreviated commit: every image that does not exist is built in
+the cluster by BuildKit, evaluations publish and record the digest their pod ran, and a second submit
+builds nothing. A label that names nothing fails in resolve with exit code 2, before any build.
+
+The cluster outlives a test run (CI runs on the cluster a session left), so the new version and the new
+commit are new on every run: ``0.9.1.post<run>`` and a commit whose tree no run has seen. Fixed ones would
+find last run's images in the registry and build nothing.
 """
 
 from __future__ import annotations
@@ -28,13 +32,15 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning"),
     pytest.mark.timeout(3600),
 ]
-NEW_VERSION = "0.9.1"
+RUN = str(int(time.time()))
+NEW_VERSION = f"0.9.1.post{RUN}"
 LIBRARY_GIT = f"http://127.0.0.1:{GIT_NODE_PORT}/git/battery-lib.git"
+GIT_PUSH_SECRET = "fleet-eval-git-push"
 
 
 def _wheel_of_a_new_version(tmp_path: Path) -> Path:
-    """battery-lib 0.9.1: 0.9.0's sources with its version bumped and its first float constant 1 % larger."""
-    source = tmp_path / "battery-lib-0.9.1"
+    """battery-lib 0.9.1.post<run>: 0.9.0's sources, version bumped, first float constant 1 % larger."""
+    source = tmp_path / f"battery-lib-{NEW_VERSION}"
     shutil.copytree(LIBRARY_ROOT / "0.9.0", source, ignore=shutil.ignore_patterns("__pycache__"))
     for path in (source / "pyproject.toml", source / "battery_lib" / "__init__.py"):
         path.write_text(path.read_text().replace('"0.9.0"', f'"{NEW_VERSION}"'))
@@ -51,6 +57,21 @@ def _wheel_of_a_new_version(tmp_path: Path) -> Path:
     subprocess.run(["uv", "build", "--wheel", "--quiet", "--out-dir", str(tmp_path / "dist"), str(source)], check=True)
     (wheel,) = (tmp_path / "dist").glob("*.whl")
     return wheel
+
+
+def _push_an_unreleased_commit(tmp_path: Path) -> str:
+    """A developer's push to main (a comment naming this run in constants.py); returns the new commit."""
+    user, password = (cluster.secret_value(GIT_PUSH_SECRET, key) for key in ("username", "password"))
+    checkout = tmp_path / "battery-lib.git-checkout"
+    subprocess.run(["git", "clone", "--quiet", "--branch", "main", LIBRARY_GIT, str(checkout)], check=True)
+    constants = checkout / "battery_lib" / "constants.py"
+    constants.write_text(constants.read_text() + f"# unreleased change of e2e run {RUN}\n")
+    identity = ["-c", "user.name=e2e developer", "-c", "user.email=e2e@example.invalid"]
+    git = ["git", "-C", str(checkout), *identity]
+    subprocess.run([*git, "commit", "--quiet", "-am", f"An unreleased change (e2e run {RUN})"], check=True)
+    push_url = LIBRARY_GIT.replace("http://", f"http://{user}:{password}@")
+    subprocess.run([*git, "push", "--quiet", push_url, "HEAD:refs/heads/main"], check=True)
+    return subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
 
 
 def _commit_of(ref: str) -> str:
@@ -89,7 +110,9 @@ def test_new_versions_are_built_in_the_cluster_and_evaluated(
     started = time.monotonic()
     month = e2e_reviewed_months[0]
     cluster.load_package_index([_wheel_of_a_new_version(tmp_path)])
-    main_commit, v080_commit = _commit_of("refs/heads/main"), _commit_of("refs/tags/v0.8.0")
+    main_commit = _push_an_unreleased_commit(tmp_path)
+    assert _commit_of("refs/heads/main") == main_commit
+    v080_commit = _commit_of("refs/tags/v0.8.0")
     labels = [NEW_VERSION, "git:main", "latest", "git:v0.9.0", f"git:{v080_commit[:12]}"]
 
     wf = _evaluate(e2e_loop, month, labels)
@@ -100,7 +123,7 @@ def test_new_versions_are_built_in_the_cluster_and_evaluated(
     assert by_label[f"git:{v080_commit[:12]}"]["git_commit"] == v080_commit
     assert by_label[NEW_VERSION]["wheel_sha256"] and by_label[NEW_VERSION]["profile"] == "runtime"
     built = {b.image.rsplit(":", 1)[1] for b in image_builds(wf)}
-    # 0.9.1 and main exist nowhere else; every pinned image is in the registry now.
+    # This run's 0.9.1 and main exist nowhere else; every pinned image is in the registry now.
     assert {by_label[NEW_VERSION]["image_tag"], by_label["git:main"]["image_tag"]} <= built
     for resolution in pinned:
         assert resolution["pinned_image"] == f"{resolution['image'].rsplit(':', 1)[0]}@{resolution['image_digest']}"
