@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from eval_runner.engines import EngineVersions
 from eval_runner.errors import DataError
 from eval_runner.hashing import sha256_bytes
 
@@ -50,6 +51,7 @@ class DatasetManifest(_Frozen):
     month: str
     schema_version: int
     eval_runner_version: str
+    engines: EngineVersions
     content_hash: str = Field(pattern=r"^[0-9a-f]{64}$", description="identity of dataset + series")
     files: dict[str, FileEntry]
     sources: dict[str, SourceFingerprint]

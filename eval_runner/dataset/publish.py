@@ -10,6 +10,7 @@ from eval_runner import __version__
 from eval_runner.contracts import SCHEMA_VERSION
 from eval_runner.dataset.manifest import DatasetManifest, FileEntry, SourceFingerprint, content_hash
 from eval_runner.dataset.reader import SCHEMAS
+from eval_runner.engines import installed_engines
 from eval_runner.errors import DataError
 from eval_runner.hashing import sha256_bytes
 from eval_runner.keys import Month, dataset_file_key, dataset_manifest_key
@@ -43,6 +44,7 @@ def encode_dataset(
         month=str(month),
         schema_version=SCHEMA_VERSION,
         eval_runner_version=__version__,
+        engines=installed_engines(),
         content_hash=content_hash({name: entry.sha256 for name, entry in entries.items()}),
         files=entries,
         sources=dict(sorted(sources.items())),

@@ -11,6 +11,7 @@ import polars as pl
 
 from eval_runner import __version__
 from eval_runner.dataset.reader import load_dataset
+from eval_runner.engines import installed_engines
 from eval_runner.errors import ConfigError, DataError
 from eval_runner.evaluation.metrics import evaluated_frame, flatten_for_tracking, summarise, with_errors
 from eval_runner.evaluation.plots import error_distribution_png
@@ -121,6 +122,7 @@ def run(
         api_generation=predictor.generation,
         image_digest=params.image_digest,
         eval_runner_version=__version__,
+        engines=installed_engines(),
         dataset_hash=loaded.content_hash,
         manifest_sha256=sha256_bytes(loaded.manifest.to_json_bytes()),
         review_csv_sha256=review.review_csv_sha256,

@@ -8,6 +8,7 @@ from typing import Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from eval_runner.engines import EngineVersions
 from eval_runner.errors import DataError
 from eval_runner.evaluation.metrics import EVALUATED_SCHEMA, Summary
 from eval_runner.keys import Month, evaluation_prefix
@@ -45,6 +46,7 @@ class EvaluationRecord(_Frozen):
     api_generation: int
     image_digest: str
     eval_runner_version: str
+    engines: EngineVersions
     dataset_hash: str
     manifest_sha256: str
     review_csv_sha256: str

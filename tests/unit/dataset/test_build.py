@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import polars as pl
+import pyarrow
 from fieldsim.fleet import Fleet
 from polars.testing import assert_frame_equal
 
@@ -92,6 +93,7 @@ def test_chunked_build_equals_the_whole_fleet_at_once(fieldsim_fleet: Fleet) -> 
     chunked = build_month(month, analytics=analytics, extracts=extracts, shard_location="s", chunk_devices=7)
     assert chunked.objects == whole.objects
     assert chunked.manifest == whole.manifest
+    assert (whole.manifest.engines.polars, whole.manifest.engines.pyarrow) == (pl.__version__, pyarrow.__version__)
     assert analytics.calls == 2 + 2 * 9  # 60 devices in chunks of 7
     dataset, series = shape_month(month, analytics.frames)
     assert_frame_equal(parquet_to_frame(whole.objects[dataset_file_key(month, "dataset")], name="d"), dataset)

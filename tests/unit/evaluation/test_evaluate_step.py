@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import polars as pl
+import pyarrow
 import pytest
 
 from eval_runner.errors import ConfigError, DataError
@@ -34,6 +35,8 @@ def test_evaluate_publishes_predictions_then_metrics_and_logs_one_run(
     # every 50th sample has no capacity test and is not approved: 98 of 100 evaluated
     assert (record.n_dataset_samples, record.n_approved, record.n_evaluated) == (100, 98, 98)
     assert record.dataset_hash == dataset_hash and record.version_label == "v0.9.0"
+    # the engines it ran with, as the installed distributions say
+    assert (record.engines.polars, record.engines.pyarrow) == (pl.__version__, pyarrow.__version__)
     # predictions are written before the marker
     writes = eval_store.writes
     assert writes.index(predictions_key(MONTH, "0.9.0")) < writes.index(metrics_key(MONTH, "0.9.0"))
