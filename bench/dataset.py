@@ -50,7 +50,7 @@ def bench(devices: int, pg_dsn: str, store: S3ObjectStore) -> dict[str, float]:
         extracts = asyncio.run(_fetch(shards))
         fetch = time.perf_counter() - t0
         with PostgresAnalytics.connect(PostgresSettings(dsn=pg_dsn)) as analytics:
-            built = build_month(MONTH, analytics=analytics, extracts=extracts, shard_location="bench")
+            built = build_month(MONTH, analytics=analytics, extracts=extracts)
         t1 = time.perf_counter()
         publish(store, built)
         publish_s = time.perf_counter() - t1

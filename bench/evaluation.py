@@ -70,7 +70,7 @@ def _publish(store: S3ObjectStore, samples: int) -> None:
     dataset, series = month_dataset(fleet, str(MONTH))
     dataset = dataset.filter(pl.col("true_runtime_days").is_not_null()).head(samples)
     series = series.filter(pl.col("sample_id").is_in(dataset.get_column("sample_id").implode()))
-    source = SourceFingerprint(location="fieldsim", rows=dataset.height, sha256="0" * 64)
+    source = SourceFingerprint(rows=dataset.height, sha256="0" * 64)
     objects, manifest = encode_dataset(
         MONTH, dataset, series, pl.DataFrame(schema=EVENTS_SCHEMA), sources={"fieldsim": source},
         suggestion_policy={"max_days_offline": 3.0},

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import click
 
-from eval_runner.dataset.build import build_month, publish
+from eval_runner.dataset.build import build_month, publish, require_data, require_month_over
 from eval_runner.dataset.reader import load_dataset
 from eval_runner.keys import Month, dataset_manifest_key, extract_prefix
 from eval_runner.settings import ShardSettings
@@ -35,20 +36,30 @@ async def _fetch(
 @group.command(name="build")
 @click.option("--month", "month_text", required=True, help="The month to build, YYYY-MM.")
 @click.option("--refetch", is_flag=True, help="Ignore the records of shards finished by an earlier attempt.")
+@click.option(
+    "--allow-unfinished-month", is_flag=True, help="Publish a month that has not ended yet (it is immutable after)."
+)
+@click.option("--allow-no-data", is_flag=True, help="Publish a month whose sources hold no data for it.")
 @click.pass_obj
-def build(runtime: Runtime, month_text: str, refetch: bool) -> None:
+def build(runtime: Runtime, month_text: str, refetch: bool, allow_unfinished_month: bool, allow_no_data: bool) -> None:
     """Extract a month from the analytics database and the API shards, and publish its dataset.
 
     Rebuilding from unchanged sources writes nothing new (the files are byte-identical); a month
-    already published with different content is refused, because reviews name its content hash.
+    already published with different content is refused, because reviews name its content hash. A month
+    that has not ended (exit 2) or whose sources hold no data for it (exit 3) is refused before anything is
+    published, unless allowed explicitly.
     """
     month = Month.parse(month_text)
+    if not allow_unfinished_month:
+        require_month_over(month, datetime.now(UTC).date())
     store = runtime.store()
     shard_settings = runtime.shard_settings()
     checkpoint = StoreCheckpoint(store, extract_prefix(month))
     extracts = asyncio.run(_fetch(shard_settings, month, checkpoint, refetch))
     with PostgresAnalytics.connect(runtime.postgres_settings()) as analytics:
-        built = build_month(month, analytics=analytics, extracts=extracts, shard_location=",".join(shard_settings.urls))
+        built = build_month(month, analytics=analytics, extracts=extracts)
+    if not allow_no_data:
+        require_data(built, month)
     manifest = publish(store, built)
     summary = {
         "manifest": dataset_manifest_key(month),

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 
 import polars as pl
 
@@ -20,6 +21,7 @@ from eval_runner.dataset.shape import (
     sample_events,
     shape_month,
 )
+from eval_runner.errors import ConfigError, DataError
 from eval_runner.hashing import sha256_chunks
 from eval_runner.keys import Month
 from eval_runner.sources.analytics import SENSOR_LOG_SCHEMA, VALVE_MOVEMENT_SCHEMA, AnalyticsSource
@@ -46,8 +48,7 @@ class RowsFingerprint:
     Feeding a frame in chunks gives the same hash as feeding it whole.
     """
 
-    def __init__(self, location: str, schema: Mapping[str, pl.DataType]) -> None:
-        self.location = location
+    def __init__(self, schema: Mapping[str, pl.DataType]) -> None:
         self.rows = 0
         self._digest = hashlib.sha256(repr(dict(schema)).encode())
 
@@ -58,23 +59,23 @@ class RowsFingerprint:
 
     def result(self) -> SourceFingerprint:
         """The fingerprint of every row fed so far."""
-        return SourceFingerprint(location=self.location, rows=self.rows, sha256=self._digest.hexdigest())
+        return SourceFingerprint(rows=self.rows, sha256=self._digest.hexdigest())
 
 
-def frame_fingerprint(location: str, frame: pl.DataFrame) -> SourceFingerprint:
+def frame_fingerprint(frame: pl.DataFrame) -> SourceFingerprint:
     """Fingerprint of one frame of rows read from a source."""
-    fingerprint = RowsFingerprint(location, frame.schema)
+    fingerprint = RowsFingerprint(frame.schema)
     fingerprint.update(frame)
     return fingerprint.result()
 
 
-def shards_fingerprint(location: str, extracts: Sequence[ShardExtract]) -> SourceFingerprint:
+def shards_fingerprint(extracts: Sequence[ShardExtract]) -> SourceFingerprint:
     """Fingerprint of everything the shards returned, in shard order."""
     ordered = sorted(extracts, key=lambda e: e.shard)
     rows = sum(
         len(e.devices) + len(e.capacity_tests) + len(e.version_events) + len(e.battery_parameters) for e in ordered
     )
-    return SourceFingerprint(location=location, rows=rows, sha256=sha256_chunks(e.to_json_bytes() for e in ordered))
+    return SourceFingerprint(rows=rows, sha256=sha256_chunks(e.to_json_bytes() for e in ordered))
 
 
 def build_month(
@@ -82,7 +83,6 @@ def build_month(
     *,
     analytics: AnalyticsSource,
     extracts: Sequence[ShardExtract],
-    shard_location: str,
     policy: SuggestionPolicy | None = None,
     chunk_devices: int = 1000,
 ) -> BuiltMonth:
@@ -101,8 +101,8 @@ def build_month(
         [p for e in extracts for p in e.battery_parameters],
     )
     device_ids = sorted(frames["devices"].filter(pl.col("installed_at") < end)["device_id"].unique().to_list())
-    sensor_fp = RowsFingerprint(f"{analytics.location}/sensor_logs", SENSOR_LOG_SCHEMA)
-    movement_fp = RowsFingerprint(f"{analytics.location}/valve_movements", VALVE_MOVEMENT_SCHEMA)
+    sensor_fp = RowsFingerprint(SENSOR_LOG_SCHEMA)
+    movement_fp = RowsFingerprint(VALVE_MOVEMENT_SCHEMA)
     parts: list[tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]] = []
     for first in range(0, max(len(device_ids), 1), chunk_devices):
         chunk = device_ids[first : first + chunk_devices]
@@ -134,7 +134,7 @@ def build_month(
     fingerprints = {
         "sensor_logs": sensor_fp.result(),
         "valve_movements": movement_fp.result(),
-        "shards": shards_fingerprint(shard_location, extracts),
+        "shards": shards_fingerprint(extracts),
     }
     objects, manifest = encode_dataset(
         month, dataset, series, events, sources=fingerprints, suggestion_policy=policy.as_dict()
@@ -142,6 +142,28 @@ def build_month(
     seconds["encode"] = time.perf_counter() - started
     log.info("dataset %s: %d samples, %d series rows, %s", month, dataset.height, series.height, seconds)
     return BuiltMonth(objects=objects, manifest=manifest, seconds=seconds)
+
+
+def require_month_over(month: Month, today: date) -> None:
+    """A month is built once it has ended: its dataset is immutable once published, and reviews name it."""
+    if today < month.end:
+        raise ConfigError(
+            f"month {month} has not ended (today is {today.isoformat()}, UTC; it ends {month.end.isoformat()}): "
+            "a published dataset is immutable, so a build now would freeze a partial month and block the real "
+            "one. Build it after the month ends, or pass --allow-unfinished-month to publish it as it is."
+        )
+
+
+def require_data(built: BuiltMonth, month: Month) -> None:
+    """A month whose sources have no data for it is refused: publishing it would block its real build."""
+    samples = built.manifest.files["dataset"].rows
+    sensor_rows = built.manifest.sources["sensor_logs"].rows
+    if samples == 0 or sensor_rows == 0:
+        raise DataError(
+            f"month {month}: the sources returned no data for it ({samples} samples, {sensor_rows} sensor log "
+            "rows); check that the analytics database and the shards hold this month, or pass --allow-no-data "
+            "to publish an empty dataset."
+        )
 
 
 def publish(store: ObjectStore, built: BuiltMonth) -> DatasetManifest:

@@ -37,9 +37,12 @@ class FileEntry(_Frozen):
 
 
 class SourceFingerprint(_Frozen):
-    """What was read from one source: where from, how many rows, and a hash of exactly those rows."""
+    """What was read from one source: how many rows, and a hash of exactly those rows.
 
-    location: str  # never a credential: host/database or URL without user info
+    Never where the source was reached: the same rows served from a new host or port are the same content,
+    so a moved database or shard rebuilds to the same manifest.
+    """
+
     rows: int = Field(ge=0)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from fieldsim.library_input import month_dataset
 from fieldsim.shards import Faults
@@ -57,6 +59,22 @@ def test_build_publishes_and_rebuilds_byte_identical(env: FieldSources, object_s
     assert main(["dataset", "show", "--month", str(MONTH)]) == ExitCode.OK
 
 
+def test_the_same_sources_reached_at_another_address_rebuild_the_same_dataset(
+    monkeypatch: pytest.MonkeyPatch, s3_settings: S3Settings, object_store: S3ObjectStore, env: FieldSources
+) -> None:
+    assert main(["dataset", "build", "--month", str(MONTH)]) == ExitCode.OK
+    first = _published(object_store)
+    # The database and the shards move: same servers, reached by another name.
+    moved_dsn = env.postgres_dsn.replace("127.0.0.1", "localhost")
+    moved_urls = tuple(url.replace("127.0.0.1", "localhost") for url in env.shard_urls)
+    assert moved_dsn != env.postgres_dsn and moved_urls != env.shard_urls
+    for name, value in source_env(s3_settings, moved_dsn, moved_urls).items():
+        monkeypatch.setenv(name, value)
+    assert main(["dataset", "build", "--month", str(MONTH), "--refetch"]) == ExitCode.OK
+    assert _published(object_store) == first
+    assert b"127.0.0.1" not in first[dataset_manifest_key(MONTH)]
+
+
 def test_a_failed_shard_publishes_nothing_and_the_rerun_fetches_only_it(
     env: FieldSources, object_store: S3ObjectStore
 ) -> None:
@@ -101,3 +119,28 @@ def test_throttling_truncation_and_resets_are_retried_to_the_same_result(
 def test_a_month_without_sources_is_a_clear_error(env: FieldSources, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["dataset", "build", "--month", "2026-13"]) == ExitCode.CONFIG
     assert "2026-13" in capsys.readouterr().err
+
+
+def test_a_month_that_has_not_ended_is_refused_before_anything_is_read(
+    env: FieldSources, object_store: S3ObjectStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    today = datetime.now(UTC).date()
+    this_month = Month(today.year, today.month)
+    before = [env.requests(s) for s in range(5)]
+    assert main(["dataset", "build", "--month", str(this_month)]) == ExitCode.CONFIG
+    err = capsys.readouterr().err
+    assert str(this_month) in err and today.isoformat() in err and "--allow-unfinished-month" in err
+    assert [env.requests(s) for s in range(5)] == before, "no shard may be asked before the month is checked"
+    assert object_store.list(dataset_prefix(this_month)) == [] and object_store.list(extract_prefix(this_month)) == []
+
+
+def test_a_month_the_sources_hold_no_data_for_is_refused_unless_allowed(
+    env: FieldSources, object_store: S3ObjectStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = Month(2020, 1)  # years before the simulated fleet was installed
+    assert main(["dataset", "build", "--month", str(empty)]) == ExitCode.DATA
+    err = capsys.readouterr().err
+    assert "2020-01" in err and "0 samples" in err and "--allow-no-data" in err
+    assert object_store.list(dataset_prefix(empty)) == []
+    assert main(["dataset", "build", "--month", str(empty), "--allow-no-data"]) == ExitCode.OK
+    assert load_dataset(object_store, empty).dataset.height == 0

@@ -55,7 +55,7 @@ def _publish_months(store: S3ObjectStore) -> None:
     fleet = simulate(SimConfig.for_months(seed=20260310, devices=DEVICES, start=MONTHS[0], months=len(MONTHS)))
     for month in MONTHS:
         dataset, series = month_dataset(fleet, month)
-        source = SourceFingerprint(location="fieldsim", rows=dataset.height, sha256="0" * 64)
+        source = SourceFingerprint(rows=dataset.height, sha256="0" * 64)
         objects, manifest = encode_dataset(
             Month.parse(month), dataset, series, pl.DataFrame(schema=EVENTS_SCHEMA),
             sources={"fieldsim": source}, suggestion_policy={"max_days_offline": 3.0},

@@ -30,21 +30,21 @@ from eval_runner.dataset.build import frame_fingerprint
 frame = pl.DataFrame(
     {"device_id": ["a", None, "c"], "ts": [datetime(2026, 4, 1, h, tzinfo=UTC) for h in range(3)], "mv": [1, None, 3]}
 )
-print(frame_fingerprint("x", frame).sha256)
+print(frame_fingerprint(frame).sha256)
 """
 
 
 def test_fingerprint_is_the_same_in_another_process() -> None:
     other = subprocess.run([sys.executable, "-c", SCRIPT], check=True, capture_output=True, text=True).stdout.strip()
-    assert other == frame_fingerprint("x", FRAME).sha256
+    assert other == frame_fingerprint(FRAME).sha256
 
 
 def test_fingerprint_changes_with_any_value_or_the_schema() -> None:
-    base = frame_fingerprint("x", FRAME)
+    base = frame_fingerprint(FRAME)
     assert base.rows == 3
     changed = FRAME.with_columns(pl.when(pl.col("mv") == 3).then(4).otherwise(pl.col("mv")).alias("mv"))
-    assert frame_fingerprint("x", changed).sha256 != base.sha256
-    assert frame_fingerprint("x", FRAME.with_columns(pl.col("mv").cast(pl.Int32))).sha256 != base.sha256
+    assert frame_fingerprint(changed).sha256 != base.sha256
+    assert frame_fingerprint(FRAME.with_columns(pl.col("mv").cast(pl.Int32))).sha256 != base.sha256
 
 
 class FleetAnalytics:
@@ -89,8 +89,8 @@ def test_chunked_build_equals_the_whole_fleet_at_once(fieldsim_fleet: Fleet) -> 
     month = Month(2026, 4)
     extracts = _extracts(fieldsim_fleet)
     analytics = FleetAnalytics(fieldsim_fleet)
-    whole = build_month(month, analytics=analytics, extracts=extracts, shard_location="s", chunk_devices=1000)
-    chunked = build_month(month, analytics=analytics, extracts=extracts, shard_location="s", chunk_devices=7)
+    whole = build_month(month, analytics=analytics, extracts=extracts, chunk_devices=1000)
+    chunked = build_month(month, analytics=analytics, extracts=extracts, chunk_devices=7)
     assert chunked.objects == whole.objects
     assert chunked.manifest == whole.manifest
     assert (whole.manifest.engines.polars, whole.manifest.engines.pyarrow) == (pl.__version__, pyarrow.__version__)
@@ -100,4 +100,4 @@ def test_chunked_build_equals_the_whole_fleet_at_once(fieldsim_fleet: Fleet) -> 
     assert_frame_equal(parquet_to_frame(whole.objects[dataset_file_key(month, "series")], name="s"), series)
     everything = analytics.sensor_logs(*read_window(month))
     everything = everything.filter(pl.col("device_id").is_in(dataset["device_id"].implode()))
-    assert whole.manifest.sources["sensor_logs"].sha256 == frame_fingerprint("x", everything).sha256
+    assert whole.manifest.sources["sensor_logs"].sha256 == frame_fingerprint(everything).sha256

@@ -79,7 +79,7 @@ def test_a_month_published_with_other_content_is_refused_before_any_write(
     before = list(store.writes)
     dataset, series = tiny_dataset()
     changed = dataset.with_columns(pl.col("days_offline") + 1)
-    source = SourceFingerprint(location="test", rows=3, sha256="0" * 64)
+    source = SourceFingerprint(rows=3, sha256="0" * 64)
     objects, manifest = encode_dataset(
         MONTH, changed, series, pl.DataFrame(schema=EVENTS_SCHEMA), sources={"a": source}, suggestion_policy={}
     )
