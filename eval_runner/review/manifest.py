@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -84,10 +85,7 @@ class Review:
 
 def parse_review_csv(data: bytes, *, sample_ids: Collection[str], name: str = "review.csv") -> dict[str, bool]:
     """Parse review.csv against the dataset's sample ids; raise ReviewError listing every problem."""
-    try:
-        text = data.decode("utf-8-sig")  # utf-8-sig drops a leading BOM
-    except UnicodeDecodeError as error:
-        raise ReviewError(name, [Problem(None, f"not UTF-8 text ({error})")]) from error
+    text = _utf8_text(data, name, encoding="utf-8-sig")  # utf-8-sig drops a leading BOM
     lines = text.splitlines()  # splits CRLF, LF and CR alike
     if not lines or not lines[0].strip():
         raise ReviewError(name, [Problem(1, f"empty; expected the header {','.join(HEADER)}")])
@@ -134,11 +132,15 @@ def render_review_csv(decisions: Mapping[str, bool]) -> bytes:
 
 def parse_review_meta(data: bytes, *, name: str = "review.json") -> ReviewMeta:
     """Parse review.json; problems name the JSON line where the parser could place them."""
+    _utf8_text(data, name)
     try:
         return ReviewMeta.model_validate_json(data)
     except ValidationError as error:
         problems = [
-            Problem(_line_of(data, str(e["loc"][0])) if e["loc"] else None, f"{_field(e['loc'])}: {e['msg']}")
+            Problem(
+                _line_of(data, str(e["loc"][0])) if e["loc"] else _json_error_line(e["msg"]),
+                f"{_field(e['loc'])}: {e['msg']}",
+            )
             for e in error.errors()
         ]
         raise ReviewError(name, problems) from error
@@ -200,6 +202,31 @@ def build_meta(
         approved=len(review.approved),
         rejected=len(review.rejected),
     )
+
+
+def _utf8_text(data: bytes, name: str, *, encoding: str = "utf-8") -> str:
+    """The file as text; bytes that are not UTF-8 are a ReviewError naming their line and column."""
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as error:
+        line_start = data.rfind(b"\n", 0, error.start) + 1
+        line = data.count(b"\n", 0, error.start) + 1
+        column = len(data[line_start : error.start].decode(encoding, errors="replace")) + 1
+        problem = Problem(
+            line,
+            f"column {column}: byte 0x{data[error.start]:02x} is not UTF-8 text "
+            "(the file was saved in another encoding, e.g. Latin-1; save it as UTF-8)",
+        )
+        raise ReviewError(name, [problem]) from error
+
+
+_JSON_LINE = re.compile(r"at line (\d+)")
+
+
+def _json_error_line(message: str) -> int | None:
+    """The line a JSON syntax error names in its message (pydantic says "... at line N column M")."""
+    found = _JSON_LINE.search(message)
+    return int(found.group(1)) if found else None
 
 
 def _field(loc: tuple[int | str, ...]) -> str:

@@ -100,3 +100,21 @@ def test_bad_json_fields_are_reported() -> None:
 
 def test_render_is_canonical() -> None:
     assert render_review_csv({"b": False, "a": True}) == b"sample_id,use_for_training\na,true\nb,false\n"
+
+
+def test_bytes_that_are_not_utf8_name_their_line_and_column() -> None:
+    latin1 = "sample_id,use_for_training\na/2026-04,true\nb/2026-04,true # revisé\n".encode("latin-1")
+    with pytest.raises(ReviewError) as caught:
+        parse_review_csv(latin1, sample_ids=IDS)
+    (problem,) = caught.value.problems
+    assert problem.line == 3
+    assert "column 23: byte 0xe9 is not UTF-8" in str(caught.value)
+
+
+def test_review_json_errors_always_name_a_line() -> None:
+    bad_bytes = b'{\n  "month": "2026-04",\n  "reviewer": "Jos\xe9"\n}\n'
+    broken = b'{\n  "month": "2026-04",\n  "reviewer": \n'
+    for data, line in ((bad_bytes, 3), (broken, 4)):
+        with pytest.raises(ReviewError) as caught:
+            validate_review(b"", data, month="2026-04", dataset_hash=HASH, sample_ids=IDS)
+        assert [p.line for p in caught.value.problems] == [line], str(caught.value)
