@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from tests.services.process import ManagedProcess, free_port, port_open, require
 from tests.services.s3 import S3Server
 
 ARTIFACT_BUCKET = "mlflow"
+# mlflow server imports for ~10 s on an idle machine and needed ~150 s on a loaded 2-core one.
+START_TIMEOUT_S = 600.0
 
 
 @dataclass
@@ -41,7 +44,14 @@ def _healthy(port: int) -> bool:
         return False
 
 
-def start_mlflow(root: Path, s3: S3Server, *, port: int | None = None) -> MlflowServer:
+def start_mlflow(
+    root: Path,
+    s3: S3Server,
+    *,
+    port: int | None = None,
+    timeout: float = START_TIMEOUT_S,
+    progress: Callable[[float], None] | None = None,
+) -> MlflowServer:
     """Start `mlflow server` with artifacts served through it from ``s3``'s ``mlflow`` bucket."""
     port = port or free_port()
     S3ObjectStore.from_settings(s3.settings(ARTIFACT_BUCKET)).ensure_bucket()
@@ -74,5 +84,5 @@ def start_mlflow(root: Path, s3: S3Server, *, port: int | None = None) -> Mlflow
             "AWS_DEFAULT_REGION": "us-east-1",
         },
     ).start()
-    process.wait_until(lambda: _healthy(port), timeout=120)
+    process.wait_until(lambda: _healthy(port), timeout=timeout, progress=progress)
     return MlflowServer(process=process, port=port)

@@ -92,16 +92,27 @@ class ManagedProcess:
         """Whether the process is still running."""
         return self._process is not None and self._process.poll() is None
 
-    def wait_until(self, ready: Callable[[], bool], *, timeout: float) -> None:
-        """Poll ``ready`` until it is true; fail with the log's tail when the process dies or time runs out."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+    def wait_until(
+        self, ready: Callable[[], bool], *, timeout: float, progress: Callable[[float], None] | None = None
+    ) -> None:
+        """Poll ``ready`` until it is true; fail with the log's tail when the process dies or time runs out.
+
+        ``progress`` is called with the seconds waited, about every 15 s, so a slow start says it is alive.
+        A server that is not ready in time is stopped before the error is raised: nothing is left running.
+        """
+        started = time.monotonic()
+        reported = started
+        while (waited := time.monotonic() - started) < timeout:
             if ready():
                 return
             if not self.alive():
                 raise ServiceError(f"{self.name} exited during start-up:\n{self.log_tail()}")
+            if progress is not None and time.monotonic() - reported >= 15:
+                reported = time.monotonic()
+                progress(waited)
             time.sleep(0.1)
-        raise ServiceError(f"{self.name} not ready after {timeout:.0f}s:\n{self.log_tail()}")
+        self.stop()
+        raise ServiceError(f"{self.name} not ready after {timeout:.0f}s (stopped):\n{self.log_tail()}")
 
     def log_tail(self, lines: int = 30) -> str:
         """The last lines of the process log."""
