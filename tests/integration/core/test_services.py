@@ -25,7 +25,8 @@ def test_when_mlflow_fails_the_s3_and_postgres_servers_started_before_it_are_sto
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     started: dict[str, Any] = {}
-    real_s3, real_postgres = services.start_s3, services.start_postgres
+    from tests.services.postgres import start_postgres as real_postgres
+    from tests.services.s3 import start_s3 as real_s3
 
     def s3(root: Path) -> Any:
         started["s3"] = real_s3(root)
