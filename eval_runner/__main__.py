@@ -1,5 +1,5 @@
 """`python -m eval_runner`: the same as the eval-runner console script."""
 
-from eval_runner.cli import main
+from eval_runner.cli import run
 
-raise SystemExit(main())
+run()

@@ -8,7 +8,9 @@ asks for S3 settings.
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from typing import NoReturn
 
 import click
 
@@ -16,7 +18,7 @@ from eval_runner import __version__
 from eval_runner.errors import ExitCode, FleetEvalError
 from eval_runner.runtime import Runtime, load_settings, pass_runtime
 
-__all__ = ["Runtime", "cli", "load_settings", "main", "pass_runtime"]  # Runtime re-exported for commands
+__all__ = ["Runtime", "cli", "load_settings", "main", "pass_runtime", "run"]  # Runtime re-exported for commands
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -63,5 +65,25 @@ def main(argv: list[str] | None = None) -> int:
     return int(ExitCode.OK)
 
 
+def run() -> NoReturn:
+    """The console script: main()'s exit code, with nothing between it and the process's end.
+
+    The normal interpreter shutdown tears down native thread pools (pyarrow, polars) while their threads
+    may still run; now and then that aborts with "terminate called without an active exception" and the
+    process exits -6 (SIGABRT) after printing the right error, which breaks the exit-code contract Argo's
+    retryStrategy reads. Every run has finished its work when main() returns (runs closed, objects
+    written, nothing left in atexit that matters), so the process flushes what it printed and logged, and
+    leaves with os._exit.
+    """
+    code = main()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe must not turn the exit code into another one
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run()
