@@ -1,15 +1,4 @@
-"""Command modules of eval-runner; each exports ``commands``, and ``COMMANDS`` is what cli.py registers."""
+"""Command modules of eval-runner; each exports ``commands``, the top-level commands it defines.
 
-from __future__ import annotations
-
-import click
-
-from eval_runner.commands import dataset, evaluation, fleet, review, versions
-
-COMMANDS: tuple[click.Command, ...] = (
-    *dataset.commands,
-    *review.commands,
-    *evaluation.commands,
-    *fleet.commands,
-    *versions.commands,
-)
+cli.py imports a module only when one of its commands runs (eval_runner.cli.COMMAND_TABLE).
+"""

@@ -1,6 +1,6 @@
 import pytest
 
-from eval_runner.cli import main
+from eval_runner.cli import COMMAND_TABLE, main
 from eval_runner.errors import ExitCode
 from eval_runner.settings import S3Settings, ShardSettings
 
@@ -13,11 +13,38 @@ def test_cli_help_lists_every_command_group(capsys: pytest.CaptureFixture[str]) 
 
 
 def test_every_group_has_help(capsys: pytest.CaptureFixture[str]) -> None:
-    from eval_runner.commands import COMMANDS
-
-    for command in COMMANDS:
-        assert main([str(command.name), "--help"]) == 0
+    for name in COMMAND_TABLE:
+        assert main([name, "--help"]) == 0
         assert "Usage:" in capsys.readouterr().out
+
+
+def test_the_command_table_is_every_command_with_its_own_help() -> None:
+    """cli.py lists commands without importing them; the list must be exactly what the modules define."""
+    import importlib
+    import pkgutil
+
+    import eval_runner.commands
+
+    defined = {}
+    for module_info in pkgutil.iter_modules(eval_runner.commands.__path__):
+        module = importlib.import_module(f"eval_runner.commands.{module_info.name}")
+        defined.update({str(c.name): c for c in module.commands})
+    assert sorted(COMMAND_TABLE) == sorted(defined)
+    for name, (_, _, short_help) in COMMAND_TABLE.items():
+        assert short_help == defined[name].get_short_help_str(limit=300), name
+
+
+def test_help_imports_no_command_module() -> None:
+    """`eval-runner --help` (and every pod's start-up) pays only for the command it runs."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from eval_runner.cli import main; main(['--help']); "
+        "print(sorted(m for m in sys.modules if m.startswith('eval_runner.commands.') or m in ('polars', 'dulwich')))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
 
 
 def test_unknown_command_is_a_config_error_exit() -> None:
