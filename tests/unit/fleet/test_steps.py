@@ -181,10 +181,10 @@ class _PodDiesBeforeJournal(MemoryObjectStore):
 
     dying = True
 
-    def _write(self, key: str, data: bytes, sha256: str) -> None:
+    def _write(self, key: str, data: bytes, sha256: str, *, if_absent: bool) -> None:
         if self.dying and "/journal/" in key:
             raise RuntimeError(f"pod killed before {key} was written")
-        super()._write(key, data, sha256)
+        super()._write(key, data, sha256, if_absent=if_absent)
 
 
 def test_a_put_whose_journal_was_lost_is_not_sent_again_and_stays_in_the_rollback() -> None:
