@@ -85,9 +85,7 @@ def retry_transient(limit: int = 5) -> RetryStrategy:
     return RetryStrategy(
         limit=limit,
         retry_policy="Always",
-        expression=(
-            f'{codes} || lastRetry.status == "Error" || lastRetry.message matches "{INFRASTRUCTURE_FAILURES}"'
-        ),
+        expression=(f'{codes} || lastRetry.status == "Error" || lastRetry.message matches "{INFRASTRUCTURE_FAILURES}"'),
         backoff=m.Backoff(duration="30s", factor=2, max_duration="15m"),
     )
 
