@@ -378,5 +378,34 @@ def run(
     _echo_json({"snapshot": snap, "summary": summary.model_dump(mode="json"), "timings": timings, "shards": reports})
 
 
+@group.command()
+@_RUN_ID
+@click.option("--apply", is_flag=True, help="Really PUT the previous parameters (default: dry run, a count).")
+@click.option("--canary", default=10, show_default=True, type=click.IntRange(min=1), help="Devices restored first.")
+@click.option("--max-error-rate", default=0.05, show_default=True, type=click.FloatRange(0, 1))
+@click.option("--min-writes", default=20, show_default=True, type=click.IntRange(min=1))
+@click.pass_obj
+def rollback(runtime: Runtime, run_id: str, apply: bool, canary: int, max_error_rate: float, min_writes: int) -> None:
+    """Restore exactly the devices a configuration run wrote (a halted run too); print counts."""
+    from eval_runner.fleet.rollback import run_rollback
+
+    def client() -> AbstractAsyncContextManager[ParameterClient]:
+        from eval_runner.sources.shards import ShardClient
+
+        return ShardClient.from_settings(runtime.shard_settings())
+
+    _echo_json(
+        run_rollback(
+            run_id,
+            store=runtime.store(),
+            client_factory=client,
+            apply=apply,
+            canary=canary,
+            max_error_rate=max_error_rate,
+            min_writes=min_writes,
+        )
+    )
+
+
 # What cli.py registers from this module (top-level commands and groups).
 commands: tuple[click.Command, ...] = (group,)

@@ -141,7 +141,13 @@ async def _read_back(
 
 
 async def _apply_one(
-    row: dict[str, Any], *, client: ParameterClient, store: ObjectStore, run_id: str, batch: int
+    row: dict[str, Any],
+    *,
+    client: ParameterClient,
+    store: ObjectStore,
+    run_id: str,
+    batch: int,
+    expected_etag: str | None = None,
 ) -> dict[str, Any]:
     device_id = row["device_id"]
     nominal, cutoff = row["target_nominal_capacity_mah"], row["target_cutoff_mv"]
@@ -159,6 +165,10 @@ async def _apply_one(
             # Our own PUT landed and its answer or journal entry was lost (the pod died in between).
             done = {**row, **intent, "action": "updated", "etag_after": current.etag, "error": None, "written": True}
             return await _confirmed(store, run_id, batch, done)
+        if expected_etag is not None and current.etag != expected_etag:
+            # A rollback: someone changed the device after the run wrote it; restoring would undo that.
+            why = f"not written: changed since the run wrote it (ETag {current.etag}, the run left {expected_etag})"
+            return _failed(row, why, written=False)
         wanted = now.model_copy(update={"nominal_capacity_mah": nominal, "cutoff_mv": cutoff})
         key = attempt_key(row["idempotency_key"], current.etag)
         previous = {
@@ -203,7 +213,13 @@ async def _apply_one(
 
 
 async def apply_batch(
-    diff: pl.DataFrame, *, client: ParameterClient, store: ObjectStore, run_id: str, batch: int
+    diff: pl.DataFrame,
+    *,
+    client: ParameterClient,
+    store: ObjectStore,
+    run_id: str,
+    batch: int,
+    expected_etags: dict[str, str] | None = None,
 ) -> BatchOutcome:
     """Apply a batch's diff (CONFIG_ROW_SCHEMA rows from ``configuration_diff``); return the final rows."""
     journal = {}
@@ -213,7 +229,17 @@ async def apply_batch(
     rows = diff.to_dicts()
     pending = [r for r in rows if r["action"] == "would_update" and r["device_id"] not in journal]
     applied = await asyncio.gather(
-        *(_apply_one(r, client=client, store=store, run_id=run_id, batch=batch) for r in pending)
+        *(
+            _apply_one(
+                r,
+                client=client,
+                store=store,
+                run_id=run_id,
+                batch=batch,
+                expected_etag=None if expected_etags is None else expected_etags.get(r["device_id"]),
+            )
+            for r in pending
+        )
     )
     by_device = {r["device_id"]: r for r in applied} | journal
     final = [by_device.get(r["device_id"], r) for r in rows]

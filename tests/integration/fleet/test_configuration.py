@@ -149,7 +149,7 @@ def test_apply_halts_on_injected_faults(
         fieldsim_sources.set_faults(shard, fieldsim_shards.Faults(error_rate=1.0, seed=shard))
     run_cli(
         env, "fleet", "run", "--local", "--run-id", RUN, "--mode", "configuration", "--apply",
-        "--as-of", AS_OF.isoformat(), "--batch-size", BATCH, "--max-error-rate", "0.2", "--min-writes", "5",
+        "--as-of", AS_OF.isoformat(), "--batch-size", BATCH, "--max-error-rate", "0.2", "--min-writes", "1",
         expect=3,
     )  # fmt: skip
     assert object_store.exists(keys.fleet_halt_key(RUN))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from eval_runner.fleet.merge import run_merge
 from eval_runner.fleet.models import ConfigurationSettings
 from eval_runner.fleet.modes import attempt_key
 from eval_runner.fleet.plan import DEFAULT_TARGETS, run_plan
+from eval_runner.fleet.rollback import run_rollback
 from eval_runner.fleet.shard import ShardReport, run_shard
 from eval_runner.fleet.snapshot import run_snapshot
 from eval_runner.parquet import parquet_to_frame
@@ -81,11 +83,13 @@ class _JournalFails(MemoryObjectStore):
     def __init__(self, refuse: set[str]) -> None:
         super().__init__()
         self.refuse = set(refuse)
+        self.lock = threading.Lock()
 
     def _write(self, key: str, data: bytes, sha256: str, *, if_absent: bool) -> None:
-        device = next((d for d in self.refuse if "/journal/" in key and key.endswith(f"device={d}.json")), None)
+        with self.lock:  # journal writes run in threads (asyncio.to_thread)
+            device = next((d for d in self.refuse if "/journal/" in key and key.endswith(f"device={d}.json")), None)
+            self.refuse.discard(device or "")
         if device is not None:
-            self.refuse.discard(device)
             raise TransientError(f"put s3://bucket/{key}: S3 is busy (SlowDown); gave up after 4 attempts")
         super()._write(key, data, sha256, if_absent=if_absent)
 
@@ -214,3 +218,38 @@ def test_options_are_refused_before_any_source_is_read(tmp_path: Path) -> None:
     targets.write_text("not json")
     code = main(["fleet", "run", "--local", "--run-id", "x", "--mode", "configuration", "--targets", str(targets)])
     assert code == 2
+
+
+def test_rollback_restores_exactly_the_written_devices_and_leaves_later_changes_alone() -> None:
+    store = MemoryObjectStore()
+    api = FakeShardApi.for_source(SyntheticSource(N))
+    originals = {d: p.model_copy() for d, p in api.parameters.items()}
+    changing = _to_change(api)
+    api.drop_put = set(_after_canary(changing)[::9])  # some writes fail: the run ends unresolved
+    _prepare(store, max_error_rate=0.5)
+    _run_all(store, api)
+    with pytest.raises(DataError, match="not resolved"):
+        run_merge(RUN, store=store)
+    written = set(api.applied)
+    touched_later = sorted(written)[-1]  # an operator changes one device after the run wrote it
+    api.versions[touched_later] += 1
+
+    def client() -> AbstractAsyncContextManager[ParameterClient]:
+        return api
+
+    assert run_rollback(RUN, store=store, client_factory=client, apply=False) == {
+        "run_id": RUN,
+        "mode": "dry-run",
+        "would_restore": len(written),
+    }
+    puts = sum(api.puts.values())
+    with pytest.raises(DataError, match=r"1 devices not restored and 0 not attempted"):
+        run_rollback(RUN, store=store, client_factory=client, apply=True, max_error_rate=0.5)
+    assert sum(api.puts.values()) == puts + len(written) - 1
+    for device in written - {touched_later}:
+        assert api.parameters[device] == originals[device]
+    assert api.parameters[touched_later] != originals[touched_later]
+    # Resumed, the rollback sends nothing again: its journal holds every restored device.
+    with pytest.raises(DataError, match=r"1 devices not restored"):
+        run_rollback(RUN, store=store, client_factory=client, apply=True, max_error_rate=0.5)
+    assert sum(api.puts.values()) == puts + len(written) - 1
