@@ -20,6 +20,7 @@ import click
 
 from eval_runner import __version__
 from eval_runner.errors import ExitCode, FleetEvalError
+from eval_runner.exits import classify
 from eval_runner.runtime import Runtime, load_settings, pass_runtime
 
 __all__ = ["Runtime", "cli", "load_settings", "main", "pass_runtime", "run"]  # Runtime re-exported for commands
@@ -106,7 +107,7 @@ def cli(ctx: click.Context, verbose: int) -> None:
     """Build datasets, evaluate library versions, gate releases and run the fleet.
 
     Connection settings come from FLEET_EVAL_* environment variables (see README); arguments say
-    what to do. Exit codes: 2 configuration error, 3 data error, 75 transient (retry).
+    what to do. Exit codes: 2 configuration error, 3 data error, 75 transient (retry), 70 a bug.
     """
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
@@ -128,6 +129,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(ExitCode.CONFIG)
     except click.exceptions.Exit as done:
         return int(done.exit_code)
+    except Exception as error:  # the last line: every escaped exception gets its code from the one table
+        code = classify(error)
+        if code == ExitCode.SOFTWARE:
+            logging.getLogger("eval_runner").exception("unexpected error (exit 70, not retried)")
+        click.echo(f"error: {type(error).__module__}.{type(error).__name__}: {error}", err=True)
+        return int(code)
     return int(ExitCode.OK)
 
 

@@ -12,6 +12,7 @@ class ExitCode(IntEnum):
     CONFIG = 2
     DATA = 3
     TRANSIENT = 75  # EX_TEMPFAIL from sysexits.h: "try again later"
+    SOFTWARE = 70  # EX_SOFTWARE: an error nobody mapped is a bug; retrying cannot help, so Argo does not
 
 
 class FleetEvalError(Exception):
@@ -36,3 +37,9 @@ class TransientError(FleetEvalError):
     """A service was unreachable or overloaded: the same call may succeed later."""
 
     exit_code = ExitCode.TRANSIENT
+
+
+class InternalError(FleetEvalError):
+    """An error no rule of eval_runner.exits maps: a bug to fix, never retried."""
+
+    exit_code = ExitCode.SOFTWARE

@@ -134,6 +134,16 @@ def fleet_batch_done_key(run_id: str, batch: int) -> str:
     return f"{fleet_run_prefix(run_id)}batches/batch={batch:05d}.done"
 
 
+def fleet_batch_pending_key(run_id: str, batch: int) -> str:
+    """Marker of a configuration batch whose result is whole but has unresolved devices (rewritten per try)."""
+    return f"{fleet_run_prefix(run_id)}batches/batch={batch:05d}.pending"
+
+
+def fleet_report_key(run_id: str, name: str) -> str:
+    """The run's current report (rollback.parquet, failed.parquet): rewritten by every halt and merge."""
+    return f"{fleet_run_prefix(run_id)}report/{_safe('report', name)}"
+
+
 def _fleet_inputs(run_id: str) -> str:
     return f"{fleet_run_prefix(run_id)}inputs/"
 

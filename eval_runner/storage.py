@@ -2,7 +2,10 @@
 
 Semantics every implementation shares (see ``ImmutableStore``):
 - keys are deterministic and objects immutable: writing different content to an existing key is a
-  DataError, writing the same content again is a no-op (so retried work never double-applies);
+  DataError, writing the same content again is a no-op (so retried work never double-applies); the
+  write itself is conditional (``If-None-Match: *``), so of two concurrent writers of one key exactly
+  one wins and the other, holding different content, gets a DataError naming the key;
+- ``head`` answers None only for an object that does not exist; any other failure raises;
 - ``publish`` writes a set of objects, verifies each, and writes the marker (manifest, ``.done``) last,
   so a reader that trusts the marker never sees a half result;
 - ``get_bytes(key, expected_sha256=...)`` verifies content against the hash a manifest names.
@@ -10,13 +13,17 @@ Semantics every implementation shares (see ``ImmutableStore``):
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import hashlib
 import io
 import logging
+import xml.etree.ElementTree as ET
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import BinaryIO, Protocol, TypeVar
 
 import urllib3
 from minio import Minio
@@ -33,6 +40,14 @@ T = TypeVar("T")
 
 SHA256_META = "sha256"  # stored as x-amz-meta-sha256 so a HEAD tells content identity without a GET
 MULTIPART_PART_SIZE = 16 * 1024 * 1024
+
+
+class ObjectNotFoundError(DataError):
+    """The key names no object (404 / NoSuchKey): the one failure ``head`` turns into "absent"."""
+
+
+class KeyTakenError(DataError):
+    """A conditional write found the key taken (412 on ``If-None-Match: *``): another writer was first."""
 
 
 @dataclass(frozen=True)
@@ -84,11 +99,13 @@ class ImmutableStore(ABC):
     """The shared semantics (immutability, verification, publish-then-mark) over a few primitives."""
 
     # ---- primitives an implementation provides -------------------------------------------------
+    # With ``if_absent`` the write must be atomic against other writers: it stores nothing and raises
+    # KeyTakenError when the key exists at the moment the server commits it.
     @abstractmethod
-    def _write(self, key: str, data: bytes, sha256: str) -> None: ...
+    def _write(self, key: str, data: bytes, sha256: str, *, if_absent: bool) -> None: ...
 
     @abstractmethod
-    def _write_file(self, key: str, path: Path, sha256: str) -> None: ...
+    def _write_file(self, key: str, path: Path, sha256: str, *, if_absent: bool) -> None: ...
 
     @abstractmethod
     def _read(self, key: str) -> bytes: ...
@@ -98,7 +115,7 @@ class ImmutableStore(ABC):
 
     @abstractmethod
     def head(self, key: str) -> ObjectInfo | None:
-        """Size and stored hash of an object, or None when it does not exist."""
+        """Size and stored hash of an object, or None when it does not exist; other failures raise."""
 
     @abstractmethod
     def list(self, prefix: str) -> list[str]:
@@ -123,18 +140,42 @@ class ImmutableStore(ABC):
             f"(stored sha256 {info.sha256}, new {sha256}); published objects are immutable"
         )
 
+    def _put(self, key: str, sha256: str, write: Callable[[bool], None], *, overwrite: bool) -> None:
+        """Write unless the same content is there; an immutable key is written with If-None-Match.
+
+        The HEAD before is only a shortcut; the conditional write decides. A 412 is either another
+        writer that published first or our own earlier attempt whose answer was lost: the content
+        tells which, so the same bytes are a no-op and different bytes a DataError naming the key.
+        """
+        if not self._may_write(key, sha256, overwrite=overwrite):
+            return
+        if overwrite:
+            write(False)
+            return
+        try:
+            write(True)
+        except KeyTakenError as error:
+            info = self.head(key)
+            if info is None:
+                raise TransientError(f"object {key!r}: a conditional write found it taken, now it is gone") from error
+            if info.sha256 != sha256:
+                raise DataError(
+                    f"object {key!r} was published by a concurrent writer with different content (stored "
+                    f"sha256 {info.sha256}, ours {sha256}); published objects are immutable, ours was not written"
+                ) from error
+
     def put_bytes(self, key: str, data: bytes, *, overwrite: bool = False) -> str:
         """Store ``data`` under ``key``; return its sha256."""
         digest = sha256_bytes(data)
-        if self._may_write(key, digest, overwrite=overwrite):
-            self._write(key, data, digest)
+        self._put(key, digest, lambda absent: self._write(key, data, digest, if_absent=absent), overwrite=overwrite)
         return digest
 
     def put_file(self, key: str, path: Path, *, overwrite: bool = False) -> str:
         """Store a local file (multipart when large); return its sha256."""
         digest = sha256_file(path)
-        if self._may_write(key, digest, overwrite=overwrite):
-            self._write_file(key, path, digest)
+        self._put(
+            key, digest, lambda absent: self._write_file(key, path, digest, if_absent=absent), overwrite=overwrite
+        )
         return digest
 
     def get_bytes(self, key: str, *, expected_sha256: str | None = None) -> bytes:
@@ -178,7 +219,9 @@ def _map_errors(what: str, call: Callable[[], T]) -> T:
         return call()
     except S3Error as error:
         if error.code in {"NoSuchKey", "NotFound"}:
-            raise DataError(f"{what}: no such object") from error
+            raise ObjectNotFoundError(f"{what}: no such object") from error
+        if error.code == "PreconditionFailed":
+            raise KeyTakenError(f"{what}: the key exists already (a conditional write lost)") from error
         if error.code == "NoSuchBucket":
             raise ConfigError(f"{what}: bucket does not exist ({error.message})") from error
         if error.code in {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"}:
@@ -235,9 +278,13 @@ class S3ObjectStore(ImmutableStore):
 
         self._call(f"bucket {self._bucket!r}", create)
 
-    def _write(self, key: str, data: bytes, sha256: str) -> None:
+    def _write(self, key: str, data: bytes, sha256: str, *, if_absent: bool) -> None:
+        what = f"put s3://{self._bucket}/{key}"
+        if if_absent:
+            self._call(what, lambda: self._conditional_upload(key, io.BytesIO(data), len(data), sha256))
+            return
         self._call(
-            f"put s3://{self._bucket}/{key}",
+            what,
             lambda: self._client.put_object(
                 self._bucket,
                 key,
@@ -248,9 +295,18 @@ class S3ObjectStore(ImmutableStore):
             ),
         )
 
-    def _write_file(self, key: str, path: Path, sha256: str) -> None:
+    def _write_file(self, key: str, path: Path, sha256: str, *, if_absent: bool) -> None:
+        what = f"put s3://{self._bucket}/{key}"
+        if if_absent:
+
+            def upload() -> None:
+                with path.open("rb") as stream:
+                    self._conditional_upload(key, stream, path.stat().st_size, sha256)
+
+            self._call(what, upload)
+            return
         self._call(
-            f"put s3://{self._bucket}/{key}",
+            what,
             lambda: self._client.fput_object(
                 self._bucket,
                 key,
@@ -259,6 +315,50 @@ class S3ObjectStore(ImmutableStore):
                 part_size=MULTIPART_PART_SIZE,
             ),
         )
+
+    def _conditional_upload(self, key: str, stream: BinaryIO, length: int, sha256: str) -> None:
+        """PUT (or multipart upload) with ``If-None-Match: *``: the server refuses it when the key exists.
+
+        The SDK's put_object sends unknown headers as user metadata, so this uses its lower-level
+        calls (the SDK version is pinned; tests/integration/core/test_s3_store.py proves both paths
+        against versitygw, which checks the condition under its per-key publish lock).
+        """
+        headers: dict[str, str | list[str] | tuple[str]] = {
+            "Content-Type": "application/octet-stream",
+            f"x-amz-meta-{SHA256_META}": sha256,
+        }
+        client = self._client  # private calls below: see the docstring
+        if length <= MULTIPART_PART_SIZE:
+            client._put_object(self._bucket, key, stream.read(), headers={**headers, "If-None-Match": "*"})
+            return
+        upload_id = client._create_multipart_upload(self._bucket, key, headers)
+        try:
+            parts = ET.Element("CompleteMultipartUpload")
+            number = 0
+            while chunk := stream.read(MULTIPART_PART_SIZE):
+                number += 1
+                etag = client._upload_part(self._bucket, key, chunk, None, upload_id, number)
+                part = ET.SubElement(parts, "Part")
+                ET.SubElement(part, "PartNumber").text = str(number)
+                ET.SubElement(part, "ETag").text = f'"{etag}"'
+            body = ET.tostring(parts)
+            client._execute(
+                "POST",
+                self._bucket,
+                key,
+                body=body,
+                headers={
+                    "Content-Type": "application/xml",
+                    # S3 requires Content-MD5 on this call; it is an integrity check, not security.
+                    "Content-MD5": base64.b64encode(hashlib.md5(body).digest()).decode(),  # noqa: S324
+                    "If-None-Match": "*",
+                },
+                query_params={"uploadId": upload_id},
+            )
+        except BaseException:
+            with contextlib.suppress(Exception):  # the upload's own error is the one worth reporting
+                client._abort_multipart_upload(self._bucket, key, upload_id)
+            raise
 
     def _read(self, key: str) -> bytes:
         def read() -> bytes:
@@ -275,10 +375,14 @@ class S3ObjectStore(ImmutableStore):
         self._call(f"get s3://{self._bucket}/{key}", lambda: self._client.fget_object(self._bucket, key, str(path)))
 
     def head(self, key: str) -> ObjectInfo | None:
-        """Size and stored hash of an object, or None when it does not exist."""
+        """Size and stored hash of an object, or None when it does not exist; other failures raise.
+
+        Only a 404 means "absent": refused credentials, a missing bucket or an unknown S3 error must
+        not read as "absent", or an existence check before a write would fail open.
+        """
         try:
             stat = self._call(f"head s3://{self._bucket}/{key}", lambda: self._client.stat_object(self._bucket, key))
-        except DataError:
+        except ObjectNotFoundError:
             return None
         metadata = {name.lower(): value for name, value in (stat.metadata or {}).items()}
         sha = metadata.get(f"x-amz-meta-{SHA256_META}")

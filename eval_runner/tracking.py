@@ -21,6 +21,7 @@ from mlflow.exceptions import MlflowException, RestException
 from mlflow.tracking import MlflowClient
 
 from eval_runner.errors import ConfigError, DataError, TransientError
+from eval_runner.exits import wrap
 from eval_runner.retry import retry_transient
 from eval_runner.settings import MlflowSettings
 
@@ -44,8 +45,9 @@ def _map_errors(what: str, call: Callable[[], T]) -> T:
             raise DataError(f"{what}: not found in MLflow ({error.message})") from error
         raise DataError(f"{what}: MLflow error {code}: {error.message}") from error
     except MlflowException as error:
-        # The client raises a bare MlflowException after its own HTTP retries are exhausted.
-        raise TransientError(f"{what}: MLflow unreachable ({error.message})") from error
+        # Bare MlflowExceptions are many things: the network after the client's own retries (75), or a
+        # local misuse (70); eval_runner.exits tells them apart.
+        raise wrap(what, error) from error
     except OSError as error:
         raise TransientError(f"{what}: MLflow unreachable ({error})") from error
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from eval_runner.errors import DataError
 from eval_runner.hashing import sha256_bytes
-from eval_runner.storage import ImmutableStore, ObjectInfo
+from eval_runner.storage import ImmutableStore, KeyTakenError, ObjectInfo
 
 
 class MemoryObjectStore(ImmutableStore):
@@ -19,12 +19,14 @@ class MemoryObjectStore(ImmutableStore):
         self.objects: dict[str, bytes] = {}
         self.writes: list[str] = []
 
-    def _write(self, key: str, data: bytes, sha256: str) -> None:
+    def _write(self, key: str, data: bytes, sha256: str, *, if_absent: bool) -> None:
+        if if_absent and key in self.objects:
+            raise KeyTakenError(f"put memory://{key}: the key exists already")
         self.objects[key] = data
         self.writes.append(key)
 
-    def _write_file(self, key: str, path: Path, sha256: str) -> None:
-        self._write(key, path.read_bytes(), sha256)
+    def _write_file(self, key: str, path: Path, sha256: str, *, if_absent: bool) -> None:
+        self._write(key, path.read_bytes(), sha256, if_absent=if_absent)
 
     def _read(self, key: str) -> bytes:
         if key not in self.objects:

@@ -57,6 +57,9 @@ def build() -> WorkflowTemplate:
             needs=(Needs.POSTGRES, Needs.SHARDS),
             summary_keys=("manifest", "content_hash", "rows"),
             memory="2Gi",
+            # One build of a month at a time (a CronWorkflow run and a manual submit may overlap); the
+            # conditional writes in storage.py make a second publisher fail with exit 3 even without it.
+            synchronization=m.Synchronization(mutexes=[m.Mutex(name="dataset-build-" + inp("month"))]),
         )
         pick_month = Container(
             name="pick-month",

@@ -10,6 +10,7 @@ Shards report devices done/total as Argo progress and export Prometheus metrics.
 from __future__ import annotations
 
 from hera.workflows import DAG, Container, Counter, Gauge, Label, WorkflowTemplate
+from hera.workflows import models as m
 
 from eval_runner.fleet.models import MODES
 from workflows import images
@@ -46,6 +47,16 @@ RUN_ID = "{{=inputs.parameters['run-id'] != '' ? inputs.parameters['run-id'] : w
 APPLY_FLAG = (
     "{{=inputs.parameters.apply == 'true' ? '--apply' : '--max-error-rate=' + inputs.parameters['max-error-rate']}}"
 )
+
+
+def run_mutex(step: str) -> m.Synchronization:
+    """One holder per run id and step across workflows: a resubmit of a running run waits for it.
+
+    Template-level (the run id is an input, resolved from the workflow's name when empty); shards
+    lock per shard id, so one run's shards still run in parallel while two runs of one id never
+    process the same shard at once.
+    """
+    return m.Synchronization(mutexes=[m.Mutex(name=f"fleet-run-{inp('run-id')}-{step}")])
 
 
 def prepare_template() -> Container:
@@ -93,6 +104,7 @@ def prepare_template() -> Container:
         summary_keys=("images_missing", "devices", "batches", "as_of", "shards"),
         extra_outputs=[*resolution_outputs(), *build_inputs_artifacts()],
         memory="4Gi",
+        synchronization=run_mutex("prepare"),
     )
 
 
@@ -122,6 +134,7 @@ def shard_template(name: str, selector: list[str]) -> Container:
         summary_keys=("devices", "batches", "skipped", "processed", "failures"),
         metrics=shard_metrics(),
         memory="4Gi",
+        synchronization=run_mutex(inp("shard") if "--shard" in selector else "canary"),
     )
 
 
@@ -134,6 +147,7 @@ def merge_template() -> Container:
         inputs=[param("run-id")],
         summary_keys=("devices", "batches", "library_version", "counts"),
         memory="4Gi",
+        synchronization=run_mutex("merge"),
     )
 
 

@@ -4,7 +4,8 @@ This file is not imported: its source is the ``python -c`` program of every runn
 common.py), so it uses only the standard library. It passes stdout through, writes ``summary.json``
 (unless the command wrote one itself), one file per top-level summary key, ``duration_seconds`` and
 ``exit_code`` into the outputs folder, and exits with the command's own exit code so Argo's
-retryStrategy still sees 2, 3 or 75.
+retryStrategy still sees 2, 3 or 75; a command killed by signal N exits 128+N, as a shell reports it
+(subprocess gives -N, which ``sys.exit`` would turn into 256-N: 247 for SIGKILL, 241 for SIGTERM).
 """
 
 import json
@@ -38,5 +39,6 @@ if isinstance(summary, dict):
         if re.fullmatch(r"[A-Za-z0-9_-]{1,63}", key):
             (out / key).write_text(value if isinstance(value, str) else json.dumps(value, sort_keys=True))
 (out / "duration_seconds").write_text(f"{time.monotonic() - started:.3f}")
-(out / "exit_code").write_text(str(done.returncode))
-sys.exit(done.returncode)
+code = 128 - done.returncode if done.returncode < 0 else done.returncode
+(out / "exit_code").write_text(str(code))
+sys.exit(code)

@@ -46,8 +46,12 @@ def _parse_as_of(text: str | None) -> datetime:
 
 
 def _configuration(
-    mode: str, *, apply: bool, max_error_rate: float, canary_batch: int, targets: Path | None
+    mode: str, *, apply: bool, max_error_rate: float, min_writes: int, canary_batch: int, targets: Path | None
 ) -> ConfigurationSettings | None:
+    """The configuration settings the options describe.
+
+    Called before any source is read, so a typo in --apply or --targets costs no snapshot.
+    """
     if mode != "configuration":
         if apply or targets is not None:
             raise ConfigError(f"--apply and --targets only apply to mode configuration, not {mode!r}")
@@ -69,6 +73,7 @@ def _configuration(
             {
                 "apply": apply,
                 "max_error_rate": max_error_rate,
+                "min_writes": min_writes,
                 "canary_batch": canary_batch,
                 "targets": chosen,
             }
@@ -82,8 +87,16 @@ def group() -> None:
     """Run a library version on every device: snapshot, plan, shard, merge, or all locally."""
 
 
-def _snapshot(runtime: Runtime, run_id: str, as_of: datetime, batch_size: int, series_days: int) -> dict[str, Any]:
+def _snapshot(
+    runtime: Runtime,
+    run_id: str,
+    as_of: datetime,
+    batch_size: int,
+    series_days: int,
+    settings: ConfigurationSettings | None = None,
+) -> dict[str, Any]:
     from eval_runner.fleet.models import SnapshotManifest, parse_model
+    from eval_runner.fleet.plan import check_canary
     from eval_runner.fleet.snapshot import run_snapshot
     from eval_runner.fleet.sources import LiveFleetSource
     from eval_runner.keys import fleet_snapshot_manifest_key
@@ -99,7 +112,13 @@ def _snapshot(runtime: Runtime, run_id: str, as_of: datetime, batch_size: int, s
             LiveFleetSource(runtime.shard_settings(), analytics) as source,
         ):
             manifest = run_snapshot(
-                run_id, as_of, store=store, source=source, batch_size=batch_size, series_days=series_days
+                run_id,
+                as_of,
+                store=store,
+                source=source,
+                batch_size=batch_size,
+                series_days=series_days,
+                check_batches=None if settings is None else (lambda n: check_canary(settings, n)),
             )
     return {
         "run_id": run_id,
@@ -127,7 +146,14 @@ _PLAN_OPTIONS = [
         default=0.05,
         show_default=True,
         type=click.FloatRange(0, 1),
-        help="configuration --apply: halt when a batch's failed writes pass this share.",
+        help="configuration --apply: halt when a shard's failed writes pass this share.",
+    ),
+    click.option(
+        "--min-writes",
+        default=20,
+        show_default=True,
+        type=click.IntRange(min=1),
+        help="configuration --apply: attempted writes before --max-error-rate applies.",
     ),
     click.option("--canary-batch", default=0, show_default=True, type=click.IntRange(min=0)),
     click.option(
@@ -159,10 +185,9 @@ def snapshot(runtime: Runtime, run_id: str, as_of: str | None, batch_size: int, 
     _echo_json(_snapshot(runtime, run_id, _parse_as_of(as_of), batch_size, series_days or FLEET_SERIES_DAYS))
 
 
-def _plan(runtime: Runtime, run_id: str, mode: str, shards: int, **config: Any) -> Plan:
+def _plan(runtime: Runtime, run_id: str, mode: str, shards: int, settings: ConfigurationSettings | None) -> Plan:
     from eval_runner.fleet.plan import run_plan
 
-    settings = _configuration(mode, **config)
     chosen: Mode = next(m for m in MODES if m == mode)
     return run_plan(run_id, chosen, store=runtime.store(), n_shards=shards, configuration=settings)
 
@@ -174,7 +199,7 @@ def _plan(runtime: Runtime, run_id: str, mode: str, shards: int, **config: Any) 
 @click.pass_obj
 def plan(runtime: Runtime, /, run_id: str, shards: int, mode: str, **config: Any) -> None:
     """Write plan.json and print the shard ids as a JSON list (for the workflow's fan-out)."""
-    _echo_json(sorted(_plan(runtime, run_id, mode, shards, **config).shards))
+    _echo_json(sorted(_plan(runtime, run_id, mode, shards, _configuration(mode, **config)).shards))
 
 
 @group.command()
@@ -227,6 +252,8 @@ def prepare(
     from eval_runner.contracts import FLEET_SERIES_DAYS
 
     started = time.monotonic()
+    settings = _configuration(mode, **config)  # before the label and the sources: options fail first
+    moment = _parse_as_of(as_of)
     resolutions, missing, resolved = resolve_labels(
         runtime,
         (label,),
@@ -238,8 +265,8 @@ def prepare(
     )
     if len(resolutions) != 1:
         raise ConfigError(f"fleet prepare: --version {label!r} must name exactly one version")
-    snap = _snapshot(runtime, run_id, _parse_as_of(as_of), batch_size, series_days or FLEET_SERIES_DAYS)
-    shard_ids = sorted(_plan(runtime, run_id, mode, shards, **config).shards)
+    snap = _snapshot(runtime, run_id, moment, batch_size, series_days or FLEET_SERIES_DAYS, settings)
+    shard_ids = sorted(_plan(runtime, run_id, mode, shards, settings).shards)
     summary = {
         "library_version": resolutions[0].library_version,
         "images_missing": resolved["images_missing"],
@@ -332,12 +359,14 @@ def run(
     if not local:
         raise ConfigError("fleet run: only --local is implemented here; in a cluster submit fleet-rollout")
     verbose = ctx.find_root().params.get("verbose", 0)
+    settings = _configuration(mode, **config)  # before the snapshot: a wrong option costs no source reads
+    moment = _parse_as_of(as_of)
     timings: dict[str, float] = {}
     tick = time.perf_counter()
-    snap = _snapshot(runtime, run_id, _parse_as_of(as_of), batch_size, series_days or FLEET_SERIES_DAYS)
+    snap = _snapshot(runtime, run_id, moment, batch_size, series_days or FLEET_SERIES_DAYS, settings)
     timings["snapshot_seconds"] = time.perf_counter() - tick
     tick = time.perf_counter()
-    the_plan = _plan(runtime, run_id, mode, shards or workers, **config)
+    the_plan = _plan(runtime, run_id, mode, shards or workers, settings)
     reports = []
     if the_plan.configuration is not None and the_plan.configuration.apply:
         reports.append(run_shard_process(shard_command(run_id, None, verbose=verbose)))
@@ -347,6 +376,35 @@ def run(
     summary = run_merge(run_id, store=runtime.store())
     timings["merge_seconds"] = time.perf_counter() - tick
     _echo_json({"snapshot": snap, "summary": summary.model_dump(mode="json"), "timings": timings, "shards": reports})
+
+
+@group.command()
+@_RUN_ID
+@click.option("--apply", is_flag=True, help="Really PUT the previous parameters (default: dry run, a count).")
+@click.option("--canary", default=10, show_default=True, type=click.IntRange(min=1), help="Devices restored first.")
+@click.option("--max-error-rate", default=0.05, show_default=True, type=click.FloatRange(0, 1))
+@click.option("--min-writes", default=20, show_default=True, type=click.IntRange(min=1))
+@click.pass_obj
+def rollback(runtime: Runtime, run_id: str, apply: bool, canary: int, max_error_rate: float, min_writes: int) -> None:
+    """Restore exactly the devices a configuration run wrote (a halted run too); print counts."""
+    from eval_runner.fleet.rollback import run_rollback
+
+    def client() -> AbstractAsyncContextManager[ParameterClient]:
+        from eval_runner.sources.shards import ShardClient
+
+        return ShardClient.from_settings(runtime.shard_settings())
+
+    _echo_json(
+        run_rollback(
+            run_id,
+            store=runtime.store(),
+            client_factory=client,
+            apply=apply,
+            canary=canary,
+            max_error_rate=max_error_rate,
+            min_writes=min_writes,
+        )
+    )
 
 
 # What cli.py registers from this module (top-level commands and groups).

@@ -14,16 +14,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from eval_runner.errors import ConfigError, DataError, ExitCode, FleetEvalError, TransientError
+from eval_runner.exits import error_for, exit_code_for_returncode
 
 # What the `eval-runner` console script runs. `python -m eval_runner.cli` would load cli.py twice (as
 # __main__ and as eval_runner.cli), which once broke on an import cycle; the entry point loads it once.
 ENTRY = "import sys; from eval_runner.cli import main; sys.exit(main())"
 
-_ERRORS: dict[int, type[FleetEvalError]] = {
-    ExitCode.CONFIG: ConfigError,
-    ExitCode.DATA: DataError,
-    ExitCode.TRANSIENT: TransientError,
-}
+_OURS = frozenset({ExitCode.CONFIG, ExitCode.DATA, ExitCode.TRANSIENT, ExitCode.SOFTWARE})
 
 
 def shard_command(run_id: str, shard: str | None, *, verbose: int = 0) -> list[str]:
@@ -46,9 +43,11 @@ def run_shard_process(command: Sequence[str], *, env: Mapping[str, str] | None =
     """Run one shard process; return its JSON report or raise the error its exit code stands for."""
     done = subprocess.run(list(command), capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:
-        error = _ERRORS.get(done.returncode, TransientError)  # killed or crashed: a retry may succeed
+        code = exit_code_for_returncode(done.returncode)
+        # Our codes keep their meaning; killed (128+N) or crashed otherwise: a retry may succeed.
+        error = error_for(code) if code in _OURS else TransientError
         tail = done.stderr.strip().splitlines()[-3:]
-        raise error(f"shard process `{' '.join(command[-3:])}` exited {done.returncode}: {' | '.join(tail)}")
+        raise error(f"shard process `{' '.join(command[-3:])}` exited {code}: {' | '.join(tail)}")
     report = json.loads(done.stdout)
     if not isinstance(report, dict):
         raise DataError(f"shard process printed no report: {done.stdout[:200]!r}")

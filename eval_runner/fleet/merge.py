@@ -8,9 +8,10 @@ import polars as pl
 
 from eval_runner import keys
 from eval_runner.errors import DataError
-from eval_runner.fleet.models import DoneMarker, Summary, parse_model
-from eval_runner.fleet.modes import action_counts, fleet_results, q10_distributions, rollback_manifest
+from eval_runner.fleet.models import Summary
+from eval_runner.fleet.modes import action_counts, fleet_results, q10_distributions
 from eval_runner.fleet.planning import check_exactly_once
+from eval_runner.fleet.report import batch_markers, read_result, refresh_report, write_report
 from eval_runner.fleet.shard import check_not_halted, done_batches, load_run
 from eval_runner.hashing import sha256_bytes
 from eval_runner.parquet import frame_to_parquet, parquet_to_frame
@@ -19,22 +20,24 @@ from eval_runner.storage import ObjectStore
 READERS = 8
 
 
-def _read_batch(store: ObjectStore, run_id: str, batch: int) -> tuple[DoneMarker, pl.DataFrame]:
-    done_key = keys.fleet_batch_done_key(run_id, batch)
-    marker = parse_model(DoneMarker, store.get_bytes(done_key), name=done_key)
-    result_key = keys.fleet_batch_key(run_id, batch)
-    frame = parquet_to_frame(store.get_bytes(result_key, expected_sha256=marker.result_sha256), name=result_key)
-    if frame.height != marker.devices:
-        raise DataError(f"{result_key}: {frame.height} rows but its marker counts {marker.devices} devices")
-    return marker, frame
-
-
 def run_merge(run_id: str, *, store: ObjectStore) -> Summary:
-    """Check every batch is done and every device present once, then publish; the summary goes last."""
+    """Check every batch is done and every device present once, then publish; the summary goes last.
+
+    A configuration --apply run first rewrites its report (rollback.parquet, failed.parquet under the
+    run's prefix), and publishes nothing while any device is unresolved: it raises a DataError naming
+    the report, so the workflow does not end Succeeded. Resuming (the shards again, same run id)
+    retries exactly the unresolved devices.
+    """
     plan, manifest = load_run(store, run_id)
+    applying = plan.configuration is not None and plan.configuration.apply
+    if applying and store.exists(keys.fleet_halt_key(run_id)):
+        refresh_report(store, run_id)
     check_not_halted(store, run_id)
-    done = done_batches(store, run_id)
-    missing = sorted(set(range(plan.n_batches)) - done)
+    if applying:
+        markers = batch_markers(store, run_id)
+    else:
+        markers = {batch: keys.fleet_batch_done_key(run_id, batch) for batch in done_batches(store, run_id)}
+    missing = sorted(set(range(plan.n_batches)) - set(markers))
     if missing:
         raise DataError(
             f"fleet run {run_id!r}: {len(missing)} of {plan.n_batches} batches are not done "
@@ -44,7 +47,7 @@ def run_merge(run_id: str, *, store: ObjectStore) -> Summary:
     expected = parquet_to_frame(store.get_bytes(devices_key, expected_sha256=manifest.devices_sha256), name=devices_key)
     # Hundreds of small GETs: overlap their round trips; verification and decoding stay per batch.
     with ThreadPoolExecutor(max_workers=READERS) as pool:
-        loaded = list(pool.map(lambda batch: _read_batch(store, run_id, batch), range(plan.n_batches)))
+        loaded = list(pool.map(lambda b: read_result(store, run_id, b, markers[b]), range(plan.n_batches)))
     frames = [frame for _, frame in loaded]
     versions = {marker.library_version for marker, _ in loaded}
     failures = sum(marker.failures for marker, _ in loaded)
@@ -65,10 +68,19 @@ def run_merge(run_id: str, *, store: ObjectStore) -> Summary:
     else:
         table = rows.drop("batch")
         counts |= action_counts(rows)
-        if plan.configuration is not None and plan.configuration.apply:
-            extra[keys.fleet_results_sibling_key(mode, day, version, run_id, "rollback.parquet")] = frame_to_parquet(
-                rollback_manifest(rows)
-            )
+        if applying:
+            rollback, failed = write_report(store, run_id, rows)
+            if failed.height:
+                unknown = failed.filter(pl.col("written").is_null()).height
+                raise DataError(
+                    f"fleet run {run_id!r}: {failed.height} devices are not resolved ({unknown} of them unknown "
+                    f"whether written), each listed with why in {keys.fleet_report_key(run_id, 'failed.parquet')!r}; "
+                    f"the rollback of the {rollback.height} written devices is "
+                    f"{keys.fleet_report_key(run_id, 'rollback.parquet')!r}. Rerun the shards with the same run id "
+                    "to retry the unresolved devices, then merge again"
+                )
+            for name, frame in (("rollback.parquet", rollback), ("failed.parquet", failed)):
+                extra[keys.fleet_results_sibling_key(mode, day, version, run_id, name)] = frame_to_parquet(frame)
     counts["failures"] = failures
     results = frame_to_parquet(table)
     results_key = keys.fleet_results_key(mode, day, version, run_id)

@@ -67,6 +67,8 @@ class ConfigurationSettings(_Model):
 
     apply: bool = False
     max_error_rate: float = Field(default=0.05, ge=0, le=1)
+    # Below this many attempted writes a rate says nothing (one failure of one write is 100 %).
+    min_writes: int = Field(default=20, ge=1)
     canary_batch: int = Field(default=0, ge=0)
     targets: dict[Chemistry, ParameterTarget]
 
@@ -106,7 +108,7 @@ class DoneMarker(_Model):
 
 
 class Halt(_Model):
-    """Why a configuration run stopped: the batch whose error rate passed the threshold."""
+    """Why a configuration run stopped: the shard's writes so far, whose error rate passed the threshold."""
 
     batch: int
     attempted: int
@@ -114,6 +116,7 @@ class Halt(_Model):
     error_rate: float
     max_error_rate: float
     first_errors: tuple[str, ...]
+    shard: str = ""
 
 
 class Summary(_Model):

@@ -38,7 +38,13 @@ CONFIG_ROW_SCHEMA: dict[str, pl.DataType] = {
     "idempotency_key": pl.String(),
     "etag_after": pl.String(),
     "error": pl.String(),
+    # Whether our PUT changed the device: true for "updated" and for a failure after the write (its
+    # journal entry was lost), false when nothing was written, null when nobody knows (an answer lost
+    # and the read-back failed). The rollback restores exactly the true ones.
+    "written": pl.Boolean(),
 }
+
+FAILED_COLUMNS = ("device_id", "batch", "battery_chemistry", "error", "written")
 
 ROLLBACK_COLUMNS = (
     "device_id",
@@ -120,9 +126,19 @@ def q10_distributions(rows: pl.DataFrame) -> pl.DataFrame:
 
 
 def idempotency_key(run_id: str, device_id: str, target: ParameterTarget) -> str:
-    """Derive the PUT's Idempotency-Key from run, device and target, so every retry sends the same one."""
+    """The base of a device's Idempotency-Key: run, device and what is written (see ``attempt_key``)."""
     text = f"{run_id}\n{device_id}\n{target.nominal_capacity_mah!r}\n{target.cutoff_mv}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def attempt_key(base: str, if_match: str) -> str:
+    """The Idempotency-Key of one PUT: the base key and the ETag the write is based on.
+
+    A retry of the same write (same ETag: its answer was lost) repeats the key, and the shard replays
+    its first answer instead of writing twice; a write based on a newer ETag (after a 412, which the
+    shard caches under the old key) is a new write with a new key, or it could never succeed.
+    """
+    return hashlib.sha256(f"{base}\n{if_match}".encode()).hexdigest()[:32]
 
 
 def configuration_diff(
@@ -171,6 +187,7 @@ def configuration_diff(
             pl.Series("idempotency_key", keys, dtype=pl.String()),
             pl.lit(None, dtype=pl.String()).alias("etag_after"),
             pl.lit(None, dtype=pl.String()).alias("error"),
+            pl.lit(None, dtype=pl.Boolean()).alias("written"),
         )
         .select(pl.col(name).cast(dtype) for name, dtype in CONFIG_ROW_SCHEMA.items())
         .sort("device_id")
@@ -179,7 +196,12 @@ def configuration_diff(
 
 def rollback_manifest(rows: pl.DataFrame) -> pl.DataFrame:
     """Select the previous parameters of every device a configuration run changed, to put them back."""
-    return rows.filter(pl.col("action") == "updated").select(ROLLBACK_COLUMNS).sort("device_id")
+    return rows.filter(pl.col("written").fill_null(value=False)).select(ROLLBACK_COLUMNS).sort("device_id")
+
+
+def failed_devices(rows: pl.DataFrame) -> pl.DataFrame:
+    """Every device whose write is not resolved, with why and whether it was written (failed.parquet)."""
+    return rows.filter(pl.col("action") == "failed").select(FAILED_COLUMNS).sort("device_id")
 
 
 def action_counts(rows: pl.DataFrame) -> dict[str, int]:

@@ -24,6 +24,15 @@ DEFAULT_TARGETS: dict[str, ParameterTarget] = {
 }
 
 
+def check_canary(configuration: ConfigurationSettings, n_batches: int) -> None:
+    """The canary batch must exist; checked as soon as the device list is known, before the snapshot reads."""
+    if configuration.canary_batch >= n_batches:
+        raise ConfigError(
+            f"fleet plan: canary batch {configuration.canary_batch} does not exist "
+            f"(the snapshot has {n_batches} batches)"
+        )
+
+
 def run_plan(
     run_id: str,
     mode: Mode,
@@ -46,11 +55,8 @@ def run_plan(
         configuration = ConfigurationSettings(targets=DEFAULT_TARGETS)
     if mode != "configuration" and configuration is not None:
         raise ConfigError(f"fleet plan: configuration settings given for mode {mode!r}")
-    if configuration is not None and configuration.canary_batch >= len(manifest.batches):
-        raise ConfigError(
-            f"fleet plan: canary batch {configuration.canary_batch} does not exist "
-            f"(the snapshot has {len(manifest.batches)} batches)"
-        )
+    if configuration is not None:
+        check_canary(configuration, len(manifest.batches))
     plan = Plan(
         run_id=run_id,
         mode=mode,

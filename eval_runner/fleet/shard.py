@@ -1,11 +1,14 @@
 """Shard step: process a shard's batches; each writes its result, then a .done marker with its hash.
 
-Batches whose marker exists are skipped, so a retried or resubmitted shard resumes where it stopped.
+Batches whose marker exists are skipped, so a retried or resubmitted shard resumes where it stopped. A
+configuration batch with unresolved devices gets a .pending marker instead: its result is whole (merge
+reports it), and the next run of the shard retries exactly its unresolved devices.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -30,6 +33,7 @@ from eval_runner.fleet.models import (
 )
 from eval_runner.fleet.modes import configuration_diff, fleet_rows
 from eval_runner.fleet.progress import ProgressFile
+from eval_runner.fleet.report import refresh_report
 from eval_runner.hashing import sha256_bytes
 from eval_runner.library import Predictor
 from eval_runner.parquet import frame_to_parquet, parquet_to_frame
@@ -87,18 +91,22 @@ def read_inputs(store: ObjectStore, manifest: SnapshotManifest, batch: int) -> t
     return samples, series
 
 
-def commit_batch(store: ObjectStore, run_id: str, marker: DoneMarker, result: bytes) -> None:
+def commit_batch(store: ObjectStore, run_id: str, marker: DoneMarker, result: bytes, *, pending: bool = False) -> None:
     """Write the result, verify it, then the marker: a marker never names a result that is not whole.
 
     The result may be overwritten: until its marker exists nothing trusts it, and a library that is not
-    bit-for-bit deterministic must still be able to finish a batch that crashed before its marker.
+    bit-for-bit deterministic must still be able to finish a batch that crashed before its marker. A
+    ``pending`` batch (unresolved devices) gets a .pending marker, rewritten by every later attempt.
     """
     key = keys.fleet_batch_key(run_id, marker.batch)
     store.put_bytes(key, result, overwrite=True)
     info = store.head(key)
     if info is None or info.sha256 != marker.result_sha256 or info.size != len(result):
-        raise TransientError(f"batch result {key!r} did not verify after writing; .done not written")
-    store.put_bytes(keys.fleet_batch_done_key(run_id, marker.batch), marker.to_json_bytes())
+        raise TransientError(f"batch result {key!r} did not verify after writing; its marker not written")
+    if pending:
+        store.put_bytes(keys.fleet_batch_pending_key(run_id, marker.batch), marker.to_json_bytes(), overwrite=True)
+    else:
+        store.put_bytes(keys.fleet_batch_done_key(run_id, marker.batch), marker.to_json_bytes())
 
 
 def check_not_halted(store: ObjectStore, run_id: str) -> None:
@@ -107,8 +115,8 @@ def check_not_halted(store: ObjectStore, run_id: str) -> None:
     if store.exists(key):
         halt = parse_model(Halt, store.get_bytes(key), name=key)
         raise DataError(
-            f"fleet run {run_id!r} halted: batch {halt.batch} failed {halt.failed} of {halt.attempted} "
-            "writes "
+            f"fleet run {run_id!r} halted: shard {halt.shard or '?'} failed {halt.failed} of {halt.attempted} "
+            f"writes by batch {halt.batch} "
             f"(error rate {halt.error_rate:.1%} > {halt.max_error_rate:.1%}); see {key!r}, e.g. "
             f"{'; '.join(halt.first_errors[:3])}"
         )
@@ -120,7 +128,7 @@ def _settings(plan: Plan) -> ConfigurationSettings:
     return plan.configuration
 
 
-def _batches_to_run(plan: Plan, shard: str, *, canary: bool, done: set[int]) -> list[int]:
+def _batches_to_run(store: ObjectStore, plan: Plan, shard: str, *, canary: bool, done: set[int]) -> list[int]:
     config = plan.configuration
     if canary:
         if config is None or not config.apply:
@@ -129,6 +137,12 @@ def _batches_to_run(plan: Plan, shard: str, *, canary: bool, done: set[int]) -> 
     if shard not in plan.shards:
         raise ConfigError(f"fleet run {plan.run_id!r} has no shard {shard!r} (shards: {sorted(plan.shards)})")
     if config is not None and config.apply and config.canary_batch not in done:
+        if store.exists(keys.fleet_batch_pending_key(plan.run_id, config.canary_batch)):
+            raise DataError(
+                f"fleet run {plan.run_id!r}: the canary batch {config.canary_batch} has unresolved devices "
+                f"(see {keys.fleet_report_key(plan.run_id, 'failed.parquet')!r}); "
+                "resume it with `eval-runner fleet shard --canary` before the other shards run"
+            )
         raise ConfigError(
             f"fleet run {plan.run_id!r}: canary batch {config.canary_batch} is not done; "
             "run `eval-runner fleet shard --canary` first and check its result"
@@ -150,7 +164,7 @@ def run_shard(
     started = time.perf_counter()
     plan, manifest = load_run(store, run_id)
     done = done_batches(store, run_id)
-    batches = _batches_to_run(plan, shard, canary=canary, done=done)
+    batches = _batches_to_run(store, plan, shard, canary=canary, done=done)
     sizes = {b.batch: b.devices for b in manifest.batches}
     report = ShardReport(shard="canary" if canary else shard, batches=len(batches))
     progress = ProgressFile(progress_path, sum(sizes[b] for b in batches))
@@ -174,6 +188,8 @@ def run_shard(
                 manifest=manifest,
             )
         )
+        if canary and report.failures:  # the canary is there to be looked at: its report at once
+            refresh_report(store, run_id)
     elif todo:
         predictor = predictor_factory() if plan.mode != "configuration" else None
         _predict_batches(plan, manifest, todo, store=store, predictor=predictor, report=report, progress=progress)
@@ -243,6 +259,13 @@ def _compute_batch(
     return marker, data
 
 
+def _stop_if_halted(store: ObjectStore, run_id: str) -> None:
+    """On a halt, rebuild the report first (this shard's last batch is committed), then stop."""
+    if store.exists(keys.fleet_halt_key(run_id)):
+        refresh_report(store, run_id)
+        check_not_halted(store, run_id)
+
+
 async def _apply_batches(
     plan: Plan,
     todo: list[int],
@@ -255,25 +278,15 @@ async def _apply_batches(
     manifest: SnapshotManifest,
 ) -> None:
     config = _settings(plan)
+    attempted = failed = 0
+    errors: list[str] = []
     async with client_factory() as client:
         for batch in todo:
-            check_not_halted(store, plan.run_id)
+            _stop_if_halted(store, plan.run_id)
             samples, _ = read_inputs(store, manifest, batch)
             diff = configuration_diff(samples, config.target_map(), run_id=plan.run_id, batch=batch)
             outcome = await apply_batch(diff, client=client, store=store, run_id=plan.run_id, batch=batch)
-            if outcome.error_rate > config.max_error_rate:
-                halt = Halt(
-                    batch=batch,
-                    attempted=outcome.attempted,
-                    failed=outcome.failed,
-                    error_rate=outcome.error_rate,
-                    max_error_rate=config.max_error_rate,
-                    first_errors=outcome.errors,
-                )
-                key = keys.fleet_halt_key(plan.run_id)
-                if not store.exists(key):  # the first shard to halt explains why; later ones just stop
-                    store.put_bytes(key, halt.to_json_bytes())
-                check_not_halted(store, plan.run_id)
+            # Committed before any halt, so the report (and the rollback) sees this batch's writes.
             data = frame_to_parquet(outcome.rows)
             marker = DoneMarker(
                 batch=batch,
@@ -282,8 +295,26 @@ async def _apply_batches(
                 library_version="none",
                 failures=outcome.failed,
             )
-            commit_batch(store, plan.run_id, marker, data)
+            commit_batch(store, plan.run_id, marker, data, pending=outcome.failed > 0)
             report.processed += 1
             report.devices += outcome.rows.height
             report.failures += outcome.failed
             progress.advance(sizes[batch])
+            # The rate counts every write this shard attempted, and only once there are enough of them.
+            attempted, failed = attempted + outcome.attempted, failed + outcome.failed
+            errors = [*errors, *outcome.errors][:5]
+            if attempted >= config.min_writes and failed / attempted > config.max_error_rate:
+                halt = Halt(
+                    batch=batch,
+                    attempted=attempted,
+                    failed=failed,
+                    error_rate=failed / attempted,
+                    max_error_rate=config.max_error_rate,
+                    first_errors=tuple(errors),
+                    shard=report.shard,
+                )
+                key = keys.fleet_halt_key(plan.run_id)
+                if not store.exists(key):  # the first shard to halt explains why; later ones just stop
+                    with contextlib.suppress(DataError):  # another shard's halt won the conditional write
+                        store.put_bytes(key, halt.to_json_bytes())
+                _stop_if_halted(store, plan.run_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -108,6 +108,7 @@ def run_snapshot(
     source: FleetSource,
     batch_size: int = DEFAULT_BATCH_SIZE,
     series_days: int = FLEET_SERIES_DAYS,
+    check_batches: Callable[[int], None] | None = None,
 ) -> SnapshotManifest:
     """Write the run's inputs batch by batch, then devices.parquet, then the manifest last.
 
@@ -121,6 +122,8 @@ def run_snapshot(
         log.info("snapshot of run %s is complete already; reusing it", run_id)
         return parse_model(SnapshotManifest, store.get_bytes(manifest_key), name=manifest_key)
     assigned = assign_batches(pl.Series("device_id", source.device_ids(), dtype=pl.String()), batch_size)
+    if check_batches is not None:  # e.g. the canary batch: refused before any per-device read
+        check_batches(assigned.get_column("batch").n_unique())
     start = as_of - timedelta(days=series_days)
     batches: list[SnapshotBatch] = []
     for (batch,), members in assigned.group_by(["batch"], maintain_order=True):

@@ -17,6 +17,7 @@ import polars as pl
 import psycopg
 
 from eval_runner.errors import ConfigError, DataError, TransientError
+from eval_runner.exits import wrap
 from eval_runner.settings import PostgresSettings
 
 SENSOR_LOG_SCHEMA: dict[str, pl.DataType] = {
@@ -80,7 +81,8 @@ class PostgresAnalytics:
         try:
             connection = psycopg.connect(settings.dsn.get_secret_value(), connect_timeout=10)
         except psycopg.OperationalError as error:
-            raise TransientError(f"analytics database unreachable: {_first_line(error)}") from error
+            # A refused login is a ConfigError (exit 2), a server that is down a TransientError: the table.
+            raise wrap("analytics database: connecting", error) from error
         try:
             connection.read_only = True
             yield cls(connection)

@@ -27,7 +27,12 @@ log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 
 PAGE_LIMIT = 1000
+# A shard's answer is a page of at most PAGE_LIMIT records or one device's parameters: a few hundred
+# KiB. A body past this cap is a broken or hostile server, not data to hold in memory.
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+MAX_PAGES = 10_000  # 10 million records per listing; past that the shard is paging in circles
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_REENCODED = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 
 
 class StaleETagError(DataError):
@@ -167,7 +172,10 @@ class ShardClient:
     async def _paged(self, shard: int, path: str, params: dict[str, str], model: type[M]) -> list[M]:
         items: list[M] = []
         token: str | None = None
+        seen: set[str] = set()
         while True:
+            if len(seen) >= MAX_PAGES:
+                raise DataError(f"shard {shard} {path}: more than {MAX_PAGES} pages; the shard pages without end")
             query: dict[str, str | int] = {**params, "limit": PAGE_LIMIT}
             if token is not None:
                 query["page_token"] = token
@@ -179,7 +187,32 @@ class ShardClient:
             items.extend(self._parse(shard, path, item, model) for item in page.items)
             if not page.next_page_token:
                 return items
+            if page.next_page_token in seen:
+                raise DataError(
+                    f"shard {shard} {path}: next_page_token {page.next_page_token!r} was returned before; "
+                    "the shard is paging in a loop"
+                )
+            seen.add(page.next_page_token)
             token = page.next_page_token
+
+    async def _bounded(self, shard: int, what: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send one request and read at most MAX_RESPONSE_BYTES of its body (DataError beyond)."""
+        client = self._clients[shard]
+        response = await client.send(client.build_request(method, path, **kwargs), stream=True)
+        try:
+            declared = response.headers.get("Content-Length")
+            if declared is not None and declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
+                raise DataError(f"{what}: the response declares {declared} bytes, over the {MAX_RESPONSE_BYTES} cap")
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > MAX_RESPONSE_BYTES:
+                    raise DataError(f"{what}: the response passed the {MAX_RESPONSE_BYTES}-byte cap")
+        finally:
+            await response.aclose()
+        # The body is decoded already: the new response must neither decode it again nor trust its length.
+        headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _REENCODED]
+        return httpx.Response(response.status_code, headers=headers, content=bytes(body), request=response.request)
 
     async def _request(self, shard: int, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One call with retries; every httpx error and status is mapped to ours here."""
@@ -192,11 +225,13 @@ class ShardClient:
             wait: float | None = None
             try:
                 async with self._limits[shard]:
-                    response = await self._clients[shard].request(method, path, **kwargs)
+                    response = await self._bounded(shard, what, method, path, **kwargs)
             except httpx.TimeoutException as error:
                 problem = f"timed out ({type(error).__name__})"
             except httpx.TransportError as error:
                 problem = f"unreachable ({type(error).__name__}: {error})"
+            except httpx.DecodingError as error:  # a compressed body cut off or corrupted in transit
+                problem = f"sent an undecodable body ({error})"
             else:
                 if response.status_code < 400:
                     try:

@@ -245,3 +245,18 @@ def test_runner_steps_always_ask_the_registry_for_their_image(documents: dict[st
     assert runner_steps
     for name, template in runner_steps:
         assert template["container"]["imagePullPolicy"] == "Always", name
+
+
+def test_one_build_per_month_and_one_holder_per_run_step(documents: dict[str, Doc]) -> None:
+    build = _template(documents, "dataset-build", "build-dataset")
+    assert build["synchronization"]["mutexes"] == [{"name": "dataset-build-{{inputs.parameters.month}}"}]
+    locks = {
+        name: _template(documents, "fleet-rollout", name)["synchronization"]["mutexes"][0]["name"]
+        for name in ("fleet-prepare", "fleet-canary", "fleet-shard", "fleet-merge")
+    }
+    assert locks == {
+        "fleet-prepare": "fleet-run-{{inputs.parameters.run-id}}-prepare",
+        "fleet-canary": "fleet-run-{{inputs.parameters.run-id}}-canary",
+        "fleet-shard": "fleet-run-{{inputs.parameters.run-id}}-{{inputs.parameters.shard}}",
+        "fleet-merge": "fleet-run-{{inputs.parameters.run-id}}-merge",
+    }

@@ -17,11 +17,12 @@ FAKE = """#!/bin/sh
 echo "log line" >&2
 if [ -n "$FAKE_SUMMARY" ]; then printf '%s' "$FAKE_SUMMARY" >"$FLEET_EVAL_STEP_OUTPUTS/summary.json"; fi
 printf '%s' "$FAKE_STDOUT"
+if [ -n "$FAKE_KILL" ]; then kill -s "$FAKE_KILL" $$; fi
 exit "$FAKE_EXIT"
 """
 
 
-def _run(tmp_path: Path, stdout: str, code: int, summary: str = "") -> subprocess.CompletedProcess[str]:
+def _run(tmp_path: Path, stdout: str, code: int, summary: str = "", kill: str = "") -> subprocess.CompletedProcess[str]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     fake = bin_dir / "eval-runner"
@@ -33,6 +34,7 @@ def _run(tmp_path: Path, stdout: str, code: int, summary: str = "") -> subproces
         "FAKE_STDOUT": stdout,
         "FAKE_EXIT": str(code),
         "FAKE_SUMMARY": summary,
+        "FAKE_KILL": kill,
         "FLEET_EVAL_STEP_OUTPUTS": str(tmp_path / "out"),
     }
     return subprocess.run(
@@ -82,3 +84,11 @@ def test_a_summary_the_command_wrote_wins_and_is_split(tmp_path: Path) -> None:
     assert json.loads((out / "summary.json").read_text()) == {"labels": 1, "images_missing": 0}
     assert (out / "labels").read_text() == "1"
     assert (out / "images_missing").read_text() == "0"
+
+
+@pytest.mark.parametrize(("signal_name", "code"), [("KILL", 137), ("TERM", 143)])
+def test_a_command_killed_by_a_signal_exits_128_plus_n(tmp_path: Path, signal_name: str, code: int) -> None:
+    # 143 is retried (a deleted or drained pod); 256-N (241) would be neither retried nor recognised.
+    done = _run(tmp_path, "", 0, kill=signal_name)
+    assert done.returncode == code
+    assert (tmp_path / "out" / "exit_code").read_text() == str(code)

@@ -38,8 +38,9 @@ _RFC3339 = "%Y-%m-%dT%H:%M:%S%.6fZ"
 class Faults:
     """Faults a shard injects into contract requests; rates are per-request probabilities.
 
-    Rates are tried in the order reset, truncate, error (503), throttle (429 with Retry-After) on one
-    uniform draw, so their sum should stay <= 1. ``budget`` caps how many faulty responses are given
+    Rates are tried in the order reset, truncate, error (503), throttle (429 with Retry-After), stall
+    (wait ``stall_s``, then answer: a client with a shorter timeout gives up while the request is still
+    carried out) on one uniform draw, so their sum should stay <= 1. ``budget`` caps how many faulty responses are given
     (None: no cap), e.g. ``Faults(error_rate=1.0, budget=2)`` fails the next two requests only.
     """
 
@@ -49,6 +50,8 @@ class Faults:
     retry_after_s: int = 1
     truncate_rate: float = 0.0
     reset_rate: float = 0.0
+    stall_rate: float = 0.0
+    stall_s: float = 5.0
     budget: int | None = None
     seed: int = 0
 
@@ -66,6 +69,7 @@ class ShardState:
     faults: Faults = field(default_factory=Faults)
     requests: int = 0
     puts_applied: int = 0
+    applied_by_device: dict[str, int] = field(default_factory=dict)  # PUTs that changed each device
     faults_given: int = 0
     idempotent: dict[str, tuple[int, bytes, dict[str, str]]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -92,6 +96,7 @@ class ShardState:
                 ("truncate", f.truncate_rate),
                 ("error", f.error_rate),
                 ("throttle", f.throttle_rate),
+                ("stall", f.stall_rate),
             ):
                 edge += rate
                 if u < edge:
@@ -244,6 +249,7 @@ def build_app(state: ShardState) -> FaultLayer:
                 stored["installed_at"] = new.installed_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
                 state.parameters[device_id] = stored
                 state.puts_applied += 1
+                state.applied_by_device[device_id] = state.applied_by_device.get(device_id, 0) + 1
                 response = JSONResponse(stored, headers={"ETag": _etag(stored)})
             state.idempotent[key] = (response.status_code, bytes(response.body), dict(response.headers))
         return response
@@ -313,6 +319,9 @@ class FaultLayer:
             )
         elif fault == "truncate":
             await self.app(scope, receive, _Truncating(send))
+        elif fault == "stall":
+            await asyncio.sleep(faults.stall_s)
+            await self.app(scope, receive, send)
         else:
             await self.app(scope, receive, send)
 

@@ -149,11 +149,13 @@ def test_apply_halts_on_injected_faults(
         fieldsim_sources.set_faults(shard, fieldsim_shards.Faults(error_rate=1.0, seed=shard))
     run_cli(
         env, "fleet", "run", "--local", "--run-id", RUN, "--mode", "configuration", "--apply",
-        "--as-of", AS_OF.isoformat(), "--batch-size", BATCH, "--max-error-rate", "0.2",
+        "--as-of", AS_OF.isoformat(), "--batch-size", BATCH, "--max-error-rate", "0.2", "--min-writes", "1",
         expect=3,
     )  # fmt: skip
     assert object_store.exists(keys.fleet_halt_key(RUN))
     assert _applied(fieldsim_sources) == 0
+    rollback = parquet_to_frame(object_store.get_bytes(keys.fleet_report_key(RUN, "rollback.parquet")), name="rb")
+    assert rollback.height == 0  # published on the halt, and exactly the PUTs applied: none
     assert _requests(fieldsim_sources) > 0
     fieldsim_sources.clear_faults()
     run_cli(env, "fleet", "merge", "--run-id", RUN, expect=3)  # a halted run is never published

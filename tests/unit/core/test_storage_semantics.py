@@ -2,6 +2,7 @@ import pytest
 
 from eval_runner.errors import ConfigError, DataError
 from eval_runner.hashing import sha256_bytes
+from eval_runner.storage import ObjectInfo
 from tests.fakes import MemoryObjectStore
 
 
@@ -61,3 +62,31 @@ def test_list_is_by_prefix_and_sorted() -> None:
     for key in ["b/2", "a/1", "b/1", "bb/1"]:
         store.put_bytes(key, key.encode())
     assert store.list("b/") == ["b/1", "b/2"]
+
+
+class _WriterSlipsIn(MemoryObjectStore):
+    """Another writer publishes ``rival`` right after our HEAD said the key was free."""
+
+    def __init__(self, rival: bytes) -> None:
+        super().__init__()
+        self.rival = rival
+
+    def head(self, key: str) -> ObjectInfo | None:
+        info = super().head(key)
+        if info is None and key not in self.objects:
+            self.objects[key] = self.rival
+        return info
+
+
+def test_a_writer_that_slips_in_after_the_check_wins_and_ours_is_refused() -> None:
+    store = _WriterSlipsIn(rival=b"theirs")
+    with pytest.raises(DataError, match=r"'k' was published by a concurrent writer with different content"):
+        store.put_bytes("k", b"ours")
+    assert store.get_bytes("k") == b"theirs"
+    assert store.writes == []
+
+
+def test_a_writer_that_slipped_in_with_the_same_bytes_is_a_no_op() -> None:
+    store = _WriterSlipsIn(rival=b"same")
+    assert store.put_bytes("k", b"same") == sha256_bytes(b"same")
+    assert store.writes == []

@@ -181,10 +181,10 @@ class _PodDiesBeforeJournal(MemoryObjectStore):
 
     dying = True
 
-    def _write(self, key: str, data: bytes, sha256: str) -> None:
+    def _write(self, key: str, data: bytes, sha256: str, *, if_absent: bool) -> None:
         if self.dying and "/journal/" in key:
             raise RuntimeError(f"pod killed before {key} was written")
-        super()._write(key, data, sha256)
+        super()._write(key, data, sha256, if_absent=if_absent)
 
 
 def test_a_put_whose_journal_was_lost_is_not_sent_again_and_stays_in_the_rollback() -> None:
@@ -220,10 +220,17 @@ def test_apply_halts_when_the_error_rate_passes_the_threshold(memory_store: Memo
     run_shard(
         "r1", "s000", store=memory_store, predictor_factory=FakePredictor, client_factory=_client(api), canary=True
     )
-    with pytest.raises(DataError, match="halted: batch 4"):
+    with pytest.raises(DataError, match="halted: shard s001 failed 100 of 100 writes by batch 4"):
         _apply_shard(memory_store, "s001", api)
     assert keys.fleet_halt_key("r1") in memory_store.objects
     assert keys.fleet_batch_done_key("r1", 4) not in memory_store.objects
+    assert keys.fleet_batch_pending_key("r1", 4) in memory_store.objects
+    # The halted run has its rollback (the canary's writes) and the list of failed devices at once.
+    rollback = parquet_to_frame(memory_store.objects[keys.fleet_report_key("r1", "rollback.parquet")], name="rb")
+    failed = parquet_to_frame(memory_store.objects[keys.fleet_report_key("r1", "failed.parquet")], name="failed")
+    assert rollback.height == sum(api.puts.values()) > 0
+    assert failed.height == 100
+    assert failed.get_column("written").to_list() == [False] * 100
     puts = sum(api.puts.values())
     with pytest.raises(DataError, match="halted"):
         _apply_shard(memory_store, "s002", api)

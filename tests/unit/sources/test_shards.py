@@ -205,3 +205,52 @@ def test_a_truncated_body_is_retried() -> None:
 
     assert asyncio.run(run()) == 0
     assert len(sleeps) == 1
+
+
+def test_a_repeated_page_token_is_a_data_error_not_an_endless_loop() -> None:
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        token = "p2" if request.url.params.get("page_token") is None else "p3" if len(calls) == 2 else "p2"
+        return httpx.Response(200, json={"items": [_event("a", "2026-03-01T00:00:00Z")], "next_page_token": token})
+
+    async def run() -> None:
+        async with _client([handler], []) as shards:
+            await shards.version_history(0, date(2026, 5, 1))
+
+    with pytest.raises(DataError, match=r"next_page_token 'p2' was returned before"):
+        asyncio.run(run())
+    assert len(calls) == 3
+
+
+def test_a_body_past_the_size_cap_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("eval_runner.sources.shards.MAX_RESPONSE_BYTES", 1000)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"items": [_event("a", "x" * 2000)], "next_page_token": None})
+
+    async def run() -> None:
+        async with _client([handler], []) as shards:
+            await shards.devices(0)
+
+    with pytest.raises(DataError, match=r"over the 1000 cap|passed the 1000-byte cap"):
+        asyncio.run(run())
+
+
+def test_an_undecodable_body_is_retried_then_transient() -> None:
+    # A gzip body cut off in transit: httpx raises DecodingError, which once aborted a whole apply batch.
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"Content-Encoding": "gzip"}, stream=httpx.ByteStream(b"not gzip"))
+
+    sleeps: list[float] = []
+
+    async def run() -> None:
+        async with _client([handler], sleeps) as shards:
+            await shards.devices(0)
+
+    with pytest.raises(
+        TransientError, match=r"undecodable body \(.*incorrect header check\); gave up after 3 attempts"
+    ):
+        asyncio.run(run())
+    assert len(sleeps) == 2
