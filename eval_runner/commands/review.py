@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -133,7 +132,9 @@ def serve(port: int, address: str, streamlit_args: tuple[str, ...]) -> None:
         "--server.headless", "true", "--browser.gatherUsageStats", "false",
         *streamlit_args,
     ]  # fmt: skip
-    raise click.exceptions.Exit(subprocess.call(command, env=os.environ.copy()))
+    # exec, not a child process: the server itself then gets the pod's (or a test's) SIGTERM; a child
+    # outlived its terminated parent, and every stopped `review serve` left a Streamlit server running.
+    os.execve(sys.executable, command, os.environ.copy())  # noqa: S606  # a fixed argv, no shell involved
 
 
 def _has_streamlit() -> bool:

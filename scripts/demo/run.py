@@ -99,9 +99,11 @@ def where_to_look() -> str:
     """The UIs and endpoints on the host (ports mapped by kind-config.yaml)."""
     return "\n".join(
         [
-            f"Argo UI (workflows, node outputs, plots): {cluster.ARGO_URL}  (self-signed TLS; token:",
-            "    kubectl -n argo get secret fleet-eval-client.service-account-token -o jsonpath='{.data.token}'"
-            " | base64 -d, paste as 'Bearer <token>')",
+            f"Argo UI (workflows, node summaries, plots, live shard progress): {cluster.ARGO_URL}"
+            "  (self-signed TLS; log in with the token of:",
+            f"    kubectl --context {cluster.KUBE_CONTEXT} -n argo get secret fleet-eval-client.service-account-token"
+            " -o jsonpath='{.data.token}' | base64 -d",
+            "  pasted as 'Bearer <token>')",
             f"MLflow UI (runs per month and version, comparison runs, champion alias): "
             f"http://127.0.0.1:{cluster.MLFLOW_NODE_PORT}",
             f"Review UI (approve/reject samples per month): http://127.0.0.1:{cluster.REVIEW_NODE_PORT}",
@@ -145,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
             t = time.monotonic()
             install(args, creds, s3)
             log(f"chart installed, sources loaded, package index filled in {time.monotonic() - t:.0f}s")
+        log("the UIs, to watch the loop as it runs:")
+        print(where_to_look(), flush=True)
 
         log(f"dataset-build for {', '.join(months)} (in parallel), then the demo reviewer's review")
         with ThreadPoolExecutor(len(months)) as pool:
