@@ -29,7 +29,7 @@ from workflows.versions import build_missing_images, pin_template, resolve_templ
 NAME = "evaluate"
 ENTRY = "evaluate"
 # The entry template's inputs; release passes the same names through its templateRef.
-INPUTS = ("months", "labels", "gate", "policy", "baseline", "promote", "image-repository")
+INPUTS = ("months", "labels", "gate", "policy", "baseline", "promote", "release-id", "image-repository")
 # Evaluation pods running at once (each holds a month of series in memory); a backfill queues the rest.
 PARALLELISM = 6
 # On a pass the gate may move the champion alias; a boolean flag pair, chosen by an expression.
@@ -88,11 +88,20 @@ def gate_template() -> Container:
             "--months",
             inp("months"),
             PROMOTE_FLAG,
+            # One argument, so an empty id (the default: derived from candidate, months and policy) needs no flag.
+            f"--release-id={inp('release-id')}",
             "--output-dir",
             OUTPUTS,
         ],
         image=images.CORE_IMAGE,
-        inputs=[param("months"), param("candidate"), param("baseline"), param("policy"), param("promote")],
+        inputs=[
+            param("months"),
+            param("candidate"),
+            param("baseline"),
+            param("policy"),
+            param("promote"),
+            param("release-id"),
+        ],
         summary_keys=("passed", "verdict", "release_id", "decision", "reasons", "promoted"),
         plots=True,
         volumes=[ConfigMapVolume(name=POLICIES_CONFIG_MAP, mount_path=POLICIES_DIR, read_only=True)],
@@ -177,6 +186,7 @@ def entry_dag() -> DAG:
                 "baseline": inp("baseline"),
                 "policy": inp("policy"),
                 "promote": inp("promote"),
+                "release-id": inp("release-id"),
             },
         )
         t_resolve >> t_build
@@ -198,6 +208,7 @@ def build() -> WorkflowTemplate:
             arg("policy", "default", "gate policy name (a key of the fleet-eval-policies ConfigMap)"),
             arg("baseline", "champion", "the version to beat: 'champion' (MLflow alias) or a version"),
             arg("promote", "false", "move the champion alias to the candidate on a pass", enum=["false", "true"]),
+            arg("release-id", "", "capacity/decisions/<release-id>/; empty: derived from the question"),
             arg("image-repository", images.RUNNER_REPOSITORY, "repository pods pull runner images from"),
         ],
         annotations={"workflows.argoproj.io/description": "Evaluate versions on months, compare, gate."},

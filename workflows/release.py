@@ -80,7 +80,6 @@ def entry_dag() -> DAG:
             arguments={"months": inp("months"), "latest-months": inp("latest-months")},
         )
         t_labels = task(labels_template(), "labels", arguments={"version": inp("version")})
-        candidate = f'["{inp("version")}"]'
         t_evaluate = Task(
             name="evaluate",
             template_ref=m.TemplateRef(name=evaluate.NAME, template=evaluate.ENTRY),
@@ -92,6 +91,9 @@ def entry_dag() -> DAG:
                 "baseline": "champion",
                 # A release that passes the gate becomes the champion, whether or not it rolls out.
                 "promote": "true",
+                # Each release Workflow (one per GitOps entry) has its own decision, found by its name;
+                # `argo retry` of it finds that decision again instead of judging anew.
+                "release-id": "{{workflow.name}}",
                 "image-repository": images.RUNNER_REPOSITORY,
             },
         )
@@ -100,7 +102,8 @@ def entry_dag() -> DAG:
             template_ref=m.TemplateRef(name=fleet_rollout.NAME, template=fleet_rollout.ENTRY),
             when=f"{{{{tasks.evaluate.outputs.parameters.passed}}}} == true && {inp('rollout')} == true",
             arguments={
-                "version": candidate,
+                # One label, as the gate judged it (fleet prepare resolves it again: the same pin).
+                "version": inp("version"),
                 "mode": inp("mode"),
                 "run-id": "",
                 "shards": inp("shards"),

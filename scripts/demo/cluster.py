@@ -129,9 +129,13 @@ def helm_values(*, devices: int, months: int, start: str, creds: Credentials) ->
 
 
 def installed_demo_values() -> dict[str, Any] | None:
-    """The `demo` values of the installed release (devices, months, start), or None when not installed."""
+    """The `demo` values of the installed release (devices, months, start), or None when not installed.
+
+    All computed values, not only the user-supplied ones: once Flux manages the release, the values file
+    from Git is baked into the chart's defaults and the user-supplied values are only the Secret's.
+    """
     done = subprocess.run(
-        [tool("helm"), "--kube-context", KUBE_CONTEXT, "-n", NAMESPACE, "get", "values", RELEASE, "-o", "json"],
+        [tool("helm"), "--kube-context", KUBE_CONTEXT, "-n", NAMESPACE, "get", "values", RELEASE, "--all", "-ojson"],
         capture_output=True,
         text=True,
         check=False,
@@ -142,8 +146,45 @@ def installed_demo_values() -> dict[str, Any] | None:
     return demo if demo.get("enabled") else None
 
 
+def flux_release() -> dict[str, Any] | None:
+    """Flux's HelmRelease of the chart (argo/fleet-eval), or None (none applied, or no Flux on the cluster)."""
+    done = subprocess.run(
+        [tool("kubectl"), "--context", KUBE_CONTEXT, "-n", NAMESPACE, "get", "helmreleases.helm.toolkit.fluxcd.io",
+         RELEASE, "--ignore-not-found", "-o", "json"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        if "the server doesn't have a resource type" in done.stderr:
+            return None
+        raise RuntimeError(f"kubectl get helmrelease {NAMESPACE}/{RELEASE} failed: {done.stderr.strip()}")
+    return dict(json.loads(done.stdout)) if done.stdout.strip() else None
+
+
+def suspend_flux_release() -> bool:
+    """Suspend Flux's HelmRelease of the chart if it is active; True if it was.
+
+    A `helm upgrade` by hand under an active HelmRelease is undone by helm-controller at its next
+    reconcile (Git's values win), so the two would fight; the GitOps handover resumes it.
+    """
+    found = flux_release()
+    if found is None or found.get("spec", {}).get("suspend"):
+        return False
+    patch = json.dumps({"spec": {"suspend": True}})
+    kubectl("-n", NAMESPACE, "patch", "helmreleases.helm.toolkit.fluxcd.io", RELEASE, "--type", "merge", "-p", patch)
+    return True
+
+
 def helm_install(values: list[str], *, timeout: str = "15m") -> None:
-    """Install or upgrade the chart and wait for its Deployments, StatefulSets and Jobs."""
+    """Install or upgrade the chart and wait for its Deployments, StatefulSets and Jobs.
+
+    Flux's HelmRelease of the chart, if active, is suspended first (see suspend_flux_release).
+    """
+    if suspend_flux_release():
+        print(
+            f"helmrelease {NAMESPACE}/{RELEASE} suspended: this helm upgrade by hand would be undone by Flux "
+            "(the GitOps handover resumes it)",
+            flush=True,
+        )
     cmd = [
         tool("helm"),
         "--kube-context",

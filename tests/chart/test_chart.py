@@ -257,6 +257,20 @@ def test_same_values_create_nothing_new_and_a_new_version_one_run(template: Temp
     assert len(set(upgraded) - set(first)) == 1
 
 
+def test_a_run_label_makes_the_same_version_a_new_release(template: Template) -> None:
+    # Without a run label the name is the one releases listed before run labels existed have.
+    (plain,) = _docs(template, ["0.9.0"])
+    assert plain["metadata"]["name"] == "release-battery-lib-0-9-0-022e0c5c"
+    assert "fleet-eval/run" not in plain["metadata"]["annotations"]
+    sets = ["releases[0].version=0.9.0", "releases[0].run=e2e-1", "releases[1].version=0.9.0", "releases[1].run=e2e-2"]
+    runs = {w["metadata"]["name"]: w for w in template(sets=sets) if w["kind"] == "Workflow"}
+    assert len(runs) == 2 and plain["metadata"]["name"] not in runs
+    for name, workflow in runs.items():
+        assert re.fullmatch(r"release-battery-lib-0-9-0-e2e-[12]-[0-9a-f]{8}", name)
+        assert workflow["metadata"]["annotations"]["fleet-eval/run"] in {"e2e-1", "e2e-2"}
+        assert workflow["spec"]["arguments"] == plain["spec"]["arguments"]  # the same release, run again
+
+
 def test_versions_that_sanitise_alike_get_different_names(template: Template) -> None:
     names = {w["metadata"]["name"] for w in _docs(template, ["0.9.0+a", "0.9.0.post1", "git:main", "latest"])}
     assert len(names) == 4

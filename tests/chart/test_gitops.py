@@ -253,6 +253,14 @@ def test_the_helm_release_builds_every_commit_and_never_replaces() -> None:
     assert chart["valuesFiles"] == ["charts/fleet-eval/values.yaml", "values/kind.yaml"]
     assert chart["sourceRef"] == {"kind": "GitRepository", "name": docs["GitRepository"]["metadata"]["name"]}
     assert release["upgrade"]["force"] is False
+    # The chart's credentials come from a Secret in the cluster, never from the repository.
+    (secret_values,) = release["valuesFrom"]
+    assert secret_values == {
+        "kind": "Secret",
+        "name": "fleet-eval-gitops-values",
+        "valuesKey": "values.yaml",
+        "optional": True,
+    }
     assert release["releaseName"] == "fleet-eval"
     assert docs["HelmRelease"]["metadata"]["namespace"] == NAMESPACE
 

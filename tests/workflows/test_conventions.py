@@ -187,6 +187,17 @@ def test_release_rolls_out_only_after_a_passing_gate(documents: dict[str, Doc]) 
     assert tasks["rollout"]["templateRef"] == {"name": "fleet-rollout", "template": "fleet-rollout"}
     assert "{{tasks.evaluate.outputs.parameters.passed}} == true" in tasks["rollout"]["when"]
     assert "{{inputs.parameters.rollout}} == true" in tasks["rollout"]["when"]
+    # fleet-rollout takes one version label: a JSON list of one is no label (fleet prepare exits 2 on it).
+    rollout = {p["name"]: p["value"] for p in tasks["rollout"]["arguments"]["parameters"]}
+    assert rollout["version"] == "{{inputs.parameters.version}}"
+
+
+def test_each_release_workflow_has_its_own_decision(documents: dict[str, Doc]) -> None:
+    tasks = {t["name"]: t for t in _template(documents, "release", "release")["dag"]["tasks"]}
+    evaluate = {p["name"]: p["value"] for p in tasks["evaluate"]["arguments"]["parameters"]}
+    assert evaluate["release-id"] == "{{workflow.name}}"
+    gate = _template(documents, "evaluate", "gate")["container"]["args"]
+    assert "--release-id={{inputs.parameters.release-id}}" in gate
 
 
 @pytest.mark.parametrize("file", ["evaluate", "fleet-rollout", "release"])

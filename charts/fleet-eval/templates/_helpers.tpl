@@ -117,11 +117,17 @@ app.kubernetes.io/part-of: fleet-eval
 {{- toYaml .Values.containerSecurityContext -}}
 {{- end -}}
 
-{{/* The Workflow name of a GitOps release: derived from library and version only, so it is stable. */}}
+{{/* The Workflow name of a GitOps release: derived from library, version and the optional run label only, so it is stable. */}}
 {{- define "fleet-eval.releaseWorkflowName" -}}
 {{- $library := default "battery-lib" .library -}}
-{{- $raw := printf "release-%s-%s" $library (toString .version) | lower -}}
-{{- $base := regexReplaceAll "[^a-z0-9-]+" $raw "-" | trunc 52 | trimSuffix "-" -}}
+{{- $id := printf "%s@%s" $library (toString .version) -}}
+{{- $raw := printf "release-%s-%s" $library (toString .version) -}}
+{{- /* A run label makes the same version a new release; without one the name is what it always was. */ -}}
+{{- with .run }}
+{{- $id = printf "%s#%s" $id (toString .) -}}
+{{- $raw = printf "%s-%s" $raw (toString .) -}}
+{{- end }}
+{{- $base := regexReplaceAll "[^a-z0-9-]+" (lower $raw) "-" | trunc 52 | trimSuffix "-" -}}
 {{- /* The hash tells apart versions that sanitise alike (0.9.0+a vs 0.9.0-a). */ -}}
-{{- printf "%s-%s" $base (printf "%s@%s" $library (toString .version) | sha256sum | trunc 8) -}}
+{{- printf "%s-%s" $base ($id | sha256sum | trunc 8) -}}
 {{- end -}}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import zlib
 from pathlib import Path
@@ -122,6 +123,18 @@ def test_another_baseline_is_another_question(world: tuple[MemoryObjectStore, Fa
     assert not against_09.reused and against_09.key != against_08.key
     assert against_09.decision["inputs"]["baseline"]["library_version"] == "0.9.0"  # type: ignore[index]
     assert "-vs-0.9.0-" in str(against_09.decision["release_id"])
+
+
+def test_an_empty_release_id_is_the_default_one(world: tuple[MemoryObjectStore, FakeTracker]) -> None:
+    # The evaluate template passes `--release-id=` when it was given none (release passes its Workflow's name).
+    store, tracker = world
+    default = gate_step.run(gate_params("0.10.0", baseline="0.8.0", promote=False), store=store, tracker=tracker)
+    empty = dataclasses.replace(gate_params("0.10.0", baseline="0.8.0", promote=False), release_id="")
+    again = gate_step.run(empty, store=store, tracker=tracker)
+    assert again.reused and again.key == default.key
+    named = dataclasses.replace(empty, release_id="release-battery-lib-0-10-0-e2e-1-0123abcd")
+    own = gate_step.run(named, store=store, tracker=tracker)
+    assert not own.reused and own.key == "capacity/decisions/release-battery-lib-0-10-0-e2e-1-0123abcd/decision.json"
 
 
 def test_a_release_id_with_other_inputs_is_refused(world: tuple[MemoryObjectStore, FakeTracker]) -> None:
