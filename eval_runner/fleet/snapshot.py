@@ -63,14 +63,14 @@ def shape_batch(
             f"fleet snapshot batch {batch}: the source returned no record for {len(absent)} devices, "
             f"e.g. {absent[:5]} (or records for devices not asked for)"
         )
-    keys = pl.DataFrame({"device_id": sorted(device_ids)}, schema={"device_id": pl.String()}).select(
+    sample_keys = pl.DataFrame({"device_id": sorted(device_ids)}, schema={"device_id": pl.String()}).select(
         sample_id_of(pl.col("device_id"), as_of).alias("sample_id"),
         "device_id",
         pl.lit(as_of).cast(pl.Datetime("us", "UTC")).alias("as_of"),
     )
     try:
         # "keep": configuration mode reads these samples as the shards' current parameters (library.inputs).
-        samples, series = library_input(keys, sources, window=window, later_pack="keep")
+        samples, series = library_input(sample_keys, sources, window=window, later_pack="keep")
     except DataError as e:
         raise DataError(f"fleet snapshot batch {batch}: {e}") from e
     return samples.sort("device_id"), series
