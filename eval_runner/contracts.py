@@ -107,9 +107,9 @@ DATASET_SCHEMA: dict[str, pl.DataType] = {
     "month": pl.String(),  # "YYYY-MM"
     "device_id": pl.String(),
     "as_of": pl.Datetime("us", "UTC"),
-    "hardware_revision": pl.String(),  # at month start
-    "firmware_version": pl.String(),  # at month start
-    "firmware_version_at_as_of": pl.String(),
+    "hardware_revision": pl.String(),  # in force at as_of (eval_runner.library.inputs); null if none
+    "firmware_version": pl.String(),  # at month start (or the month's first): a segment label, not an input
+    "firmware_version_at_as_of": pl.String(),  # in force at as_of; null if none
     "software_changes": pl.Int32(),  # software changes during the month
     "battery_chemistry": pl.String(),
     "nominal_capacity_mah": pl.Float64(),
@@ -144,8 +144,8 @@ SERIES_SCHEMA: dict[str, pl.DataType] = {
 # at as_of (fewer rows look like an offline device, which they already handle).
 FLEET_SERIES_DAYS = 7
 
-# What a library version receives for each sample (generation 2 API; adapters build it from the
-# dataset or from the fleet snapshot). Column names equal the dataset's.
+# What a library version receives for each sample (generation 2 API). eval_runner.library.inputs builds
+# it, with the same rules for the dataset and the fleet snapshot. Column names equal the dataset's.
 LIBRARY_SAMPLE_COLUMNS: tuple[str, ...] = (
     "sample_id",
     "device_id",

@@ -2,7 +2,9 @@
 
 A sample is one device-month, predicted "as of" the month's last capacity test of the device (the
 truth); a device without a test is still a sample, flagged ``missing_capacity_test`` with as_of at the
-month's end, so reviewers see it and evaluation skips it. Output order is fixed (sample_id, ts) so
+month's end, so reviewers see it and evaluation skips it. What the library receives (versions in force,
+battery, series) is built by ``eval_runner.library.inputs``, the same code the fleet snapshot uses, so a
+library sees in evaluation what it will see in the fleet. Output order is fixed (sample_id, ts) so
 equal inputs give byte-identical files.
 """
 
@@ -16,13 +18,19 @@ import polars as pl
 
 from eval_runner.contracts import (
     DATASET_SCHEMA,
-    SERIES_SCHEMA,
     BatteryParameters,
     CapacityTest,
     DeviceRecord,
     VersionEvent,
 )
 from eval_runner.keys import Month
+from eval_runner.library.inputs import (
+    BATTERY_PARAMETER_SCHEMA,
+    VERSION_EVENT_SCHEMA,
+    DeviceSources,
+    library_input,
+    version_in_force,
+)
 
 SERIES_WINDOW = timedelta(days=30)
 _HOUR = timedelta(hours=1)
@@ -40,12 +48,6 @@ CAPACITY_TEST_SCHEMA: dict[str, pl.DataType] = {
     "remaining_mah": pl.Float64(),
     "remaining_runtime_days": pl.Float64(),
 }
-VERSION_EVENT_SCHEMA: dict[str, pl.DataType] = {
-    "device_id": pl.String(),
-    "effective_at": _UTC,
-    "component": pl.String(),
-    "version": pl.String(),
-}
 # events.parquet (a file of the dataset, not a library input): version changes within each sample's
 # series window, so the review UI can mark firmware changes on the plots.
 EVENTS_SCHEMA: dict[str, pl.DataType] = {
@@ -53,13 +55,6 @@ EVENTS_SCHEMA: dict[str, pl.DataType] = {
     "effective_at": _UTC,
     "component": pl.String(),
     "version": pl.String(),
-}
-BATTERY_PARAMETER_SCHEMA: dict[str, pl.DataType] = {
-    "device_id": pl.String(),
-    "chemistry": pl.String(),
-    "nominal_capacity_mah": pl.Float64(),
-    "cutoff_mv": pl.Int32(),
-    "installed_at": _UTC,
 }
 
 
@@ -188,96 +183,39 @@ def samples_for_month(month: Month, devices: pl.DataFrame, tests: pl.DataFrame) 
     )
 
 
-def attach_versions(month: Month, samples: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
-    """Add hardware/firmware at month start, firmware at as_of, and the month's changes.
+def attach_month_versions(month: Month, samples: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
+    """Add the dataset's own version columns: firmware at month start and the month's changes.
 
-    An event takes effect at ``effective_at``, so the version "at" a moment is the last event strictly
-    before it (an update at 00:00 on the 1st is a change during the month). A device that has no
-    event before the month start (installed during the month) gets its first version instead.
+    These are segment labels and quality signals for reviewers and the gate, not library inputs (those
+    come from ``library_input``). ``firmware_version`` is the version in force at the month start by
+    the library-input rule; a device with none then (installed during the month) is labelled with its
+    first firmware of the month, so it still falls in a firmware segment.
     """
     start, end = month_bounds(month)
-    keys = samples.select("sample_id", "device_id", "as_of", pl.lit(start, dtype=_UTC).alias("start"))
-    # Few events per device, so joining them to their device's sample is cheap and needs no asof join.
-    joined = keys.join(events, on="device_id", how="inner").sort("sample_id", "effective_at", "version")
-
-    def version_at(component: str, at: str, name: str) -> pl.DataFrame:
-        own = joined.filter(pl.col("component") == component)
-        before = (
-            own.filter(pl.col("effective_at") < pl.col(at))
-            .group_by("sample_id")
-            .agg(pl.col("version").last().alias(name))
-        )
-        first = (
-            own.filter(pl.col("effective_at") < end)
-            .group_by("sample_id")
-            .agg(pl.col("version").first().alias(f"_{name}_first"))
-        )
-        return first.join(before, on="sample_id", how="left").select(
-            "sample_id", pl.coalesce(pl.col(name), pl.col(f"_{name}_first")).alias(name)
-        )
-
+    keys = samples.select("sample_id", "device_id", pl.lit(start, dtype=_UTC).alias("as_of"))
+    at_start = version_in_force(keys, events, "firmware", "firmware_version")
+    joined = keys.join(events, on="device_id", how="inner")
+    first = (
+        joined.filter((pl.col("component") == "firmware") & (pl.col("effective_at") < end))
+        .sort("sample_id", "effective_at", "version")
+        .group_by("sample_id")
+        .agg(pl.col("version").first().alias("_first"))
+    )
     in_month = (pl.col("effective_at") >= start) & (pl.col("effective_at") < end)
     changes = joined.group_by("sample_id").agg(
         ((pl.col("component") == "software") & in_month).sum().cast(pl.Int32).alias("software_changes"),
         ((pl.col("component") == "firmware") & in_month).any().alias("firmware_changed_mid_month"),
     )
-    out = samples
-    for frame in (
-        version_at("hardware", "start", "hardware_revision"),
-        version_at("firmware", "start", "firmware_version"),
-        version_at("firmware", "as_of", "firmware_version_at_as_of"),
-        changes,
-    ):
-        out = out.join(frame, on="sample_id", how="left")
-    return out.with_columns(
-        pl.col("software_changes").fill_null(0),
-        pl.col("firmware_changed_mid_month").fill_null(False),
+    firmware = at_start.join(first, on="sample_id", how="left").select(
+        "sample_id", pl.coalesce("firmware_version", "_first").alias("firmware_version")
     )
-
-
-def attach_battery(samples: pl.DataFrame, parameters: pl.DataFrame) -> pl.DataFrame:
-    """Add the battery parameters (chemistry, nominal capacity, cut-off, pack install time).
-
-    The shards serve the *current* parameters. When the pack they describe went in after the
-    sample's as_of, the pack at as_of is unknown: its fields stay null (the cut-off belongs to the
-    device and is kept), which also keeps the sample from being suggested.
-    """
-    joined = samples.join(
-        parameters.select(
-            "device_id",
-            pl.col("chemistry").alias("battery_chemistry"),
-            "nominal_capacity_mah",
-            "cutoff_mv",
-            pl.col("installed_at").alias("battery_installed_at"),
-        ),
-        on="device_id",
-        how="left",
-    )
-    later_pack = pl.col("battery_installed_at") > pl.col("as_of")
-    return joined.with_columns(
-        pl.when(later_pack).then(None).otherwise(pl.col(name)).alias(name)
-        for name in ("battery_chemistry", "nominal_capacity_mah", "battery_installed_at")
-    )
-
-
-def build_series(samples: pl.DataFrame, sensor_logs: pl.DataFrame, movements: pl.DataFrame) -> pl.DataFrame:
-    """Hourly rows of the 30 days before each sample's as_of, with the hour's valve travel and motor time."""
-    per_hour = (
-        movements.with_columns(pl.col("ts").dt.truncate("1h"))
-        .group_by("device_id", "ts")
-        .agg(
-            pl.col("travel_pct").sum().cast(pl.Float32).alias("valve_travel_pct"),
-            pl.col("motor_ms").sum().cast(pl.Int32).alias("motor_ms"),
-        )
-    )
-    windows = samples.select("sample_id", "device_id", "as_of")
     return (
-        sensor_logs.join(windows, on="device_id", how="inner")
-        .filter((pl.col("ts") >= pl.col("as_of") - SERIES_WINDOW) & (pl.col("ts") < pl.col("as_of")))
-        .join(per_hour, on=["device_id", "ts"], how="left")
-        .with_columns(pl.col("valve_travel_pct").fill_null(0.0), pl.col("motor_ms").fill_null(0))
-        .select([pl.col(name).cast(dtype) for name, dtype in SERIES_SCHEMA.items()])
-        .sort("sample_id", "ts")
+        samples.join(firmware, on="sample_id", how="left")
+        .join(changes, on="sample_id", how="left")
+        .with_columns(
+            pl.col("software_changes").fill_null(0),
+            pl.col("firmware_changed_mid_month").fill_null(False),
+        )
     )
 
 
@@ -328,6 +266,8 @@ def quality_signals(samples: pl.DataFrame, series: pl.DataFrame, policy: Suggest
             & (pl.col("longest_gap_hours") <= policy.max_gap_hours)
             & (pl.col("voltage_anomalies") <= policy.max_voltage_anomalies)
             & pl.col("battery_chemistry").is_not_null()
+            & pl.col("hardware_revision").is_not_null()  # no version in force at as_of: see library.inputs
+            & pl.col("firmware_version_at_as_of").is_not_null()
         ).alias("suggest_use")
     )
 
@@ -351,9 +291,18 @@ def shape_month(
     """Build (dataset, series) for ``month`` in the contract schemas, sorted for byte-identical output."""
     policy = policy or SuggestionPolicy()
     samples = samples_for_month(month, sources.devices, sources.capacity_tests)
-    samples = attach_versions(month, samples, sources.version_events)
-    samples = attach_battery(samples, sources.battery_parameters)
-    series = build_series(samples, sources.sensor_logs, sources.valve_movements)
+    library, series = library_input(
+        samples.select("sample_id", "device_id", "as_of"),
+        DeviceSources(
+            version_events=sources.version_events,
+            battery_parameters=sources.battery_parameters,
+            sensor_logs=sources.sensor_logs,
+            valve_movements=sources.valve_movements,
+        ),
+        window=SERIES_WINDOW,
+    )
+    samples = samples.join(library.drop("device_id", "as_of"), on="sample_id", how="left")
+    samples = attach_month_versions(month, samples, sources.version_events)
     samples = quality_signals(samples, series, policy)
     dataset = samples.select([pl.col(name).cast(dtype) for name, dtype in DATASET_SCHEMA.items()]).sort("sample_id")
     return dataset, series

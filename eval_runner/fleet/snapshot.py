@@ -10,46 +10,31 @@ from typing import Protocol
 import polars as pl
 
 from eval_runner import keys
-from eval_runner.contracts import FLEET_SERIES_DAYS, LIBRARY_SAMPLE_COLUMNS, SERIES_SCHEMA
+from eval_runner.contracts import FLEET_SERIES_DAYS
 from eval_runner.errors import ConfigError, DataError
 from eval_runner.fleet.models import SnapshotBatch, SnapshotManifest, parse_model
 from eval_runner.fleet.planning import DEFAULT_BATCH_SIZE, assign_batches
 from eval_runner.hashing import sha256_bytes
+from eval_runner.library.inputs import DeviceSources, library_input
 from eval_runner.parquet import frame_to_parquet
 from eval_runner.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
-# Per-device columns a source returns; the snapshot adds sample_id and as_of.
-DEVICE_COLUMNS: dict[str, pl.DataType] = {
-    "device_id": pl.String(),
-    "hardware_revision": pl.String(),
-    "firmware_version_at_as_of": pl.String(),
-    "battery_chemistry": pl.String(),
-    "nominal_capacity_mah": pl.Float64(),
-    "cutoff_mv": pl.Int32(),
-    "battery_installed_at": pl.Datetime("us", "UTC"),
-}
-# Series columns a source returns: SERIES_SCHEMA keyed by device_id instead of sample_id.
-DEVICE_SERIES_COLUMNS: dict[str, pl.DataType] = {
-    "device_id": pl.String(),
-    **{name: dtype for name, dtype in SERIES_SCHEMA.items() if name != "sample_id"},
-}
-
 
 class FleetSource(Protocol):
-    """Where the snapshot reads the fleet from (the live sources, or a generator in benchmarks)."""
+    """Where the snapshot reads the fleet from (the live sources, or a generator in tests and benchmarks)."""
 
     def device_ids(self) -> list[str]:
         """Return every device of the fleet."""
         ...
 
-    def devices(self, device_ids: Sequence[str], as_of: datetime) -> pl.DataFrame:
-        """Return DEVICE_COLUMNS of ``device_ids`` at ``as_of``: revision, firmware, battery parameters."""
-        ...
+    def device_sources(self, device_ids: Sequence[str], *, start: datetime, as_of: datetime) -> DeviceSources:
+        """Return the raw rows of ``device_ids`` the library's input is built from.
 
-    def series(self, device_ids: Sequence[str], start: datetime, end: datetime) -> pl.DataFrame:
-        """Return DEVICE_SERIES_COLUMNS rows of ``device_ids`` with ``start <= ts < end``."""
+        Version history, the current battery parameters (one row per device), sensor rows and valve
+        movements with ``start <= ts < as_of``. Rows at or after as_of are allowed and ignored.
+        """
         ...
 
 
@@ -59,16 +44,16 @@ def sample_id_of(device_id: pl.Expr, as_of: datetime) -> pl.Expr:
 
 
 def shape_batch(
-    devices: pl.DataFrame, series: pl.DataFrame, device_ids: Sequence[str], *, as_of: datetime, batch: int
+    sources: DeviceSources, device_ids: Sequence[str], *, as_of: datetime, window: timedelta, batch: int
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Check one batch's source rows and shape them into the library's samples and series (pure).
+    """Check one batch's source rows and build the library's samples and series from them (pure).
 
-    Every listed device must come back exactly once; series rows are cut to the window and sorted.
+    Every listed device must have exactly one battery-parameter record (the shards' record of it); the
+    input itself is ``library_input``'s, the same as the dataset's for a sample at ``as_of``.
     """
-    missing_columns = [name for name in DEVICE_COLUMNS if name not in devices.columns]
-    if missing_columns:
-        raise DataError(f"fleet snapshot batch {batch}: the source's device rows lack {missing_columns}")
-    got = devices.get_column("device_id")
+    if "device_id" not in sources.battery_parameters.columns:
+        raise DataError(f"fleet snapshot batch {batch}: the source's battery parameters lack device_id")
+    got = sources.battery_parameters.get_column("device_id")
     duplicated = got.filter(got.is_duplicated()).unique().sort()
     if duplicated.len():
         raise DataError(f"fleet snapshot batch {batch}: devices returned twice: {duplicated.head(5).to_list()}")
@@ -78,26 +63,17 @@ def shape_batch(
             f"fleet snapshot batch {batch}: the source returned no record for {len(absent)} devices, "
             f"e.g. {absent[:5]} (or records for devices not asked for)"
         )
-    samples = (
-        devices.select(pl.col(name).cast(dtype) for name, dtype in DEVICE_COLUMNS.items())
-        .with_columns(
-            sample_id_of(pl.col("device_id"), as_of).alias("sample_id"),
-            pl.lit(as_of).cast(pl.Datetime("us", "UTC")).alias("as_of"),
-        )
-        .select(LIBRARY_SAMPLE_COLUMNS)
-        .sort("device_id")
+    sample_keys = pl.DataFrame({"device_id": sorted(device_ids)}, schema={"device_id": pl.String()}).select(
+        sample_id_of(pl.col("device_id"), as_of).alias("sample_id"),
+        "device_id",
+        pl.lit(as_of).cast(pl.Datetime("us", "UTC")).alias("as_of"),
     )
-    missing_series = [name for name in DEVICE_SERIES_COLUMNS if name not in series.columns]
-    if missing_series:
-        raise DataError(f"fleet snapshot batch {batch}: the source's series rows lack {missing_series}")
-    shaped = (
-        series.select(pl.col(name).cast(dtype) for name, dtype in DEVICE_SERIES_COLUMNS.items())
-        .filter(pl.col("device_id").is_in(list(device_ids)))
-        .with_columns(sample_id_of(pl.col("device_id"), as_of).alias("sample_id"))
-        .select(list(SERIES_SCHEMA))
-        .sort(["sample_id", "ts"])
-    )
-    return samples, shaped
+    try:
+        # "keep": configuration mode reads these samples as the shards' current parameters (library.inputs).
+        samples, series = library_input(sample_keys, sources, window=window, later_pack="keep")
+    except DataError as e:
+        raise DataError(f"fleet snapshot batch {batch}: {e}") from e
+    return samples.sort("device_id"), series
 
 
 def run_snapshot(
@@ -129,7 +105,11 @@ def run_snapshot(
     for (batch,), members in assigned.group_by(["batch"], maintain_order=True):
         ids = members.get_column("device_id").to_list()
         samples, series = shape_batch(
-            source.devices(ids, as_of), source.series(ids, start, as_of), ids, as_of=as_of, batch=int(batch)
+            source.device_sources(ids, start=start, as_of=as_of),
+            ids,
+            as_of=as_of,
+            window=timedelta(days=series_days),
+            batch=int(batch),
         )
         samples_bytes, series_bytes = frame_to_parquet(samples), frame_to_parquet(series)
         store.put_bytes(keys.fleet_samples_key(run_id, int(batch)), samples_bytes, overwrite=True)

@@ -1,6 +1,7 @@
-"""The live FleetSource: devices, versions and battery parameters from the shards, series from Postgres.
+"""The live FleetSource: version history and battery parameters from the shards, series from Postgres.
 
-It wraps the shard client and the analytics reader (the adapters); it adds no HTTP or SQL of its own.
+It wraps the shard client and the analytics reader (the adapters); it adds no HTTP or SQL of its own, and
+no rule: it returns raw rows, and the snapshot builds the library's input from them like the dataset does.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from typing import TypeVar
 
 import polars as pl
 
-from eval_runner.contracts import VersionEvent
-from eval_runner.fleet.snapshot import DEVICE_COLUMNS, DEVICE_SERIES_COLUMNS
+from eval_runner.contracts import BatteryParameters, VersionEvent
+from eval_runner.library.inputs import BATTERY_PARAMETER_SCHEMA, VERSION_EVENT_SCHEMA, DeviceSources
 from eval_runner.settings import ShardSettings
 from eval_runner.sources.analytics import AnalyticsSource
 from eval_runner.sources.shards import ShardClient
@@ -21,51 +22,21 @@ from eval_runner.sources.shards import ShardClient
 T = TypeVar("T")
 
 
-def latest_versions(events: pl.DataFrame, as_of: datetime) -> pl.DataFrame:
-    """Per device the hardware revision and firmware in effect at ``as_of`` (pure).
-
-    ``events`` has device_id, effective_at, component, version (VersionEvent). An event takes effect
-    at effective_at, so one at exactly ``as_of`` is not yet in effect (the simulator's rule too).
-    """
-    latest = (
-        events.filter(pl.col("effective_at") < as_of)
-        .sort("effective_at")
-        .group_by(["device_id", "component"])
-        .agg(pl.col("version").last())
-    )
-    out = events.select("device_id").unique()
-    for component, name in (("hardware", "hardware_revision"), ("firmware", "firmware_version_at_as_of")):
-        picked = latest.filter(pl.col("component") == component).select("device_id", pl.col("version").alias(name))
-        out = out.join(picked, on="device_id", how="left")
-    return out
-
-
 def events_frame(events: Sequence[VersionEvent]) -> pl.DataFrame:
-    """VersionEvent records as a frame for ``latest_versions``."""
+    """VersionEvent records as a frame (VERSION_EVENT_SCHEMA)."""
     return pl.DataFrame(
         [(e.device_id, e.effective_at, e.component, e.version) for e in events],
-        schema={
-            "device_id": pl.String(),
-            "effective_at": pl.Datetime("us", "UTC"),
-            "component": pl.String(),
-            "version": pl.String(),
-        },
+        schema=VERSION_EVENT_SCHEMA,
         orient="row",
     )
 
 
-def hourly_series(sensor: pl.DataFrame, valves: pl.DataFrame) -> pl.DataFrame:
-    """Sensor rows with the hour's valve travel and motor time summed in (DEVICE_SERIES_COLUMNS, pure)."""
-    per_hour = (
-        valves.with_columns(pl.col("ts").dt.truncate("1h"))
-        .group_by(["device_id", "ts"])
-        .agg(pl.col("travel_pct").sum().alias("valve_travel_pct"), pl.col("motor_ms").sum())
-    )
-    return (
-        sensor.with_columns(pl.col("ts").dt.truncate("1h"))
-        .join(per_hour, on=["device_id", "ts"], how="left")
-        .with_columns(pl.col("valve_travel_pct").fill_null(0.0), pl.col("motor_ms").fill_null(0))
-        .select(pl.col(name).cast(dtype) for name, dtype in DEVICE_SERIES_COLUMNS.items())
+def parameters_frame(parameters: Sequence[BatteryParameters]) -> pl.DataFrame:
+    """BatteryParameters records as a frame (BATTERY_PARAMETER_SCHEMA)."""
+    return pl.DataFrame(
+        [(p.device_id, p.chemistry, p.nominal_capacity_mah, p.cutoff_mv, p.installed_at) for p in parameters],
+        schema=BATTERY_PARAMETER_SCHEMA,
+        orient="row",
     )
 
 
@@ -102,42 +73,21 @@ class LiveFleetSource:
         pages = self._run(lambda: asyncio.gather(*(self._shards.devices(s) for s in shards)))
         return [record.device_id for page in pages for record in page]
 
-    def _version_table(self, as_of: datetime) -> pl.DataFrame:
+    def _version_events(self, as_of: datetime) -> pl.DataFrame:
         if as_of not in self._versions:
-            # `to` is an exclusive date: ask for the whole day of as_of and cut at as_of here.
+            # `to` is an exclusive date: ask for the whole day of as_of; library_input cuts at as_of.
             end = (as_of + timedelta(days=1)).date()
             shards = range(self._shards.n_shards)
             pages = self._run(lambda: asyncio.gather(*(self._shards.version_history(s, end) for s in shards)))
-            self._versions[as_of] = latest_versions(events_frame([e for page in pages for e in page]), as_of)
+            self._versions[as_of] = events_frame([e for page in pages for e in page])
         return self._versions[as_of]
 
-    def devices(self, device_ids: Sequence[str], as_of: datetime) -> pl.DataFrame:
-        """Return DEVICE_COLUMNS of ``device_ids``: versions at ``as_of``, current battery parameters."""
+    def device_sources(self, device_ids: Sequence[str], *, start: datetime, as_of: datetime) -> DeviceSources:
+        """Return the raw rows of ``device_ids``: version history, current battery parameters, series rows."""
         got = self._run(lambda: asyncio.gather(*(self._shards.get_battery_parameters(d) for d in device_ids)))
-        parameters = pl.DataFrame(
-            [
-                (
-                    v.parameters.device_id,
-                    v.parameters.chemistry,
-                    v.parameters.nominal_capacity_mah,
-                    v.parameters.cutoff_mv,
-                    v.parameters.installed_at,
-                )
-                for v in got
-            ],
-            schema={
-                "device_id": pl.String(),
-                "battery_chemistry": pl.String(),
-                "nominal_capacity_mah": pl.Float64(),
-                "cutoff_mv": pl.Int32(),
-                "battery_installed_at": pl.Datetime("us", "UTC"),
-            },
-            orient="row",
+        return DeviceSources(
+            version_events=self._version_events(as_of).filter(pl.col("device_id").is_in(list(device_ids))),
+            battery_parameters=parameters_frame([v.parameters for v in got]),
+            sensor_logs=self._analytics.sensor_logs(start, as_of, device_ids),
+            valve_movements=self._analytics.valve_movements(start, as_of, device_ids),
         )
-        return parameters.join(self._version_table(as_of), on="device_id", how="left").select(list(DEVICE_COLUMNS))
-
-    def series(self, device_ids: Sequence[str], start: datetime, end: datetime) -> pl.DataFrame:
-        """Return hourly DEVICE_SERIES_COLUMNS of ``device_ids`` with ``start <= ts < end``."""
-        sensor = self._analytics.sensor_logs(start, end, device_ids)
-        valves = self._analytics.valve_movements(start, end, device_ids)
-        return hourly_series(sensor, valves)

@@ -77,9 +77,12 @@ def series_for(
     for offset in range(0, ordered.height, chunk_devices):
         chunk = ordered.slice(offset, chunk_devices)
         first, last = chunk["device_id"][0], chunk["device_id"][-1]
+        in_window = (pl.col("ts") >= pl.col("as_of") - window) & (pl.col("ts") < pl.col("as_of"))
+        # Only movements before as_of count, even inside as_of's own hour: later ones have not happened yet.
         moves = (
-            _device_range(fleet.valve_movements, first, last)
-            .group_by("device_id", pl.col("ts").dt.truncate("1h"))
+            chunk.join(_device_range(fleet.valve_movements, first, last), on="device_id")
+            .filter(in_window)
+            .group_by("sample_id", pl.col("ts").dt.truncate("1h"))
             .agg(
                 pl.col("travel_pct").sum().alias("valve_travel_pct"),
                 pl.col("motor_ms").sum().alias("motor_ms"),
@@ -87,8 +90,8 @@ def series_for(
         )
         rows = (
             chunk.join(_device_range(fleet.sensor_logs, first, last), on="device_id")
-            .filter((pl.col("ts") >= pl.col("as_of") - window) & (pl.col("ts") < pl.col("as_of")))
-            .join(moves, on=["device_id", "ts"], how="left")
+            .filter(in_window)
+            .join(moves, on=["sample_id", "ts"], how="left")
             .with_columns(pl.col("valve_travel_pct").fill_null(0.0), pl.col("motor_ms").fill_null(0))
         )
         parts.append(rows.select([pl.col(c).cast(t) for c, t in SERIES_SCHEMA.items()]))
@@ -114,7 +117,7 @@ def month_dataset(fleet: Fleet, month: str) -> tuple[pl.DataFrame, pl.DataFrame]
         )
     )
     events = fleet.version_events
-    hardware = _latest(events, "hardware", pl.lit(start, dtype=UTC_US), "hardware_revision", samples)
+    hardware = _latest(events, "hardware", pl.col("as_of"), "hardware_revision", samples)
     fw_start = _latest(events, "firmware", pl.lit(start, dtype=UTC_US), "firmware_version", samples)
     fw_as_of = _latest(events, "firmware", pl.col("as_of"), "firmware_version_at_as_of", samples)
     in_month = events.filter((pl.col("effective_at") >= start) & (pl.col("effective_at") < end))

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import importlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -44,6 +44,6 @@ def test_a_complete_snapshot_is_not_read_again(memory_store: MemoryObjectStore) 
 def test_a_device_the_source_forgot_is_named() -> None:
     source = SyntheticSource(3)
     ids = sorted(source.device_ids())
-    devices = source.devices(ids[:2], AS_OF)
+    rows = source.device_sources(ids[:2], start=AS_OF - timedelta(days=1), as_of=AS_OF)
     with pytest.raises(DataError, match=r"batch 4: the source returned no record for 1 devices.*trv-000002"):
-        shape_batch(devices, source.series(ids, AS_OF, AS_OF), ids, as_of=AS_OF, batch=4)
+        shape_batch(rows, ids, as_of=AS_OF, window=timedelta(days=1), batch=4)
