@@ -33,7 +33,7 @@ class PrimaryRule(_Strict):
     """
 
     min_improvement: float = Field(default=0.05, ge=0.0, lt=1.0)
-    confidence: float = Field(default=0.99, gt=0.5, lt=1.0)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
 
 
 class SegmentRule(_Strict):
@@ -44,8 +44,8 @@ class SegmentRule(_Strict):
     """
 
     by: tuple[SegmentColumn, ...] = ("hardware_revision", "firmware_version")
-    margin: float = Field(default=0.15, ge=0.0)
-    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    margin: float = Field(default=0.20, ge=0.0)
+    confidence: float = Field(default=0.90, gt=0.5, lt=1.0)
     min_devices: int = Field(default=30, ge=2)
 
 
