@@ -249,7 +249,7 @@ def plan(runtime: Runtime, /, run_id: str, shards: int, mode: str, **config: Any
 @click.option(
     "--gate-override-reason",
     default=None,
-    help="Roll out without a matching pass decision; the reason is recorded in plan.json.",
+    help="Roll out without (or regardless of) a pass decision that judged this image; plan.json records the reason.",
 )
 @_options(_SNAPSHOT_OPTIONS)
 @_options(_PLAN_OPTIONS)
@@ -307,10 +307,9 @@ def prepare(
         release_id=release_id,
         override_reason=gate_override_reason,
     )
-    if gate.override_unused:
-        log.warning("fleet prepare: --gate-override-reason not needed; the gate decision binds this rollout")
-    elif gate.override_reason is not None:
-        log.warning("fleet prepare: rolling out %s without a gate decision: %s", label, gate.override_reason)
+    if gate.override_reason is not None:
+        unneeded = " (a pass decision judged this image: the override was not needed)" if gate.would_bind else ""
+        log.warning("fleet prepare: rolling out %s by override: %s%s", label, gate.override_reason, unneeded)
     snap = _snapshot(runtime, run_id, moment, batch_size, series_days or FLEET_SERIES_DAYS, settings)
     shard_ids = sorted(_plan(runtime, run_id, mode, shards, settings, gate).shards)
     summary = {

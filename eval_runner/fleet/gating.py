@@ -7,18 +7,20 @@ The rules, checked after the version label resolved and before the snapshot read
 - no ``release_id``: any pass decision whose candidate is the resolved version may bind the rollout.
   None at all is a ConfigError unless an override reason is given.
 - the image: the digest the resolution found for the version's image tag in the registry must be the
-  digest a binding decision recorded for its candidate. A different digest means the tag was rebuilt
-  since gating (a new runner context or base image gives the same library another build), no digest
-  means the image is gone or the registry was not asked; neither is what was judged, so both refuse
-  unless an override reason is given. The tag is checked rather than the decision's digest pulled
-  blindly because the tag is what names the build of this version today: rolling out an old digest
-  under a rebuilt tag would ship something the current resolution no longer describes.
+  digest a binding decision recorded for its candidate. A different digest means the tag was pushed
+  again since gating; no digest means the image is gone, not built yet, or the registry was not asked.
+  A new runner context (eval_runner's code, the lock, the Dockerfile) gives every version a new tag,
+  hence a new build: a version gated before it must be gated again. None of these is what was judged,
+  so all refuse unless an override reason is given. The tag's digest is checked rather than the
+  decision's digest pulled blindly because the tag is what names this version's build today: an old
+  digest under a moved tag would ship something the current resolution no longer describes.
 
 Digests are compared as ``sha256:<hex>``: evaluations record the bare registry digest, pods pull
 ``repository@digest`` through another registry address than builds push to.
 
-A clean binding wins over an override reason given anyway (the plan then records the decision), so the
-plan names exactly one of the two.
+An override reason, when given, is what the plan records, even if a decision would have bound the
+rollout: the plan is then a function of the arguments alone, so a retried prepare writes the same
+plan.json although a decision appeared meanwhile. The plan names exactly one of the two.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ class RolloutGate:
 
     binding: GateBinding | None
     override_reason: str | None
-    override_unused: bool = False  # a reason was given although a decision bound the rollout
+    would_bind: bool = False  # overridden although a pass decision judged this image
 
 
 def clean_text(text: str | None) -> str | None:
@@ -109,7 +111,7 @@ def check_rollout(
                 candidate_image=decision.candidate_image,
                 image=pinned_image,
             )
-            return RolloutGate(binding, None, override_unused=reason is not None)
+            return RolloutGate(binding, None) if reason is None else RolloutGate(None, reason, would_bind=True)
     if reason is not None:
         return RolloutGate(None, reason)
     judged = ", ".join(f"{d.release_id}: {d.candidate_image}" for d in candidates)

@@ -32,20 +32,23 @@ def test_a_pass_decision_of_the_version_binds_it_with_the_judged_image(store: Me
         candidate_image=JUDGED,
         image=f"{PULL}@{JUDGED}",
     )
-    assert gate.override_reason is None and not gate.override_unused
+    assert gate.override_reason is None and not gate.would_bind
 
 
-def test_a_named_release_id_binds_and_an_unneeded_override_is_not_recorded(store: MemoryObjectStore) -> None:
+def test_a_named_release_id_binds(store: MemoryObjectStore) -> None:
     gate = check_rollout(
-        store,
-        library_version="0.9.0",
-        image=TAG,
-        pinned_image=f"{PULL}@{JUDGED}",
-        release_id="release-0-9-0",
-        override_reason="just in case",
+        store, library_version="0.9.0", image=TAG, pinned_image=f"{PULL}@{JUDGED}", release_id="release-0-9-0"
     )
     assert gate.binding is not None and gate.binding.release_id == "release-0-9-0"
-    assert gate.override_reason is None and gate.override_unused
+    assert gate.override_reason is None
+
+
+def test_an_override_given_anyway_is_what_is_recorded(store: MemoryObjectStore) -> None:
+    # The plan depends on the arguments only, so a retry writes the same plan whatever decisions appeared.
+    gate = check_rollout(
+        store, library_version="0.9.0", image=TAG, pinned_image=f"{PULL}@{JUDGED}", override_reason="just in case"
+    )
+    assert gate.binding is None and gate.override_reason == "just in case" and gate.would_bind
 
 
 def test_no_pass_decision_is_refused_naming_the_version_and_what_to_do() -> None:
@@ -59,7 +62,7 @@ def test_an_override_reason_lets_an_ungated_version_go_and_is_recorded_stripped(
     gate = check_rollout(
         MemoryObjectStore(), library_version="0.9.0", image=TAG, pinned_image=None, override_reason="  e2e: chaos  "
     )
-    assert gate.binding is None and gate.override_reason == "e2e: chaos"
+    assert gate.binding is None and gate.override_reason == "e2e: chaos" and not gate.would_bind
 
 
 @pytest.mark.parametrize("blank", ["", "   ", None])
