@@ -102,7 +102,7 @@ def gate_template() -> Container:
             param("promote"),
             param("release-id"),
         ],
-        summary_keys=("passed", "verdict", "release_id", "decision", "reasons", "promoted"),
+        summary_keys=("passed", "verdict", "release_id", "decision", "reasons", "promoted", "candidate_image"),
         plots=True,
         volumes=[ConfigMapVolume(name=POLICIES_CONFIG_MAP, mount_path=POLICIES_DIR, read_only=True)],
     )

@@ -1,10 +1,11 @@
 """fleet-rollout: run one library version on every device, in checkpointed batches over shard pods.
 
-prepare (resolve the version, snapshot, plan: one pod) -> (build the runner image and pin it when missing) ->
-(canary, for configuration --apply) -> shard pods over the plan's shard ids -> merge. Fan-out is over
-shard ids (a few dozen), never devices; each shard skips batches whose .done marker exists, so
-``argo retry``, a resubmit with the same run id or a re-release resumes where the last attempt stopped.
-Shards report devices done/total as Argo progress and export Prometheus metrics.
+prepare (resolve the version, check its gate decision, snapshot, plan: one pod) -> (build the runner
+image and pin it when missing) -> (canary, for configuration --apply) -> shard pods over the plan's
+shard ids -> merge. Fan-out is over shard ids (a few dozen), never devices; each shard skips batches
+whose .done marker exists, so ``argo retry``, a resubmit with the same run id or a re-release resumes
+where the last attempt stopped. Shards report devices done/total as Argo progress and export
+Prometheus metrics.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ INPUTS = (
     "apply",
     "max-error-rate",
     "image-repository",
+    "release-id",
+    "gate-override-reason",
 )
 # Shard pods running at once: bounds the load on the API shards and the object store. The controller
 # needs a number here (Argo does not template parallelism), so changing it means `make render`.
@@ -60,7 +63,10 @@ def run_mutex(step: str) -> m.Synchronization:
 
 
 def prepare_template() -> Container:
-    """Resolve the version, snapshot the fleet's inputs and write the plan, in one pod; prints the shard ids.
+    """Resolve the version, check its gate decision, snapshot the fleet's inputs and write the plan, in one pod.
+
+    Prints the shard ids. A version without a pass decision that judged its image exits 2 before the
+    snapshot unless gate-override-reason is given; plan.json records the decision or the reason.
 
     One pod instead of three: every step costs seconds of pod start-up and controller latency before
     the shards can start. An existing snapshot is reused, so a retry reads the same moment.
@@ -87,6 +93,9 @@ def prepare_template() -> Container:
             "--max-error-rate",
             inp("max-error-rate"),
             APPLY_FLAG,
+            # One argument each, so an empty value (the default: no release id, no override) needs no flag.
+            f"--release-id={inp('release-id')}",
+            f"--gate-override-reason={inp('gate-override-reason')}",
         ],
         image=images.CORE_IMAGE,
         inputs=[
@@ -98,10 +107,12 @@ def prepare_template() -> Container:
             param("mode"),
             param("apply"),
             param("max-error-rate"),
+            param("release-id"),
+            param("gate-override-reason"),
         ],
         needs=(Needs.POSTGRES, Needs.SHARDS),
         # library_version is among the resolution outputs already; Argo refuses a name given twice.
-        summary_keys=("images_missing", "devices", "batches", "as_of", "shards"),
+        summary_keys=("images_missing", "devices", "batches", "as_of", "shards", "gate_release_id"),
         extra_outputs=[*resolution_outputs(), *build_inputs_artifacts()],
         memory="4Gi",
         synchronization=run_mutex("prepare"),
@@ -166,6 +177,8 @@ def entry_dag() -> DAG:
                 "mode": inp("mode"),
                 "apply": inp("apply"),
                 "max-error-rate": inp("max-error-rate"),
+                "release-id": inp("release-id"),
+                "gate-override-reason": inp("gate-override-reason"),
             },
         )
         t_build = build_missing_images(after="prepare")
@@ -238,6 +251,12 @@ def build() -> WorkflowTemplate:
             arg("apply", "false", "configuration: really write (default: dry-run diff)", enum=["false", "true"]),
             arg("max-error-rate", "0.05", "configuration --apply: halt a batch above this failed-write share"),
             arg("image-repository", images.RUNNER_REPOSITORY, "repository pods pull runner images from"),
+            arg("release-id", "", "the gate decision allowing this rollout; empty: any pass decision of the version"),
+            arg(
+                "gate-override-reason",
+                "",
+                "roll out without a pass decision that judged this image; the reason is recorded in the plan",
+            ),
         ],
         annotations={"workflows.argoproj.io/description": "Run a library version on every device, in batches."},
         **template_defaults(workflow_metrics=workflow_metrics()),

@@ -102,8 +102,12 @@ def entry_dag() -> DAG:
             template_ref=m.TemplateRef(name=fleet_rollout.NAME, template=fleet_rollout.ENTRY),
             when=f"{{{{tasks.evaluate.outputs.parameters.passed}}}} == true && {inp('rollout')} == true",
             arguments={
-                # One label, as the gate judged it (fleet prepare resolves it again: the same pin).
+                # One label, as the gate judged it. fleet prepare resolves it again and requires this
+                # release's decision to have judged that version and image digest (a moved `latest` or
+                # a rebuilt image exits 2 instead of shipping what was not gated).
                 "version": inp("version"),
+                "release-id": "{{workflow.name}}",
+                "gate-override-reason": "",
                 "mode": inp("mode"),
                 "run-id": "",
                 "shards": inp("shards"),

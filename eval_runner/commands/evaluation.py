@@ -185,21 +185,23 @@ def gate(
         model=runtime.mlflow_settings().registered_model,
     )
     out = step.run(params, store=runtime.store(), tracker=runtime.tracker())
-    for reason in out.decision["reasons"]:  # type: ignore[attr-defined]  # a list of str by construction
+    decision = out.decision
+    for reason in decision.reasons:
         click.echo(reason, err=True)
     if out.promoted is not None:
         click.echo(f"champion -> {out.promoted.library_version} (model version {out.promoted.version})", err=True)
     if output_dir is not None:
         output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "verdict.txt").write_text(str(out.decision["verdict"]))
-        (output_dir / "decision.json").write_text(json.dumps(out.decision, indent=2, sort_keys=True, default=str))
+        (output_dir / "verdict.txt").write_text(decision.verdict)
+        (output_dir / "decision.json").write_bytes(decision.to_json_bytes())
     _echo_json(
         {
-            "passed": out.decision["verdict"] == "pass",
-            "verdict": out.decision["verdict"],
-            "release_id": out.decision["release_id"],
+            "passed": decision.verdict == "pass",
+            "verdict": decision.verdict,
+            "release_id": decision.release_id,
             "decision": out.key,
-            "reasons": out.decision["reasons"],
+            "candidate_image": decision.candidate_image,
+            "reasons": decision.reasons,
             "reused": out.reused,
             "promoted": out.promoted.library_version if out.promoted else None,
         }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -20,10 +21,12 @@ from eval_runner.runner_profiles import DEFAULT_CONTEXT as RUNNER_CONTEXT
 
 if TYPE_CHECKING:
     from eval_runner.fleet.apply import ParameterClient
+    from eval_runner.fleet.gating import RolloutGate
     from eval_runner.fleet.models import Plan
     from eval_runner.runtime import Runtime
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger(__name__)
 _RUN_ID = click.option("--run-id", required=True, help="The fleet run (a workflow's name); fixes every key.")
 
 
@@ -185,11 +188,26 @@ def snapshot(runtime: Runtime, run_id: str, as_of: str | None, batch_size: int, 
     _echo_json(_snapshot(runtime, run_id, _parse_as_of(as_of), batch_size, series_days or FLEET_SERIES_DAYS))
 
 
-def _plan(runtime: Runtime, run_id: str, mode: str, shards: int, settings: ConfigurationSettings | None) -> Plan:
+def _plan(
+    runtime: Runtime,
+    run_id: str,
+    mode: str,
+    shards: int,
+    settings: ConfigurationSettings | None,
+    gate: RolloutGate | None = None,
+) -> Plan:
     from eval_runner.fleet.plan import run_plan
 
     chosen: Mode = next(m for m in MODES if m == mode)
-    return run_plan(run_id, chosen, store=runtime.store(), n_shards=shards, configuration=settings)
+    return run_plan(
+        run_id,
+        chosen,
+        store=runtime.store(),
+        n_shards=shards,
+        configuration=settings,
+        gate=None if gate is None else gate.binding,
+        gate_override_reason=None if gate is None else gate.override_reason,
+    )
 
 
 @group.command()
@@ -222,6 +240,17 @@ def plan(runtime: Runtime, /, run_id: str, shards: int, mode: str, **config: Any
     help="Runner build context; its digest is part of every image tag (the core image carries it).",
 )
 @click.option("--shards", default=8, show_default=True, type=click.IntRange(min=1), help="Pods to fan out to.")
+@click.option(
+    "--release-id",
+    default=None,
+    help="The gate decision that allows this rollout (the release Workflow's name); "
+    "default: any pass decision of the resolved version.",
+)
+@click.option(
+    "--gate-override-reason",
+    default=None,
+    help="Roll out without (or regardless of) a pass decision that judged this image; plan.json records the reason.",
+)
 @_options(_SNAPSHOT_OPTIONS)
 @_options(_PLAN_OPTIONS)
 @click.pass_obj
@@ -236,20 +265,24 @@ def prepare(
     output_dir: Path,
     runner_context: Path,
     shards: int,
+    release_id: str | None,
+    gate_override_reason: str | None,
     as_of: str | None,
     batch_size: int,
     series_days: int | None,
     mode: str,
     **config: Any,
 ) -> None:
-    """`versions resolve`, `fleet snapshot` and `fleet plan` in one process; print the shard ids.
+    """`versions resolve`, the gate check, `fleet snapshot` and `fleet plan` in one process; print the shard ids.
 
     The workflow's first step: one pod instead of three, since each step of a workflow costs seconds
-    of pod start-up and controller latency before the shards can start. The label resolves first, so
-    a typo fails before the sources are read.
+    of pod start-up and controller latency before the shards can start. The label resolves first and
+    the gate decision is checked next (eval_runner/fleet/gating.py), so a typo or an ungated build
+    fails before the sources are read.
     """
     from eval_runner.commands.versions import LIBRARY_SOURCES, resolve_labels, write_outputs
     from eval_runner.contracts import FLEET_SERIES_DAYS
+    from eval_runner.fleet.gating import check_rollout
 
     started = time.monotonic()
     settings = _configuration(mode, **config)  # before the label and the sources: options fail first
@@ -265,11 +298,25 @@ def prepare(
     )
     if len(resolutions) != 1:
         raise ConfigError(f"fleet prepare: --version {label!r} must name exactly one version")
+    resolution = resolutions[0]
+    gate = check_rollout(
+        runtime.store(),
+        library_version=resolution.library_version,
+        image=resolution.image,
+        pinned_image=resolution.pinned_image,
+        release_id=release_id,
+        override_reason=gate_override_reason,
+    )
+    if gate.override_reason is not None:
+        unneeded = " (a pass decision judged this image: the override was not needed)" if gate.would_bind else ""
+        log.warning("fleet prepare: rolling out %s by override: %s%s", label, gate.override_reason, unneeded)
     snap = _snapshot(runtime, run_id, moment, batch_size, series_days or FLEET_SERIES_DAYS, settings)
-    shard_ids = sorted(_plan(runtime, run_id, mode, shards, settings).shards)
+    shard_ids = sorted(_plan(runtime, run_id, mode, shards, settings, gate).shards)
     summary = {
-        "library_version": resolutions[0].library_version,
+        "library_version": resolution.library_version,
         "images_missing": resolved["images_missing"],
+        "gate_release_id": gate.binding.release_id if gate.binding is not None else "",
+        "gate_override_reason": gate.override_reason or "",
         **snap,
         "shards": len(shard_ids),
         "duration_seconds": round(time.monotonic() - started, 3),

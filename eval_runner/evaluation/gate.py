@@ -1,60 +1,81 @@
-"""The gate: judge a candidate against a baseline on paired per-sample errors (pure logic, no I/O)."""
+"""The gate: judge a candidate against a baseline on paired per-sample errors (pure logic, no I/O).
+
+Three verdicts, with the burden of proof on the candidate:
+- refuse: the candidate is shown to be not good enough (too little improvement, a segment worse than
+  the margin, a cell that clearly regresses, too many missing predictions);
+- hold: the evidence cannot tell yet (too few devices, an interval too wide); the reason says what
+  would resolve it;
+- pass: every rule is met.
+Any refusal wins over any hold, and any hold over a pass. The rules are in policy.py.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Sequence
+from typing import Literal
 
 import numpy as np
 import polars as pl
+from pydantic import BaseModel, ConfigDict
 
 from eval_runner.errors import DataError
-from eval_runner.evaluation.bootstrap import paired_change, rng_for, statistic
-from eval_runner.evaluation.policy import ErrorMetric, GatePolicy, Statistic
+from eval_runner.evaluation.bootstrap import Change, Pool, paired_change, rng_for
+from eval_runner.evaluation.policy import GatePolicy
 
-FloatPair = tuple[float, float, float]
+Verdict = Literal["pass", "refuse", "hold"]
+Outcome = Literal["pass", "refuse", "hold", "skipped"]
+Rule = Literal["devices", "missing", "primary", "segment", "harm"]
+
+_SEVERITY: dict[Outcome, int] = {"skipped": 0, "pass": 0, "hold": 1, "refuse": 2}
 
 
-@dataclass(frozen=True)
-class RuleResult:
-    """One rule applied to one pool of paired samples (the whole pool, or one segment)."""
+class Finding(BaseModel):
+    """One rule applied to one pool of samples (every sample, a segment, or a cell such as C x 2026-04)."""
 
-    rule: str  # "primary" or "segment"
-    segment: str | None  # e.g. "hardware_revision=C"
-    metric: ErrorMetric
-    statistic: Statistic
-    n_pairs: int
-    baseline_value: float
-    candidate_value: float
-    change: float  # candidate / baseline - 1: negative is better
-    change_low: float | None
-    change_high: float | None
-    threshold: float  # primary: required improvement; segment: allowed regression
-    passed: bool | None  # None: too few samples to judge
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="strings")
+
+    rule: Rule
+    pool: str  # "all", "hardware_revision=C", "hardware_revision=C, month=2026-04"
+    outcome: Outcome
+    n_devices: int
+    n_samples: int
+    baseline_value: float | None = None
+    candidate_value: float | None = None
+    change: float | None = None  # candidate / baseline - 1 of the statistic: negative is better
+    upper_bound: float | None = None  # one-sided, at ``confidence``
+    confidence: float | None = None
+    threshold: float | None = None  # primary: required improvement; segment: margin; missing: cap
+    p_value: float | None = None  # harm: one-sided bootstrap p of "not worse"
+    p_holm: float | None = None  # harm: Holm-adjusted over every screened cell
     reason: str
 
 
-@dataclass(frozen=True)
-class Verdict:
+class GateResult(BaseModel):
     """The gate's answer with everything needed to explain it."""
 
-    passed: bool
-    reasons: list[str]
-    n_pairs: int
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="strings")
+
+    verdict: Verdict
+    reasons: list[str]  # what a person reads: the deciding findings first
+    metric: str
+    statistic: str
+    n_samples: int
+    n_devices: int
     n_missing_candidate: int
     n_missing_baseline: int
-    primary: RuleResult | None
-    segments: list[RuleResult] = field(default_factory=list)
+    findings: list[Finding]
 
-    def as_dict(self) -> dict[str, object]:
-        """JSON-ready form for decision.json."""
-        return asdict(self)
+    def of_rule(self, rule: Rule) -> list[Finding]:
+        """The findings of one rule, in the order they were made."""
+        return [f for f in self.findings if f.rule == rule]
 
 
 def pair(candidate: pl.DataFrame, baseline: pl.DataFrame, metric: str) -> pl.DataFrame:
-    """Join two error frames on sample_id: segments, ``candidate``, ``baseline`` errors of ``metric``.
+    """Join two error frames on sample_id: device, month, segments, ``candidate``, ``baseline`` errors.
 
     Both evaluations must cover the same samples; a different sample set means they were not made on
-    the same reviewed dataset, and comparing them would be meaningless.
+    the same reviewed dataset, and comparing them would be meaningless. NaN errors become nulls: a NaN
+    prediction is a missing prediction, not a number.
     """
     ids_c = set(candidate.get_column("sample_id").to_list())
     ids_b = set(baseline.get_column("sample_id").to_list())
@@ -64,113 +85,225 @@ def pair(candidate: pl.DataFrame, baseline: pl.DataFrame, metric: str) -> pl.Dat
             f"candidate and baseline evaluated different samples ({len(ids_c ^ ids_b)} differ; "
             f"only candidate e.g. {only_c}, only baseline e.g. {only_b})"
         )
+
+    def error(name: str) -> pl.Expr:
+        return pl.col(metric).cast(pl.Float64).fill_nan(None).alias(name)
+
     return candidate.select(
-        "sample_id", "hardware_revision", "firmware_version", pl.col(metric).alias("candidate")
-    ).join(baseline.select("sample_id", pl.col(metric).alias("baseline")), on="sample_id", how="inner")
+        "sample_id", "device_id", "month", "hardware_revision", "firmware_version", error("candidate")
+    ).join(baseline.select("sample_id", error("baseline")), on="sample_id", how="inner")
 
 
-def _judge_pool(
-    pool: pl.DataFrame, *, metric: ErrorMetric, name: Statistic, policy: GatePolicy, stream: str
-) -> tuple[float, float, FloatPair]:
-    candidate = pool.get_column("candidate").to_numpy().astype(np.float64)
-    baseline = pool.get_column("baseline").to_numpy().astype(np.float64)
-    interval = paired_change(
-        candidate,
-        baseline,
-        name=name,
-        resamples=policy.bootstrap.resamples,
-        confidence=policy.bootstrap.confidence,
-        rng=rng_for(policy.bootstrap.seed, stream),
-    )
-    return (
-        float(statistic(baseline, name)),
-        float(statistic(candidate, name)),
-        (interval.estimate, interval.low, interval.high),
+def _pool(frame: pl.DataFrame) -> Pool:
+    return Pool.of(
+        frame.get_column("candidate").to_numpy().astype(np.float64),
+        frame.get_column("baseline").to_numpy().astype(np.float64),
+        frame.get_column("device_id").to_numpy(),
     )
 
 
-def _primary(paired: pl.DataFrame, policy: GatePolicy) -> RuleResult:
-    rule = policy.primary
-    base, cand, (change, low, high) = _judge_pool(
-        paired, metric=rule.metric, name=rule.statistic, policy=policy, stream="primary"
-    )
-    # Improvement is -change; its interval's lower end is -high.
-    passed = -high >= rule.min_improvement
-    what = f"{rule.statistic} {rule.metric}"
-    reason = (
-        f"{what}: {base:.4g} -> {cand:.4g}, improvement {-change:+.1%} "
-        f"(CI {-high:+.1%} .. {-low:+.1%}); required at least {rule.min_improvement:+.1%} "
-        "at the CI's lower end"
-    )
-    return RuleResult("primary", None, rule.metric, rule.statistic, paired.height, base, cand, change,
-                      low, high, rule.min_improvement, passed, reason)  # fmt: skip
+def _groups(frame: pl.DataFrame, columns: Sequence[str]) -> Iterable[tuple[str, pl.DataFrame]]:
+    for key, group in sorted(frame.group_by(list(columns)), key=lambda item: tuple(str(k) for k in item[0])):
+        yield ", ".join(f"{c}={v}" for c, v in zip(columns, key, strict=True)), group
 
 
-def _segments(paired: pl.DataFrame, policy: GatePolicy) -> list[RuleResult]:
-    rule = policy.segments
-    metric, name = rule.metric, rule.statistic
-    assert metric is not None and name is not None  # noqa: S101  # GatePolicy's validator fills both
-    results: list[RuleResult] = []
-    for column in rule.by:
-        for (value,), pool in sorted(paired.group_by(column), key=lambda item: str(item[0][0])):
-            segment = f"{column}={value}"
-            if pool.height < rule.min_samples:
-                c = pool.get_column("candidate").to_numpy().astype(np.float64)
-                b = pool.get_column("baseline").to_numpy().astype(np.float64)
-                base, cand = float(statistic(b, name)), float(statistic(c, name))
-                change = cand / base - 1.0 if base > 0 else 0.0
-                reason = f"{segment}: {pool.height} paired samples, fewer than {rule.min_samples}: not judged"
-                results.append(RuleResult("segment", segment, metric, name, pool.height, base, cand, change,
-                                          None, None, rule.max_regression, None, reason))  # fmt: skip
-                continue
-            base, cand, (change, low, high) = _judge_pool(pool, metric=metric, name=name, policy=policy,
-                                                          stream=segment)  # fmt: skip
-            # A segment fails when its regression is beyond the allowance and real (CI above zero):
-            # small segments are noisy, and refusing on noise would block every release.
-            failed = change > rule.max_regression and low > 0
-            reason = (
-                f"{segment}: {name} {metric} {base:.4g} -> {cand:.4g}, change {change:+.1%} "
-                f"(CI {low:+.1%} .. {high:+.1%}); allowed regression {rule.max_regression:+.1%}"
+def _change(pool: Pool, policy: GatePolicy, stream: str) -> Change:
+    return paired_change(
+        pool, name=policy.statistic, resamples=policy.bootstrap.resamples, rng=rng_for(policy.bootstrap.seed, stream)
+    )
+
+
+def _numbers(change: Change, policy: GatePolicy) -> str:
+    return f"{policy.statistic} {policy.metric} {change.baseline_value:.4g} -> {change.candidate_value:.4g}"
+
+
+def _missing(paired: pl.DataFrame, policy: GatePolicy) -> list[Finding]:
+    findings: list[Finding] = []
+    caps = policy.missing
+    pools = [("all", paired, caps.overall)]
+    for column in policy.segments.by:
+        pools += [(name, group, caps.per_segment) for name, group in _groups(paired, [column])]
+    for name, group, cap in pools:
+        missing = group.get_column("candidate").null_count()
+        share = missing / group.height
+        refused = share > cap
+        findings.append(
+            Finding(
+                rule="missing", pool=name, outcome="refuse" if refused else "pass",
+                n_devices=group.get_column("device_id").n_unique(), n_samples=group.height, threshold=cap,
+                reason=(f"{name}: the candidate has no prediction (null or NaN) for {missing} of {group.height} "
+                        f"samples ({share:.1%}; allowed {cap:.1%})"),
             )
-            results.append(RuleResult("segment", segment, metric, name, pool.height, base, cand, change,
-                                      low, high, rule.max_regression, not failed, reason))  # fmt: skip
-    return results
+        )  # fmt: skip
+    return findings
 
 
-def judge(candidate: pl.DataFrame, baseline: pl.DataFrame, policy: GatePolicy) -> Verdict:
+def _primary(pool: Pool, policy: GatePolicy) -> Finding:
+    rule = policy.primary
+    change = _change(pool, policy, "primary")
+    upper = change.upper(rule.confidence)
+    level = f"{rule.confidence:.0%} upper bound"
+    numbers = (
+        f"all: {_numbers(change, policy)} on {pool.n_devices} devices, change {change.estimate:+.1%} "
+        f"({level} {upper:+.1%})"
+    )
+    if change.estimate > -rule.min_improvement:
+        outcome: Outcome = "refuse"
+        reason = f"{numbers}; the policy asks for an improvement of at least {rule.min_improvement:.1%}"
+    elif upper >= 0:
+        outcome = "hold"
+        reason = (
+            f"{numbers}; the improvement is not shown beyond noise (the bound must be below 0): "
+            "evaluate another month or more devices"
+        )
+    else:
+        outcome = "pass"
+        reason = f"{numbers}; at least {rule.min_improvement:.1%} better and the bound is below 0"
+    return Finding(
+        rule="primary", pool="all", outcome=outcome, n_devices=pool.n_devices, n_samples=pool.n_samples,
+        baseline_value=change.baseline_value, candidate_value=change.candidate_value, change=change.estimate,
+        upper_bound=upper, confidence=rule.confidence, threshold=rule.min_improvement, reason=reason,
+    )  # fmt: skip
+
+
+def _segments(paired: pl.DataFrame, policy: GatePolicy) -> list[Finding]:
+    rule = policy.segments
+    findings: list[Finding] = []
+    for column in rule.by:
+        for name, group in _groups(paired, [column]):
+            pool = _pool(group)
+            if pool.n_devices < rule.min_devices:
+                findings.append(
+                    Finding(
+                        rule="segment", pool=name, outcome="hold", n_devices=pool.n_devices,
+                        n_samples=pool.n_samples, threshold=rule.margin,
+                        reason=(f"{name}: {pool.n_devices} devices, too few to show it is not worse "
+                                f"(the policy needs {rule.min_devices}): wait for more devices or months"),
+                    )
+                )  # fmt: skip
+                continue
+            change = _change(pool, policy, name)
+            upper = change.upper(rule.confidence)
+            numbers = (
+                f"{name}: {_numbers(change, policy)} on {pool.n_devices} devices, change {change.estimate:+.1%} "
+                f"({rule.confidence:.0%} upper bound {upper:+.1%}); margin {rule.margin:+.1%}"
+            )
+            if change.estimate > rule.margin:
+                outcome: Outcome = "refuse"
+                reason = f"{numbers}: worse than the margin"
+            elif upper >= rule.margin:
+                outcome = "hold"
+                reason = f"{numbers}: not shown to be within the margin; more months or devices would tell"
+            else:
+                outcome = "pass"
+                reason = f"{numbers}: within the margin"
+            findings.append(
+                Finding(
+                    rule="segment", pool=name, outcome=outcome, n_devices=pool.n_devices, n_samples=pool.n_samples,
+                    baseline_value=change.baseline_value, candidate_value=change.candidate_value,
+                    change=change.estimate, upper_bound=upper, confidence=rule.confidence, threshold=rule.margin,
+                    reason=reason,
+                )
+            )  # fmt: skip
+    return findings
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (same order as given): reject where adjusted <= family error."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[index]))
+        adjusted[index] = running
+    return adjusted
+
+
+def _harm(paired: pl.DataFrame, policy: GatePolicy) -> list[Finding]:
+    screen = policy.harm_screen
+    screened: list[tuple[str, Pool, Change]] = []
+    skipped: list[Finding] = []
+    for columns in screen.cells:
+        for name, group in _groups(paired, columns):
+            pool = _pool(group)
+            if pool.n_devices < screen.min_devices:
+                skipped.append(
+                    Finding(
+                        rule="harm", pool=name, outcome="skipped", n_devices=pool.n_devices, n_samples=pool.n_samples,
+                        reason=f"{name}: {pool.n_devices} devices, fewer than {screen.min_devices}: not screened",
+                    )
+                )  # fmt: skip
+                continue
+            screened.append((name, pool, _change(pool, policy, f"harm {name}")))
+    adjusted = holm([change.p_not_worse() for _, _, change in screened])
+    findings: list[Finding] = []
+    for (name, pool, change), p_holm in zip(screened, adjusted, strict=True):
+        refused = p_holm <= screen.family_error
+        verdict = "clearly worse" if refused else "no clear regression"
+        findings.append(
+            Finding(
+                rule="harm", pool=name, outcome="refuse" if refused else "pass", n_devices=pool.n_devices,
+                n_samples=pool.n_samples, baseline_value=change.baseline_value,
+                candidate_value=change.candidate_value, change=change.estimate, p_value=change.p_not_worse(),
+                p_holm=p_holm, threshold=screen.family_error,
+                reason=(f"{name}: {_numbers(change, policy)} on {pool.n_devices} devices, change "
+                        f"{change.estimate:+.1%}, Holm p {p_holm:.3g} over {len(screened)} cells: {verdict}"),
+            )
+        )  # fmt: skip
+    return findings + skipped
+
+
+def _reasons(verdict: Verdict, findings: list[Finding], policy: GatePolicy) -> list[str]:
+    deciding = [f"{f.outcome}: {f.rule}: {f.reason}" for f in findings if f.outcome in {"refuse", "hold"}]
+    if verdict != "pass":
+        order = {"refuse": 0, "hold": 1}
+        return sorted(deciding, key=lambda line: order[line.split(":", 1)[0]])
+    primary = next(f for f in findings if f.rule == "primary")
+    segments = [f for f in findings if f.rule == "segment"]
+    harm = [f for f in findings if f.rule == "harm" and f.outcome != "skipped"]
+    worst = max(segments, key=lambda f: f.upper_bound or 0.0, default=None)
+    lines = [f"pass: primary: {primary.reason}"]
+    if worst is not None:
+        lines.append(
+            f"pass: segment: all {len(segments)} segments within the {policy.segments.margin:+.1%} margin "
+            f"(closest: {worst.reason})"
+        )
+    lines.append(
+        f"pass: harm: none of {len(harm)} cells clearly worse "
+        f"(Holm, family-wise error {policy.harm_screen.family_error:.0%})"
+    )
+    return lines
+
+
+def judge(candidate: pl.DataFrame, baseline: pl.DataFrame, policy: GatePolicy) -> GateResult:
     """Apply ``policy`` to two error frames (``metrics.with_errors`` output, all months concatenated).
 
-    Samples where either version has no error for a metric are left out of that metric's pairs; the
-    candidate may leave at most ``max_missing_fraction`` of the samples unpredicted.
+    A sample the candidate did not predict counts against the candidate (the missing caps); a sample the
+    baseline did not predict cannot be compared and is left out of the pairs.
     """
-    reasons: list[str] = []
-    metrics = {policy.primary.metric, policy.segments.metric}
-    n_total = candidate.height
-    missing_c = candidate.filter(pl.any_horizontal(pl.col(m).is_null() for m in metrics if m)).height
-    missing_b = baseline.filter(pl.any_horizontal(pl.col(m).is_null() for m in metrics if m)).height
-    ok = True
-    if n_total and missing_c / n_total > policy.max_missing_fraction:
-        ok = False
-        reasons.append(
-            f"refuse: candidate has no prediction for {missing_c} of {n_total} samples "
-            f"({missing_c / n_total:.1%} > allowed {policy.max_missing_fraction:.1%})"
-        )
-    primary_pairs = pair(candidate, baseline, policy.primary.metric).drop_nulls(["candidate", "baseline"])
-    if primary_pairs.height < policy.min_paired_samples:
-        reasons.append(
-            f"refuse: only {primary_pairs.height} paired samples, the policy needs {policy.min_paired_samples}"
-        )
-        return Verdict(False, reasons, primary_pairs.height, missing_c, missing_b, None, [])
-    primary = _primary(primary_pairs, policy)
-    reasons.append(("pass: " if primary.passed else "refuse: ") + primary.reason)
-    ok = ok and bool(primary.passed)
-    segment_metric = policy.segments.metric or policy.primary.metric
-    segment_pairs = pair(candidate, baseline, segment_metric).drop_nulls(["candidate", "baseline"])
-    segments = _segments(segment_pairs, policy)
-    for result in segments:
-        if result.passed is False:
-            ok = False
-            reasons.append("refuse: segment regression " + result.reason)
-    if ok:
-        reasons.append("pass: no segment regresses beyond the allowance")
-    return Verdict(ok, reasons, primary_pairs.height, missing_c, missing_b, primary, segments)
+    paired = pair(candidate, baseline, policy.metric)
+    missing_c = paired.get_column("candidate").null_count()
+    missing_b = paired.get_column("baseline").null_count()
+    findings = _missing(paired, policy)
+    usable = paired.drop_nulls(["candidate", "baseline"])
+    n_devices = usable.get_column("device_id").n_unique()
+    if n_devices < policy.min_devices:
+        findings.append(
+            Finding(
+                rule="devices", pool="all", outcome="hold", n_devices=n_devices, n_samples=usable.height,
+                threshold=float(policy.min_devices),
+                reason=(f"all: {n_devices} devices with paired predictions, the policy needs {policy.min_devices}: "
+                        "evaluate more months or wait for more devices"),
+            )
+        )  # fmt: skip
+    else:
+        findings.append(_primary(_pool(usable), policy))
+        findings += _segments(usable, policy)
+        findings += _harm(usable, policy)
+    verdict: Verdict = ("pass", "hold", "refuse")[max(_SEVERITY[f.outcome] for f in findings)]
+    return GateResult(
+        verdict=verdict, reasons=_reasons(verdict, findings, policy), metric=policy.metric,
+        statistic=policy.statistic, n_samples=usable.height, n_devices=n_devices, n_missing_candidate=missing_c,
+        n_missing_baseline=missing_b, findings=findings,
+    )  # fmt: skip

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass
 
 from eval_runner import __version__
 from eval_runner.errors import ConfigError, DataError
+from eval_runner.evaluation.decision import (
+    BaselineRef,
+    CandidateRef,
+    DecisionInputs,
+    GateDecision,
+    MonthEvaluation,
+    MonthInputs,
+    PolicyRef,
+    Promotion,
+)
 from eval_runner.evaluation.evaluate import EXPERIMENT as EVALUATIONS_EXPERIMENT
 from eval_runner.evaluation.gate import judge
 from eval_runner.evaluation.inputs import VersionEvaluations, load_evaluations, normalise_version
@@ -41,7 +49,7 @@ class GateParams:
 class GateOutput:
     """The decision as written, whether it was already there, and the promotion if one happened."""
 
-    decision: dict[str, object]
+    decision: GateDecision
     key: str
     reused: bool
     promoted: ModelVersionRecord | None
@@ -73,74 +81,59 @@ def resolve_baseline(label: str, *, tracker: Tracker, model: str) -> tuple[str, 
     return champion.library_version, champion.version
 
 
-def _per_month(item: VersionEvaluations) -> dict[str, dict[str, object]]:
+def _per_month(item: VersionEvaluations) -> dict[str, MonthEvaluation]:
     return {
-        r.month: {
-            "predictions_sha256": r.predictions.sha256,
-            "image_digest": r.image_digest,
-            "version_label": r.version_label,
-            "metrics": {k: r.metrics["overall"].get(k) for k in _HEADLINE},
-        }
+        r.month: MonthEvaluation(
+            predictions_sha256=r.predictions.sha256,
+            image_digest=r.image_digest,
+            version_label=r.version_label,
+            metrics={k: r.metrics["overall"].get(k) for k in _HEADLINE},
+        )
         for r in item.records
     }
 
 
-def _decide(params: GateParams, *, store: ObjectStore, tracker: Tracker, release_id: str) -> dict[str, object]:
+def _image(item: VersionEvaluations) -> str:
+    # One verdict, one build: months evaluated in different images would make "what was gated" ambiguous.
+    digests = sorted({r.image_digest for r in item.records})
+    if len(digests) != 1:
+        raise DataError(
+            f"the evaluations of {item.version} were made in {len(digests)} different images "
+            f"({', '.join(digests)}); re-evaluate every month in one image before gating it"
+        )
+    return digests[0]
+
+
+def _decide(params: GateParams, *, store: ObjectStore, tracker: Tracker, release_id: str) -> GateDecision:
     policy = parse_policy(params.policy_text, name=params.policy_name)
     candidate = normalise_version(params.candidate)
     baseline, baseline_model_version = resolve_baseline(params.baseline, tracker=tracker, model=params.model)
     if candidate == baseline:
         raise ConfigError(f"candidate and baseline are both {candidate}; nothing to gate")
     loaded = load_evaluations(store, params.months, (candidate, baseline))
-    verdict = judge(loaded[candidate].errors, loaded[baseline].errors, policy)
-    first = loaded[candidate].records
-    return {
-        "kind": "gate-decision",
-        "release_id": release_id,
-        "verdict": "pass" if verdict.passed else "refuse",
-        "reasons": verdict.reasons,
-        "inputs": {
-            "months": [str(m) for m in params.months],
-            "candidate": {"label": params.candidate, "library_version": candidate},
-            "baseline": {
-                "label": params.baseline,
-                "library_version": baseline,
-                "model_version": baseline_model_version,
-            },
+    result = judge(loaded[candidate].errors, loaded[baseline].errors, policy)
+    return GateDecision(
+        release_id=release_id,
+        verdict=result.verdict,
+        reasons=result.reasons,
+        inputs=DecisionInputs(
+            months=[str(m) for m in params.months],
+            candidate=CandidateRef(label=params.candidate, library_version=candidate),
+            baseline=BaselineRef(label=params.baseline, library_version=baseline, model_version=baseline_model_version),
+        ),
+        hashes={
+            r.month: MonthInputs(
+                dataset_hash=r.dataset_hash, manifest_sha256=r.manifest_sha256, review_csv_sha256=r.review_csv_sha256
+            )
+            for r in loaded[candidate].records
         },
-        "hashes": {
-            r.month: {
-                "dataset_hash": r.dataset_hash,
-                "manifest_sha256": r.manifest_sha256,
-                "review_csv_sha256": r.review_csv_sha256,
-            }
-            for r in first
-        },
-        "evaluations": {version: _per_month(item) for version, item in loaded.items()},
-        "policy": {
-            "name": params.policy_name,
-            "sha256": sha256_bytes(params.policy_text.encode()),
-            "rule": policy.model_dump(mode="json"),
-        },
-        "result": verdict.as_dict(),
-        "promotion": {"requested": params.promote, "model": params.model, "alias": CHAMPION},
-        "eval_runner_version": __version__,
-    }
-
-
-def _json_safe(value: object) -> object:
-    # JSON has no infinity: a change against a baseline error of 0 is written as the string "inf".
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(item) for item in value]
-    return value
-
-
-def _encode(decision: dict[str, object]) -> bytes:
-    return (json.dumps(_json_safe(decision), sort_keys=True, indent=2, allow_nan=False, default=str) + "\n").encode()
+        evaluations={version: _per_month(item) for version, item in loaded.items()},
+        images={version: _image(item) for version, item in loaded.items()},
+        policy=PolicyRef(name=params.policy_name, sha256=sha256_bytes(params.policy_text.encode()), rule=policy),
+        result=result,
+        promotion=Promotion(requested=params.promote, model=params.model, alias=CHAMPION),
+        eval_runner_version=__version__,
+    )
 
 
 def run(params: GateParams, *, store: ObjectStore, tracker: Tracker) -> GateOutput:
@@ -159,15 +152,13 @@ def run(params: GateParams, *, store: ObjectStore, tracker: Tracker) -> GateOutp
     key = decision_key(release_id)
     reused = store.exists(key)
     if reused:
-        decision = json.loads(store.get_bytes(key))
-        inputs = decision.get("inputs", {})
-        recorded_baseline = inputs.get("baseline", {}).get("label")
+        decision = GateDecision.from_json_bytes(store.get_bytes(key), name=key)
+        inputs = decision.inputs
         same = (
-            inputs.get("candidate", {}).get("library_version") == normalise_version(params.candidate)
-            and recorded_baseline is not None
-            and _baseline_label(recorded_baseline) == baseline_label
-            and inputs.get("months") == [str(m) for m in params.months]
-            and decision.get("policy", {}).get("sha256") == policy_sha
+            inputs.candidate.library_version == normalise_version(params.candidate)
+            and _baseline_label(inputs.baseline.label) == baseline_label
+            and inputs.months == [str(m) for m in params.months]
+            and decision.policy.sha256 == policy_sha
         )
         if not same:
             raise DataError(
@@ -175,34 +166,30 @@ def run(params: GateParams, *, store: ObjectStore, tracker: Tracker) -> GateOutp
                 "use another --release-id"
             )
     else:
-        data = _encode(_decide(params, store=store, tracker=tracker, release_id=release_id))
-        decision = json.loads(data)  # the decision as written, whether fresh or reused
+        decision = _decide(params, store=store, tracker=tracker, release_id=release_id)
+        data = decision.to_json_bytes()
         store.put_bytes(key, data)
         _track(tracker, decision, data)
     promoted = None
-    if decision["verdict"] == "pass" and params.promote:
+    if decision.verdict == "pass" and params.promote:
         promoted = _promote(decision, tracker=tracker, model=params.model)
     return GateOutput(decision=decision, key=key, reused=reused, promoted=promoted)
 
 
-def _promote(decision: dict[str, object], *, tracker: Tracker, model: str) -> ModelVersionRecord:
-    inputs = decision["inputs"]
-    assert isinstance(inputs, dict)  # noqa: S101  # written by _decide above or read back from it
-    version = str(inputs["candidate"]["library_version"])
-    latest = sorted(inputs["months"])[-1]
+def _promote(decision: GateDecision, *, tracker: Tracker, model: str) -> ModelVersionRecord:
+    version = decision.inputs.candidate.library_version
+    latest = sorted(decision.inputs.months)[-1]
     run_id = _evaluation_run(tracker, decision, version, latest)
     return tracker.promote(model, library_version=version, run_id=run_id, alias=CHAMPION)
 
 
-def _evaluation_run(tracker: Tracker, decision: dict[str, object], version: str, month: str) -> str:
-    hashes = decision["hashes"]
-    assert isinstance(hashes, dict)  # noqa: S101  # see _promote
+def _evaluation_run(tracker: Tracker, decision: GateDecision, version: str, month: str) -> str:
     # The same tags evaluate.run_tags gives an evaluation run.
     tags = {
         "kind": "evaluation",
         "month": month,
         "library_version": version,
-        "dataset_hash": str(hashes[month]["dataset_hash"]),
+        "dataset_hash": decision.hashes[month].dataset_hash,
     }
     found = tracker.find_runs(EVALUATIONS_EXPERIMENT, tags=tags)
     if not found:
@@ -210,21 +197,21 @@ def _evaluation_run(tracker: Tracker, decision: dict[str, object], version: str,
     return found[0].run_id
 
 
-def _track(tracker: Tracker, decision: dict[str, object], data: bytes) -> None:
-    tags = {"kind": "gate", "release_id": str(decision["release_id"])}
+def _track(tracker: Tracker, decision: GateDecision, data: bytes) -> None:
+    tags = {"kind": "gate", "release_id": decision.release_id}
     if tracker.find_runs(EXPERIMENT, tags=tags):
         return
-    with tracker.run(EXPERIMENT, f"gate {decision['release_id']}", tags=tags) as tracked:
-        inputs = decision["inputs"]
-        assert isinstance(inputs, dict)  # noqa: S101  # see _promote
+    with tracker.run(EXPERIMENT, f"gate {decision.release_id}", tags=tags) as tracked:
+        inputs = decision.inputs
         tracked.log_params(
             {
-                "release_id": decision["release_id"],
-                "verdict": decision["verdict"],
-                "candidate": inputs["candidate"]["library_version"],
-                "baseline": inputs["baseline"]["library_version"],
-                "months": ",".join(inputs["months"]),
+                "release_id": decision.release_id,
+                "verdict": decision.verdict,
+                "candidate": inputs.candidate.library_version,
+                "baseline": inputs.baseline.library_version,
+                "months": ",".join(inputs.months),
+                "candidate_image": decision.candidate_image,
             }
         )
-        tracked.log_metrics({"passed": 1.0 if decision["verdict"] == "pass" else 0.0})
+        tracked.log_metrics({"passed": 1.0 if decision.verdict == "pass" else 0.0})
         tracked.log_artifact("decision.json", data)

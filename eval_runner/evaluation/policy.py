@@ -1,17 +1,23 @@
-"""The gate policy: a YAML file saying which metric must improve by how much and what segments may lose."""
+"""The gate policy: a YAML file saying how much better a candidate must be, and where it may not be worse.
+
+The burden of proof is on the candidate. Each rule says what the evidence must show for the candidate to
+pass; evidence that is too thin holds the release ("insufficient evidence") instead of passing it.
+Calibration of the default numbers: bench/gate_calibration.py (figures in bench/results/).
+"""
 
 from __future__ import annotations
 
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from eval_runner.errors import ConfigError
 
 ErrorMetric = Literal["capacity_abs_error", "capacity_rel_error", "runtime_abs_error", "runtime_rel_error"]
 Statistic = Literal["mean", "median", "p90", "p95"]
 SegmentColumn = Literal["hardware_revision", "firmware_version"]
+CellColumn = Literal["hardware_revision", "firmware_version", "month"]
 
 
 class _Strict(BaseModel):
@@ -19,71 +25,86 @@ class _Strict(BaseModel):
 
 
 class PrimaryRule(_Strict):
-    """The headline rule: ``statistic`` of ``metric`` must shrink by at least ``min_improvement``.
+    """The headline rule, over every paired sample.
 
-    Improvement is relative (0.05 = the candidate's statistic is at least 5% below the baseline's) and
-    must hold at the lower end of the bootstrap confidence interval, so a noisy tie does not pass.
+    The change (candidate / baseline - 1 of the statistic; negative is better) passes when its one-sided
+    upper confidence bound is below zero (the candidate is better, beyond noise) and its point estimate
+    is at or below ``-min_improvement`` (better by enough to be worth a fleet rollout).
     """
 
-    metric: ErrorMetric = "runtime_abs_error"
-    statistic: Statistic = "median"
-    min_improvement: float = Field(default=0.05, ge=-1.0, lt=1.0)
+    min_improvement: float = Field(default=0.05, ge=0.0, lt=1.0)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
 
 
 class SegmentRule(_Strict):
-    """No segment may regress by more than ``max_regression`` (relative) on ``metric``.
+    """Non-inferiority in every segment: no hardware revision or firmware version may be worse by ``margin``.
 
-    A segment fails when its estimated regression exceeds the allowance and the bootstrap interval
-    of the change lies entirely above zero (the regression is real, not noise). Segments with fewer
-    than ``min_samples`` paired samples are reported but not judged.
+    The candidate must show it: a segment passes when the one-sided upper bound of its change is below
+    ``margin``. A segment with fewer than ``min_devices`` devices cannot show anything and holds.
     """
 
     by: tuple[SegmentColumn, ...] = ("hardware_revision", "firmware_version")
-    metric: ErrorMetric | None = None  # None: the primary rule's metric
-    statistic: Statistic | None = None  # None: the primary rule's statistic
-    max_regression: float = Field(default=0.02, ge=0.0)
-    min_samples: int = Field(default=30, ge=2)
+    margin: float = Field(default=0.20, ge=0.0)
+    confidence: float = Field(default=0.90, gt=0.5, lt=1.0)
+    min_devices: int = Field(default=30, ge=2)
+
+
+class HarmScreen(_Strict):
+    """A screen over finer cells (e.g. hardware x firmware, segment x month) for a clear regression.
+
+    Each cell with at least ``min_devices`` devices is tested for "the change is above zero"; the
+    p-values are corrected together (Holm), so the chance that any cell is refused while none truly
+    regresses is at most ``family_error``. Finer cells are too small for non-inferiority, so they can
+    refuse but never hold.
+    """
+
+    cells: tuple[tuple[CellColumn, ...], ...] = (
+        ("hardware_revision",),
+        ("firmware_version",),
+        ("month",),
+        ("hardware_revision", "firmware_version"),
+        ("hardware_revision", "month"),
+        ("firmware_version", "month"),
+    )
+    family_error: float = Field(default=0.05, gt=0.0, lt=0.5)
+    min_devices: int = Field(default=20, ge=2)
+
+    @field_validator("cells")
+    @classmethod
+    def _distinct_columns(cls, cells: tuple[tuple[CellColumn, ...], ...]) -> tuple[tuple[CellColumn, ...], ...]:
+        for cell in cells:
+            if not cell or len(set(cell)) != len(cell):
+                raise ValueError(f"a cell names one or more distinct columns, got {list(cell)}")
+        return cells
+
+
+class MissingCaps(_Strict):
+    """How many samples the candidate may leave unpredicted (null or NaN), overall and in any segment."""
+
+    overall: float = Field(default=0.01, ge=0.0, le=1.0)
+    per_segment: float = Field(default=0.05, ge=0.0, le=1.0)
 
 
 class BootstrapSettings(_Strict):
-    """Paired bootstrap over samples; the seed makes a decision reproducible."""
+    """Paired bootstrap over devices (a device's months move together); the seed makes a decision reproducible."""
 
-    resamples: int = Field(default=2000, ge=100, le=100_000)
-    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    resamples: int = Field(default=2000, ge=200, le=100_000)
     seed: int = Field(default=20260401, ge=0)
 
 
 class GatePolicy(_Strict):
-    """A whole gate policy file."""
+    """A whole gate policy file (version 2: pass, refuse or hold; the burden of proof on the candidate)."""
 
-    version: Literal[1] = 1
+    version: Literal[2] = 2
     description: str = ""
+    metric: ErrorMetric = "runtime_abs_error"
+    statistic: Statistic = "median"
     primary: PrimaryRule = PrimaryRule()
     segments: SegmentRule = SegmentRule()
+    harm_screen: HarmScreen = HarmScreen()
+    missing: MissingCaps = MissingCaps()
     bootstrap: BootstrapSettings = BootstrapSettings()
-    min_paired_samples: int = Field(default=100, ge=2)
-    max_missing_fraction: float = Field(default=0.01, ge=0.0, le=1.0)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _segments_inherit(cls, data: object) -> object:
-        # Resolve the defaults here so the decision record states the rule that was actually applied.
-        if not isinstance(data, dict):
-            return data
-        primary, segments = data.get("primary", {}), data.get("segments", {})
-        if isinstance(primary, BaseModel):
-            primary = primary.model_dump()
-        if isinstance(segments, BaseModel):
-            segments = segments.model_dump()
-        if not isinstance(primary, dict) or not isinstance(segments, dict):
-            return data  # field validation reports the wrong type
-        defaults = PrimaryRule()
-        filled = dict(segments)
-        if filled.get("metric") is None:
-            filled["metric"] = primary.get("metric", defaults.metric)
-        if filled.get("statistic") is None:
-            filled["statistic"] = primary.get("statistic", defaults.statistic)
-        return {**data, "segments": filled}
+    min_devices: int = Field(default=100, ge=2)
 
 
 def parse_policy(text: str, *, name: str) -> GatePolicy:
@@ -92,8 +113,15 @@ def parse_policy(text: str, *, name: str) -> GatePolicy:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ConfigError(f"gate policy {name}: not valid YAML ({error})") from error
+    if raw is None:
+        raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"gate policy {name}: expected a mapping at the top level, found {type(raw).__name__}")
+    if raw.get("version", 2) == 1:
+        raise ConfigError(
+            f"gate policy {name}: version 1 policies (pass unless harm is proven) are no longer accepted; "
+            "see policies/default.yaml for version 2 (the candidate must show it is better)"
+        )
     try:
         return GatePolicy.model_validate(raw)
     except ValidationError as error:

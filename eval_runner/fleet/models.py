@@ -77,8 +77,26 @@ class ConfigurationSettings(_Model):
         return {str(chemistry): target for chemistry, target in self.targets.items()}
 
 
+class GateBinding(_Model):
+    """The gate decision a rollout ships under: the pass it cites and the image that decision judged.
+
+    ``candidate_image`` is what the decision recorded; ``image`` is the reference the runner pods pull
+    (``repository@sha256:...``), the same digest through the pods' registry address.
+    """
+
+    release_id: str
+    verdict: Literal["pass"]
+    library_version: str
+    candidate_image: str
+    image: str
+
+
 class Plan(_Model):
-    """Which shard processes which batches, in which mode."""
+    """Which shard processes which batches, in which mode, and under which gate decision (or override).
+
+    A run `fleet prepare` planned has exactly one of ``gate`` and ``gate_override_reason``; both default
+    to None so plans written before the gated rollout still parse.
+    """
 
     run_id: str
     mode: Mode
@@ -88,6 +106,13 @@ class Plan(_Model):
     snapshot_sha256: str
     shards: dict[str, tuple[int, ...]]
     configuration: ConfigurationSettings | None = None
+    gate: GateBinding | None = None
+    gate_override_reason: str | None = None
+
+    def to_json_bytes(self) -> bytes:
+        """Canonical JSON; an ungated plan (``fleet plan`` alone) leaves the gate fields out, as before them."""
+        unset = {name for name in ("gate", "gate_override_reason") if getattr(self, name) is None}
+        return (self.model_dump_json(indent=1, exclude=unset) + "\n").encode()
 
     @property
     def result_mode(self) -> str:

@@ -6,6 +6,7 @@ from eval_runner import keys
 from eval_runner.errors import ConfigError, DataError
 from eval_runner.fleet.models import (
     ConfigurationSettings,
+    GateBinding,
     Mode,
     ParameterTarget,
     Plan,
@@ -40,12 +41,17 @@ def run_plan(
     store: ObjectStore,
     n_shards: int,
     configuration: ConfigurationSettings | None = None,
+    gate: GateBinding | None = None,
+    gate_override_reason: str | None = None,
 ) -> Plan:
     """Write plan.json for a snapshotted run and return it.
 
     The plan is immutable like every object: planning the same run again with the same arguments is a
     no-op, with different ones a DataError, so shards of one run never disagree on what they do.
+    ``gate`` or ``gate_override_reason`` record what let the version roll out (`fleet prepare` sets one).
     """
+    if gate is not None and gate_override_reason is not None:
+        raise ConfigError("fleet plan: a plan records a gate decision or an override reason, not both")
     manifest_key = keys.fleet_snapshot_manifest_key(run_id)
     if not store.exists(manifest_key):
         raise DataError(f"fleet run {run_id!r}: no snapshot at {manifest_key!r}; run `eval-runner fleet snapshot`")
@@ -66,13 +72,15 @@ def run_plan(
         snapshot_sha256=sha256_bytes(data),
         shards=assign_shards(len(manifest.batches), n_shards),
         configuration=configuration,
+        gate=gate,
+        gate_override_reason=gate_override_reason,
     )
     key = keys.fleet_plan_key(run_id)
     existing = store.head(key)
     if existing is not None and existing.sha256 != sha256_bytes(plan.to_json_bytes()):
         raise DataError(
-            f"fleet run {run_id!r} is already planned differently ({key!r}); a run's mode, shards and "
-            "settings are fixed once planned: use a new run id"
+            f"fleet run {run_id!r} is already planned differently ({key!r}); a run's mode, shards, "
+            "settings and gate decision are fixed once planned: use a new run id"
         )
     store.put_bytes(key, plan.to_json_bytes())
     return plan

@@ -211,8 +211,22 @@ class Loop:
 
     # ---- fleet-rollout ----------------------------------------------------------------------------
 
-    def rollout(self, version: str, mode: str, *, shards: int = 4, batch_size: int = 250, run_id: str = "") -> Workflow:
-        """Run fleet-rollout (configuration stays a dry run: apply=false)."""
+    def rollout(
+        self,
+        version: str,
+        mode: str,
+        *,
+        shards: int = 4,
+        batch_size: int = 250,
+        run_id: str = "",
+        release_id: str = "",
+        gate_override_reason: str = "",
+    ) -> Workflow:
+        """Run fleet-rollout (configuration stays a dry run: apply=false).
+
+        The version needs a pass decision that judged its image (``release_id`` names it; empty: any of
+        the version's), or ``gate_override_reason`` saying why it rolls out without one.
+        """
         started = time.monotonic()
         params = {
             "version": version,
@@ -221,6 +235,8 @@ class Loop:
             "batch-size": str(batch_size),
             "apply": "false",
             "run-id": run_id,
+            "release-id": release_id,
+            "gate-override-reason": gate_override_reason,
         }
         name = self.argo.submit("fleet-rollout", params)
         wf = self.argo.wait(name, timeout=self.timeout)
@@ -234,12 +250,14 @@ class Loop:
         )  # fmt: skip
         return wf
 
-    def submit_rollout(self, version: str, mode: str, *, shards: int, batch_size: int, run_id: str = "") -> str:
-        """Submit fleet-rollout without waiting (chaos tests and the benchmark watch it themselves)."""
+    def submit_rollout(
+        self, version: str, mode: str, *, shards: int, batch_size: int, gate_override_reason: str, run_id: str = ""
+    ) -> str:
+        """Submit fleet-rollout without waiting (chaos tests watch it themselves); they roll out ungated."""
         return self.argo.submit(
             "fleet-rollout",
             {"version": version, "mode": mode, "shards": str(shards), "batch-size": str(batch_size),
-             "apply": "false", "run-id": run_id},
+             "apply": "false", "run-id": run_id, "gate-override-reason": gate_override_reason},
         )  # fmt: skip
 
 

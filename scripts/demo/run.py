@@ -22,7 +22,7 @@ from scripts.demo.loop import ImageBuild, Loop, StepRecord
 from scripts.demo.versions import wheels
 
 MODES = ("fleet", "fleet-q10-distributions", "configuration")
-RELEASE_POLICY = "tail-risk"
+RELEASE_POLICY = "default"
 
 
 def log(message: str) -> None:
@@ -166,12 +166,11 @@ def main(argv: list[str] | None = None) -> int:
         gate = loop.gate_outputs(wf)
         if gate.get("passed") != "true":
             raise WorkflowFailed(f"workflow {wf.name}: the gate refused 0.9.0 ({gate.get('reasons')})")
-        champion = "0.9.0"
-        log(f"0.9.0 is the champion (decision {gate.get('release_id')})")
+        champion, champion_decision = "0.9.0", str(gate.get("release_id", ""))
+        log(f"0.9.0 is the champion (decision {champion_decision})")
 
-        # 0.10.0 refits the consumption model, which is what the tail-risk policy is for; on the demo
-        # fleet its rev C regression (+24% median, CI just touching zero) slips through the default one.
-        log("release 0.10.0 (GitOps entry, rollout on, policy tail-risk): the gate must refuse it")
+        # The default policy puts the burden of proof on the candidate: 0.10.0 must show rev C is not worse.
+        log("release 0.10.0 (GitOps entry, rollout on, default policy): the gate must refuse it")
         try:
             wf = loop.release("0.10.0", months, policy=RELEASE_POLICY)
         except WorkflowFailed as error:
@@ -182,15 +181,18 @@ def main(argv: list[str] | None = None) -> int:
             log(f"evaluate [0.10.0, {champion}], gate 0.10.0 against the champion alias, promote on a pass")
             wf = loop.evaluate(months, ["0.10.0", champion], baseline="champion", promote=True, policy=RELEASE_POLICY)
         gate = loop.gate_outputs(wf)
-        if gate.get("passed") != "false":
+        if gate.get("verdict") != "refuse":
             raise WorkflowFailed(f"workflow {wf.name}: the gate did not refuse 0.10.0 (verdict {gate.get('verdict')})")
         log(f"0.10.0 refused: {gate.get('reasons')}")
 
-        log(f"fleet-rollout of the champion {champion} in modes {', '.join(MODES)} (configuration: dry run)")
+        log(
+            f"fleet-rollout of the champion {champion} in modes {', '.join(MODES)} (configuration: dry run), "
+            f"bound to its pass decision {champion_decision} and the image digest it judged"
+        )
         failed = []
         for mode in MODES:
             try:
-                loop.rollout(champion, mode, shards=args.shards)
+                loop.rollout(champion, mode, shards=args.shards, release_id=champion_decision)
             except WorkflowFailed as error:  # one mode failing does not hide the others' results
                 log(f"FAILED: rollout {champion} {mode}: {error}")
                 failed.append(mode)
@@ -206,8 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(builds_table(loop.builds))
     print(f"pods that failed to start (StartError), retried by Argo: {len(loop.start_errors)}")
-    for error in loop.start_errors:
-        print(f"  {error}")
+    for start_error in loop.start_errors:
+        print(f"  {start_error}")
     log(f"the loop ran in {time.monotonic() - t0:.0f}s")
     if failed:
         log(f"FAILED: fleet-rollout in mode(s) {', '.join(failed)} (see above)")

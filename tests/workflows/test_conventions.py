@@ -190,6 +190,21 @@ def test_release_rolls_out_only_after_a_passing_gate(documents: dict[str, Doc]) 
     # fleet-rollout takes one version label: a JSON list of one is no label (fleet prepare exits 2 on it).
     rollout = {p["name"]: p["value"] for p in tasks["rollout"]["arguments"]["parameters"]}
     assert rollout["version"] == "{{inputs.parameters.version}}"
+    # The rollout is bound to the decision its own gate wrote, never overridden.
+    assert rollout["release-id"] == "{{workflow.name}}"
+    assert rollout["gate-override-reason"] == ""
+
+
+def test_fleet_rollout_passes_the_gate_binding_to_prepare(documents: dict[str, Doc]) -> None:
+    arguments = {p["name"]: p["value"] for p in _spec(documents, "fleet-rollout")["arguments"]["parameters"]}
+    assert arguments["release-id"] == "" and arguments["gate-override-reason"] == ""
+    tasks = {t["name"]: t for t in _template(documents, "fleet-rollout", fleet_rollout.ENTRY)["dag"]["tasks"]}
+    prepare = {p["name"]: p["value"] for p in tasks["prepare"]["arguments"]["parameters"]}
+    assert prepare["release-id"] == "{{inputs.parameters.release-id}}"
+    assert prepare["gate-override-reason"] == "{{inputs.parameters.gate-override-reason}}"
+    args = _template(documents, "fleet-rollout", "fleet-prepare")["container"]["args"]
+    assert "--release-id={{inputs.parameters.release-id}}" in args
+    assert "--gate-override-reason={{inputs.parameters.gate-override-reason}}" in args
 
 
 def test_each_release_workflow_has_its_own_decision(documents: dict[str, Doc]) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from eval_runner.evaluation.gate import Verdict, judge
+from eval_runner.evaluation.gate import GateResult, judge
 from eval_runner.evaluation.metrics import evaluated_frame, with_errors
 from eval_runner.evaluation.policy import parse_policy
 from eval_runner.library import load_predictor
@@ -52,25 +52,27 @@ def errors() -> dict[str, pl.DataFrame]:
     return out
 
 
-def _failed_segments(verdict: Verdict) -> list[str | None]:
-    return [s.segment for s in verdict.segments if s.passed is False]
+def _refused(result: GateResult) -> set[str]:
+    return {f.pool for f in result.findings if f.outcome == "refuse"}
 
 
 def test_clear_win_passes(errors: dict[str, pl.DataFrame]) -> None:
-    verdict = judge(errors["0.9.0"], errors["0.8.0"], POLICY)
-    assert verdict.passed, verdict.reasons
+    result = judge(errors["0.9.0"], errors["0.8.0"], POLICY)
+    assert result.verdict == "pass", result.reasons
 
 
 def test_clear_loss_is_refused(errors: dict[str, pl.DataFrame]) -> None:
-    verdict = judge(errors["0.8.0"], errors["0.9.0"], POLICY)
-    assert not verdict.passed and verdict.primary is not None and verdict.primary.passed is False
+    result = judge(errors["0.8.0"], errors["0.9.0"], POLICY)
+    assert result.verdict == "refuse" and result.of_rule("primary")[0].outcome == "refuse", result.reasons
 
 
 def test_0_10_0_is_refused_for_its_rev_c_regression(errors: dict[str, pl.DataFrame]) -> None:
-    verdict = judge(errors["0.10.0"], errors["0.9.0"], POLICY)
-    assert verdict.primary is not None and verdict.primary.passed, "0.10.0 should look better on the fleet median"
-    assert not verdict.passed
-    assert _failed_segments(verdict) == ["hardware_revision=C"], verdict.reasons
+    result = judge(errors["0.10.0"], errors["0.9.0"], POLICY)
+    assert result.verdict == "refuse"
+    assert "hardware_revision=C" in _refused(result), result.reasons
+    assert all("hardware_revision=C" in pool or "firmware_version=1.5.0" in pool for pool in _refused(result)), (
+        result.reasons
+    )
 
 
 def test_generation_1_is_evaluated_with_intervals(errors: dict[str, pl.DataFrame]) -> None:

@@ -26,13 +26,18 @@ POLICY = (Path(__file__).parents[3] / "policies" / "default.yaml").read_text()
 BIAS = {"0.8.0": ({}, 0.30), "0.9.0": ({}, 0.15), "0.10.0": ({"C": 1.35}, 0.12)}
 
 
+def image_of(version: str) -> str:
+    return "registry.local/battery-lib-runner@sha256:" + f"{zlib.crc32(version.encode()):08x}" * 8
+
+
 def evaluate_all(store: MemoryObjectStore, tracker: FakeTracker, months: tuple[Month, ...] = (APRIL, MAY)) -> None:
     for index, month in enumerate(months):
         publish_reviewed_month(store, month, N, seed=index)
         truth = truth_of(synthetic_month(month, N, seed=index)[0])
         for version, (bias, noise) in BIAS.items():
             predictor = FakePredictor(version, truth, bias, noise=noise, seed=zlib.crc32(version.encode()))
-            evaluate.run(evaluate.EvaluateParams(month, version), store=store, tracker=tracker, predictor=predictor)
+            params = evaluate.EvaluateParams(month, version, image_digest=image_of(version))
+            evaluate.run(params, store=store, tracker=tracker, predictor=predictor)
 
 
 @pytest.fixture
@@ -84,18 +89,20 @@ def test_gate_on_two_months_promotes_a_clear_win_and_refuses_the_rev_c_regressio
     with pytest.raises(ConfigError, match="no 'champion' alias yet"):
         gate_step.run(gate_params("0.9.0"), store=store, tracker=tracker)
     first = gate_step.run(gate_params("0.9.0", baseline="0.8.0"), store=store, tracker=tracker)
-    assert first.decision["verdict"] == "pass" and first.promoted is not None
+    assert first.decision.verdict == "pass" and first.promoted is not None
     assert tracker.alias_version("battery-lib", "champion").library_version == "0.9.0"  # type: ignore[union-attr]
     decision = json.loads(store.get_bytes(first.key))
     assert decision["inputs"]["months"] == ["2026-04", "2026-05"]
     assert set(decision["hashes"]) == {"2026-04", "2026-05"}
     assert decision["evaluations"]["0.9.0"]["2026-05"]["predictions_sha256"]
     assert decision["policy"]["rule"]["primary"]["min_improvement"] == 0.05
+    assert decision["images"] == {v: image_of(v) for v in ("0.8.0", "0.9.0")}
+    assert first.decision.candidate_image == image_of("0.9.0")
 
     second = gate_step.run(gate_params("0.10.0"), store=store, tracker=tracker)
-    assert second.decision["verdict"] == "refuse" and second.promoted is None
-    assert second.decision["inputs"]["baseline"]["library_version"] == "0.9.0"  # type: ignore[index]
-    assert any("hardware_revision=C" in r for r in second.decision["reasons"])  # type: ignore[attr-defined]
+    assert second.decision.verdict == "refuse" and second.promoted is None
+    assert second.decision.inputs.baseline.library_version == "0.9.0"
+    assert any(r.startswith("refuse:") and "hardware_revision=C" in r for r in second.decision.reasons)
     assert tracker.alias_version("battery-lib", "champion").library_version == "0.9.0"  # type: ignore[union-attr]
     assert [r for r in tracker.runs if r[0] == "gates"][-1][3].params["verdict"] == "refuse"
 
@@ -107,7 +114,7 @@ def test_a_retried_gate_reuses_its_decision_after_the_champion_moved(
     tracker.promote("battery-lib", library_version="0.8.0", run_id="run-of-0.8.0", alias="champion")
     params = gate_params("0.9.0", baseline="champion")
     first = gate_step.run(params, store=store, tracker=tracker)
-    assert first.decision["verdict"] == "pass"
+    assert first.decision.verdict == "pass"
     assert tracker.alias_version("battery-lib", "champion").library_version == "0.9.0"  # type: ignore[union-attr]
     writes = len(store.writes)
     # The champion is the candidate now; a retry must not ask "0.9.0 against 0.9.0".
@@ -121,8 +128,8 @@ def test_another_baseline_is_another_question(world: tuple[MemoryObjectStore, Fa
     against_08 = gate_step.run(gate_params("0.10.0", baseline="0.8.0", promote=False), store=store, tracker=tracker)
     against_09 = gate_step.run(gate_params("0.10.0", baseline="0.9.0", promote=False), store=store, tracker=tracker)
     assert not against_09.reused and against_09.key != against_08.key
-    assert against_09.decision["inputs"]["baseline"]["library_version"] == "0.9.0"  # type: ignore[index]
-    assert "-vs-0.9.0-" in str(against_09.decision["release_id"])
+    assert against_09.decision.inputs.baseline.library_version == "0.9.0"
+    assert "-vs-0.9.0-" in against_09.decision.release_id
 
 
 def test_an_empty_release_id_is_the_default_one(world: tuple[MemoryObjectStore, FakeTracker]) -> None:
@@ -145,6 +152,16 @@ def test_a_release_id_with_other_inputs_is_refused(world: tuple[MemoryObjectStor
         gate_step.run(gate_step.GateParams(months=(APRIL,), candidate="0.10.0", baseline="0.8.0", policy_text=POLICY,
                                            policy_name="p", release_id="r1"), store=store, tracker=tracker)  # fmt: skip
     assert store.exists(decision_key("r1"))
+
+
+def test_months_evaluated_in_different_images_are_not_gated(world: tuple[MemoryObjectStore, FakeTracker]) -> None:
+    store, tracker = world
+    key = "capacity/evaluations/year=2026/month=05/version=0.9.0/metrics.json"
+    record = json.loads(store.objects[key])
+    record["image_digest"] = image_of("rebuilt")
+    store.objects[key] = json.dumps(record).encode()
+    with pytest.raises(DataError, match=r"evaluations of 0\.9\.0 were made in 2 different images"):
+        gate_step.run(gate_params("0.9.0", baseline="0.8.0"), store=store, tracker=tracker)
 
 
 def test_a_bad_policy_writes_no_decision(world: tuple[MemoryObjectStore, FakeTracker]) -> None:

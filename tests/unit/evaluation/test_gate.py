@@ -1,7 +1,7 @@
-"""The gate on synthetic paired errors: clear win, clear loss, noisy tie, a rev C segment regression.
+"""The gate on synthetic paired errors (tests/gate_scenarios.py): every verdict and every rule.
 
-These use synthetic errors shaped like the rev C trap in notes/battery-domain.md section 6; the
-integration tests repeat the 0.10.0 case through the real library versions.
+bench/gate_calibration.py measures the error rates on replicates of real demo errors; these tests
+pin the logic: which rule decides, what it says, and the bootstrap's unit of resampling.
 """
 
 from __future__ import annotations
@@ -10,126 +10,189 @@ import numpy as np
 import polars as pl
 import pytest
 
-from eval_runner.evaluation.bootstrap import paired_change, relative_change, rng_for
-from eval_runner.evaluation.gate import judge
+from eval_runner.errors import ConfigError, DataError
+from eval_runner.evaluation.bootstrap import Pool, paired_change, relative_change, rng_for, weighted_statistic
+from eval_runner.evaluation.gate import GateResult, holm, judge
 from eval_runner.evaluation.policy import GatePolicy, parse_policy
+from tests.gate_scenarios import months_from, paired_errors
 
-N = 1200
+FAST = parse_policy("bootstrap: {resamples: 400}", name="fast.yaml")
+MONTHS = months_from(3, 3)
 
 
-def baseline_errors(seed: int = 1) -> pl.DataFrame:
-    rng = np.random.default_rng(seed)
-    runtime = np.abs(rng.normal(0, 40.0, N))
-    return pl.DataFrame(
-        {
-            "sample_id": [f"d{i:05d}/2026-04" for i in range(N)],
-            "hardware_revision": np.where(np.arange(N) % 5 == 0, "C", "B"),
-            "firmware_version": np.where(np.arange(N) % 3 == 0, "2.2", "2.1"),
-            "runtime_abs_error": runtime,
-            "runtime_rel_error": runtime / 300.0,
-            "capacity_abs_error": runtime * 3.0,
-            "capacity_rel_error": runtime / 300.0,
-        }
+def _judge(policy: GatePolicy = FAST, **scenario: object) -> GateResult:
+    candidate, baseline = paired_errors(devices=2000, months=MONTHS, seed=5, **scenario)  # type: ignore[arg-type]
+    return judge(candidate, baseline, policy)
+
+
+def test_clear_improvement_everywhere_passes() -> None:
+    result = _judge(factor=0.6)
+    assert result.verdict == "pass", result.reasons
+    (primary,) = result.of_rule("primary")
+    assert primary.change == pytest.approx(-0.4, abs=0.06)
+    assert primary.upper_bound is not None and primary.upper_bound < 0
+    assert result.reasons[0].startswith("pass: primary: all: median runtime_abs_error")
+    assert {f.outcome for f in result.of_rule("segment")} == {"pass"}
+
+
+def test_clear_loss_is_refused_by_the_primary_rule() -> None:
+    result = _judge(factor=1.3)
+    assert result.verdict == "refuse"
+    assert result.of_rule("primary")[0].outcome == "refuse"
+    assert any(r.startswith("refuse: primary:") and "at least 5.0%" in r for r in result.reasons)
+
+
+def test_no_change_never_passes() -> None:
+    result = _judge(factor=1.0)
+    assert result.verdict != "pass"
+    assert result.of_rule("primary")[0].outcome in {"refuse", "hold"}
+
+
+def test_a_better_fleet_with_a_worse_revision_is_refused_naming_it() -> None:
+    result = _judge(factor=0.6, factors={("hardware_revision", "C"): 1.8})
+    assert result.of_rule("primary")[0].outcome == "pass"  # the fleet median does improve
+    assert result.verdict == "refuse"
+    refused = {f.pool for f in result.findings if f.outcome == "refuse"}
+    assert "hardware_revision=C" in refused
+    assert all("hardware_revision=C" in pool for pool in refused), refused
+    assert result.reasons[0].startswith("refuse:") and "hardware_revision=C" in result.reasons[0]
+
+
+def test_a_month_that_regresses_is_caught_by_the_harm_screen() -> None:
+    result = _judge(factor=0.7, factors={("month", "2026-04"): 1.6})
+    harmed = [f for f in result.of_rule("harm") if f.outcome == "refuse"]
+    assert "month=2026-04" in {f.pool for f in harmed}
+    assert all("2026-04" in f.pool for f in harmed)
+    assert all(f.p_holm is not None and f.p_holm <= 0.05 for f in harmed)
+    assert result.verdict == "refuse"
+
+
+def test_a_segment_too_small_to_judge_holds_and_says_what_would_resolve_it() -> None:
+    policy = parse_policy("segments: {min_devices: 400}\nbootstrap: {resamples: 400}", name="p.yaml")
+    result = _judge(policy, factor=0.6)
+    (rev_c,) = [f for f in result.of_rule("segment") if f.pool == "hardware_revision=C"]
+    assert rev_c.outcome == "hold" and rev_c.upper_bound is None
+    assert result.verdict == "hold"
+    assert any("hardware_revision=C" in r and "wait for more devices or months" in r for r in result.reasons)
+
+
+def test_too_few_devices_hold() -> None:
+    candidate, baseline = paired_errors(devices=60, months=MONTHS, factor=0.5, seed=3)
+    result = judge(candidate, baseline, FAST)
+    assert result.verdict == "hold"
+    assert result.of_rule("primary") == []
+    assert "the policy needs 100" in result.reasons[0]
+
+
+def _blank(frame: pl.DataFrame, where: pl.Expr, value: float | None) -> pl.DataFrame:
+    return frame.with_columns(
+        pl.when(where).then(value).otherwise(pl.col("runtime_abs_error")).alias("runtime_abs_error")
     )
 
 
-def scaled(frame: pl.DataFrame, factor_b: float, factor_c: float, noise: float = 0.05, seed: int = 2) -> pl.DataFrame:
-    rng = np.random.default_rng(2)
-    jitter = np.exp(rng.normal(0, noise, frame.height))
-    factor = pl.when(pl.col("hardware_revision") == "C").then(factor_c).otherwise(factor_b)
-    errors = [c for c in frame.columns if c.endswith("_error")]
-    return frame.with_columns((pl.col(c) * factor * jitter).alias(c) for c in errors)
+def test_nan_predictions_are_missing_and_capped_overall() -> None:
+    candidate, baseline = paired_errors(devices=2000, months=MONTHS, factor=0.6, seed=5)
+    candidate = _blank(candidate, pl.int_range(pl.len()) % 40 == 0, float("nan"))  # 2.5% NaN
+    result = judge(candidate, baseline, FAST)
+    assert result.verdict == "refuse"
+    (overall,) = [f for f in result.of_rule("missing") if f.pool == "all"]
+    assert overall.outcome == "refuse"
+    assert result.n_missing_candidate == candidate.height // 40 + (candidate.height % 40 > 0)
+    assert "no prediction (null or NaN)" in overall.reason
 
 
-POLICY = GatePolicy()
+def test_missing_predictions_are_capped_per_segment() -> None:
+    candidate, baseline = paired_errors(devices=2000, months=MONTHS, factor=0.6, seed=5)
+    rev_c = pl.col("hardware_revision") == "C"
+    candidate = _blank(candidate, rev_c & (pl.int_range(pl.len()) % 12 == 0), None)  # ~8% of rev C, <1% overall
+    result = judge(candidate, baseline, FAST)
+    refused = [f.pool for f in result.of_rule("missing") if f.outcome == "refuse"]
+    assert refused == ["hardware_revision=C"]
+    assert result.verdict == "refuse"
 
 
-def test_clear_win_passes() -> None:
-    base = baseline_errors()
-    verdict = judge(scaled(base, 0.7, 0.7), base, POLICY)
-    assert verdict.passed, verdict.reasons
-    assert verdict.primary is not None and verdict.primary.change == pytest.approx(-0.3, abs=0.03)
-    assert all(s.passed for s in verdict.segments)
-
-
-def test_clear_loss_is_refused() -> None:
-    base = baseline_errors()
-    verdict = judge(scaled(base, 1.3, 1.3), base, POLICY)
-    assert not verdict.passed
-    assert verdict.primary is not None and verdict.primary.passed is False
-    assert any(r.startswith("refuse: median runtime_abs_error") for r in verdict.reasons)
-
-
-def test_noisy_tie_is_refused() -> None:
-    # An independent draw from the same error distribution: the point estimate may even look better,
-    # but the interval straddles zero, far from the 5% the policy asks for.
-    base = baseline_errors(seed=1)
-    tie = baseline_errors(seed=7)
-    verdict = judge(tie, base, POLICY)
-    assert not verdict.passed
-    primary = verdict.primary
-    assert primary is not None and primary.change_low is not None and primary.change_high is not None
-    assert primary.change_low < 0 < primary.change_high
-
-
-def test_rev_c_regression_is_refused_despite_a_better_fleet_median() -> None:
-    base = baseline_errors()
-    verdict = judge(scaled(base, 0.7, 1.5), base, POLICY)
-    assert verdict.primary is not None and verdict.primary.passed  # the fleet median does improve
-    assert not verdict.passed
-    failed = [s.segment for s in verdict.segments if s.passed is False]
-    assert failed == ["hardware_revision=C"]
-    assert any("hardware_revision=C" in r for r in verdict.reasons)
-
-
-def test_small_segments_are_reported_not_judged() -> None:
-    base = baseline_errors()
-    policy = parse_policy("segments: {min_samples: 500}", name="p.yaml")
-    verdict = judge(scaled(base, 0.7, 1.5), base, policy)
-    rev_c = next(s for s in verdict.segments if s.segment == "hardware_revision=C")
-    assert rev_c.passed is None and "not judged" in rev_c.reason
-    assert verdict.passed
-
-
-def test_too_many_missing_candidate_predictions_refuse() -> None:
-    base = baseline_errors()
-    cand = scaled(base, 0.7, 0.7).with_columns(
-        pl.when(pl.int_range(pl.len()) < 60).then(None).otherwise(pl.col("runtime_abs_error")).alias(
-            "runtime_abs_error")
-    )  # fmt: skip
-    verdict = judge(cand, base, POLICY)
-    assert not verdict.passed
-    assert verdict.n_missing_candidate == 60
-    assert "no prediction for 60 of 1200" in verdict.reasons[0]
+def test_samples_the_baseline_did_not_predict_are_left_out_not_held_against_the_candidate() -> None:
+    candidate, baseline = paired_errors(devices=2000, months=MONTHS, factor=0.6, seed=5)
+    baseline = _blank(baseline, pl.int_range(pl.len()) % 20 == 0, None)
+    result = judge(candidate, baseline, FAST)
+    assert result.n_missing_baseline == (baseline.height + 19) // 20
+    assert result.n_samples == candidate.height - result.n_missing_baseline
+    assert result.verdict == "pass", result.reasons
 
 
 def test_different_sample_sets_are_a_data_error() -> None:
-    from eval_runner.errors import DataError
-
-    base = baseline_errors()
+    candidate, baseline = paired_errors(devices=200, months=MONTHS, seed=5)
     with pytest.raises(DataError, match="evaluated different samples"):
-        judge(base.head(N - 1), base, POLICY)
+        judge(candidate.head(candidate.height - 1), baseline, FAST)
 
 
-def test_bootstrap_is_reproducible_with_a_seed_and_varies_without() -> None:
+def test_decisions_are_identical_on_rerun() -> None:
+    assert _judge(factor=0.9) == _judge(factor=0.9)
+
+
+def test_the_bootstrap_resamples_devices_not_samples() -> None:
+    # Four identical copies of each device's sample carry no more evidence than one: resampling devices
+    # gives the same replicates; resampling samples would have narrowed the interval by half.
     rng = np.random.default_rng(3)
-    a, b = np.abs(rng.normal(0, 1, 500)), np.abs(rng.normal(0, 1.1, 500))
-    kwargs = {"name": "median", "resamples": 400, "confidence": 0.9}
-    first = paired_change(a, b, rng=rng_for(42, "primary"), **kwargs)  # type: ignore[arg-type]
-    again = paired_change(a, b, rng=rng_for(42, "primary"), **kwargs)  # type: ignore[arg-type]
-    other = paired_change(a, b, rng=rng_for(43, "primary"), **kwargs)  # type: ignore[arg-type]
-    assert first == again
-    assert first.estimate == other.estimate and (first.low, first.high) != (other.low, other.high)
-    assert first.low <= first.estimate <= first.high
-    assert first.estimate == pytest.approx(np.median(a) / np.median(b) - 1)
+    base, cand = np.abs(rng.normal(0, 1, 500)), np.abs(rng.normal(0, 1.1, 500))
+    devices = np.arange(500)
+    once = Pool.of(cand, base, devices)
+    four = Pool.of(np.tile(cand, 4), np.tile(base, 4), np.tile(devices, 4))
+    assert four.n_devices == 500 and four.n_samples == 2000
+    one = paired_change(once, name="median", resamples=400, rng=rng_for(1, "s"))
+    same = paired_change(four, name="median", resamples=400, rng=rng_for(1, "s"))
+    assert one.estimate == pytest.approx(same.estimate)
+    np.testing.assert_allclose(one.replicates, same.replicates)
 
 
-def test_verdicts_are_identical_on_rerun() -> None:
-    base = baseline_errors()
-    cand = scaled(base, 0.9, 0.9)
-    assert judge(cand, base, POLICY) == judge(cand, base, POLICY)
+def test_the_bootstrap_is_reproducible_with_a_seed_and_varies_without() -> None:
+    rng = np.random.default_rng(3)
+    pool = Pool.of(np.abs(rng.normal(0, 1, 500)), np.abs(rng.normal(0, 1.1, 500)), np.arange(500) // 2)
+    first = paired_change(pool, name="median", resamples=400, rng=rng_for(42, "primary"))
+    again = paired_change(pool, name="median", resamples=400, rng=rng_for(42, "primary"))
+    other = paired_change(pool, name="median", resamples=400, rng=rng_for(43, "primary"))
+    np.testing.assert_array_equal(first.replicates, again.replicates)
+    assert first.estimate == other.estimate and not np.array_equal(first.replicates, other.replicates)
+    assert np.quantile(first.replicates, 0.01) <= first.estimate <= first.upper(0.99)
+
+
+@pytest.mark.parametrize(("name", "q"), [("median", 0.5), ("p90", 0.9), ("p95", 0.95)])
+def test_the_weighted_statistic_with_unit_weights_is_numpys_inverted_cdf(name: str, q: float) -> None:
+    values = np.sort(np.random.default_rng(1).exponential(size=301))
+    got = weighted_statistic(values, np.ones((1, values.size), dtype=np.int64), name)  # type: ignore[arg-type]
+    assert got[0] == np.quantile(values, q, method="inverted_cdf")
+
+
+def test_the_weighted_mean_counts_weights() -> None:
+    got = weighted_statistic(np.array([1.0, 2.0, 4.0]), np.array([[1, 0, 1], [0, 3, 1]]), "mean")
+    assert got.tolist() == [2.5, 2.5]
+
+
+def test_holm_adjusts_step_down_and_keeps_order() -> None:
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([]) == []
 
 
 def test_relative_change_edge_cases() -> None:
     got = relative_change(np.array([0.0, 1.0, 2.0]), np.array([0.0, 0.0, 1.0]))
     assert got.tolist() == [0.0, float("inf"), 1.0]
+
+
+def test_an_infinite_change_survives_json() -> None:
+    candidate, baseline = paired_errors(devices=150, months=MONTHS, factor=0.6, seed=5)
+    baseline = baseline.with_columns(pl.lit(0.0).alias("runtime_abs_error"))
+    result = judge(candidate, baseline, FAST)
+    assert result.verdict == "refuse" and result.of_rule("primary")[0].change == float("inf")
+    assert GateResult.model_validate_json(result.model_dump_json()) == result
+
+
+def test_version_1_policies_are_refused_with_a_pointer() -> None:
+    with pytest.raises(ConfigError, match=r"old.yaml: version 1 policies .* policies/default.yaml"):
+        parse_policy("version: 1\nprimary: {min_improvement: 0.05}", name="old.yaml")
+
+
+def test_policy_errors_name_the_file_and_field() -> None:
+    with pytest.raises(ConfigError, match=r"p.yaml: segments.margin: Input should be greater than or equal to 0"):
+        parse_policy("segments: {margin: -0.1}", name="p.yaml")
+    with pytest.raises(ConfigError, match=r"p.yaml: harm_screen.cells: Value error, a cell names one or more distinct"):
+        parse_policy("harm_screen: {cells: [[month, month]]}", name="p.yaml")

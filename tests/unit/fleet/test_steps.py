@@ -11,7 +11,7 @@ from eval_runner import keys
 from eval_runner.errors import ConfigError, DataError
 from eval_runner.fleet.apply import ParameterClient
 from eval_runner.fleet.merge import run_merge
-from eval_runner.fleet.models import ConfigurationSettings, Mode
+from eval_runner.fleet.models import ConfigurationSettings, GateBinding, Mode, Plan, parse_model
 from eval_runner.fleet.plan import DEFAULT_TARGETS, run_plan
 from eval_runner.fleet.shard import ShardReport, run_shard
 from eval_runner.fleet.snapshot import run_snapshot
@@ -255,3 +255,30 @@ def test_a_second_run_on_the_same_day_publishes_beside_the_first(memory_store: M
         _published(memory_store, "fleet")
         == memory_store.objects[keys.fleet_results_key("fleet", AS_OF.date(), "0.0.0+fake", "r2")]
     )
+
+
+def test_a_plan_records_its_gate_binding_or_override_and_an_ungated_plan_reads_as_before(
+    memory_store: MemoryObjectStore,
+) -> None:
+    run_snapshot("r1", AS_OF, store=memory_store, source=SyntheticSource(N), batch_size=100)
+    binding = GateBinding(
+        release_id="release-0-9-0", verdict="pass", library_version="0.9.0",
+        candidate_image="sha256:" + "ab" * 32, image="localhost:5001/fleet-eval/runner@sha256:" + "ab" * 32,
+    )  # fmt: skip
+    plan = run_plan("r1", "fleet", store=memory_store, n_shards=3, gate=binding)
+    stored = parse_model(Plan, memory_store.objects[keys.fleet_plan_key("r1")], name="plan")
+    assert stored.gate == binding and stored.gate_override_reason is None and stored == plan
+    with pytest.raises(DataError, match="already planned differently"):
+        run_plan("r1", "fleet", store=memory_store, n_shards=3, gate_override_reason="e2e")
+    with pytest.raises(ConfigError, match="not both"):
+        run_plan("r1", "fleet", store=memory_store, n_shards=3, gate=binding, gate_override_reason="e2e")
+
+    ungated = run_plan("r2", "fleet", store=_snapshotted("r2"), n_shards=3)
+    assert b'"gate' not in ungated.to_json_bytes()  # a plan from before the gated rollout has the same bytes
+    assert parse_model(Plan, ungated.to_json_bytes(), name="plan") == ungated
+
+
+def _snapshotted(run_id: str) -> MemoryObjectStore:
+    store = MemoryObjectStore()
+    run_snapshot(run_id, AS_OF, store=store, source=SyntheticSource(N), batch_size=100)
+    return store

@@ -1,0 +1,110 @@
+"""decision.json: what the gate judged, on which inputs and images, under which policy, and its answer."""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from eval_runner.errors import DataError
+from eval_runner.evaluation.gate import GateResult, Verdict
+from eval_runner.evaluation.policy import GatePolicy
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="strings")
+
+
+class CandidateRef(_Frozen):
+    """The candidate as asked (label) and as resolved (the version its evaluations are stored under)."""
+
+    label: str
+    library_version: str
+
+
+class BaselineRef(_Frozen):
+    """The baseline as asked (a version or ``champion``), what it resolved to, and the registry entry."""
+
+    label: str
+    library_version: str
+    model_version: str | None = None
+
+
+class DecisionInputs(_Frozen):
+    """The question: candidate against baseline on these months."""
+
+    months: list[str]
+    candidate: CandidateRef
+    baseline: BaselineRef
+
+
+class MonthInputs(_Frozen):
+    """The reviewed dataset one month's evaluations were made on (the same for both versions)."""
+
+    dataset_hash: str
+    manifest_sha256: str
+    review_csv_sha256: str
+
+
+class MonthEvaluation(_Frozen):
+    """One version's evaluation of one month, as the gate read it."""
+
+    predictions_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    image_digest: str
+    version_label: str
+    metrics: dict[str, float | int | None]
+
+
+class PolicyRef(_Frozen):
+    """The policy file by name and hash, and the rule it resolved to (every default filled in)."""
+
+    name: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    rule: GatePolicy
+
+
+class Promotion(_Frozen):
+    """Whether a pass should move the alias, and which."""
+
+    requested: bool
+    model: str
+    alias: str
+
+
+class GateDecision(_Frozen):
+    """The whole decision record, written once per release id (the store refuses a second, different one).
+
+    ``images`` binds the verdict to builds: the image digest each version was evaluated in. A rollout of
+    the candidate uses that digest, so what ships is what was judged.
+    """
+
+    kind: Literal["gate-decision"] = "gate-decision"
+    release_id: str
+    verdict: Verdict
+    reasons: list[str]
+    inputs: DecisionInputs
+    hashes: dict[str, MonthInputs]
+    evaluations: dict[str, dict[str, MonthEvaluation]]
+    images: dict[str, str]
+    policy: PolicyRef
+    result: GateResult
+    promotion: Promotion
+    eval_runner_version: str
+
+    @property
+    def candidate_image(self) -> str:
+        """The image digest the candidate was judged in."""
+        return self.images[self.inputs.candidate.library_version]
+
+    def to_json_bytes(self) -> bytes:
+        """Canonical JSON: sorted keys, fixed indentation, trailing newline; infinities as strings."""
+        return (json.dumps(self.model_dump(mode="json"), sort_keys=True, indent=2, allow_nan=False) + "\n").encode()
+
+    @classmethod
+    def from_json_bytes(cls, data: bytes, *, name: str) -> GateDecision:
+        """Parse a decision; anything malformed (or a decision of an older gate) is a DataError naming ``name``."""
+        try:
+            return cls.model_validate_json(data)
+        except ValidationError as error:
+            raise DataError(f"{name}: not a valid gate decision: {error}") from error
