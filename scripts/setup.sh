@@ -5,7 +5,7 @@
 # scripts/setup.d/*.sh and run last, in name order.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# shellcheck source=scripts/versions.env
+# shellcheck source=versions.env
 source scripts/versions.env
 log() { printf '[setup %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 

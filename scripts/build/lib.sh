@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared settings for the offline cluster builds: one cache root outside the checkout, keyed by version.
 # Sourced by every scripts/build/*.sh script; never executed on its own.
 set -euo pipefail
@@ -48,6 +49,7 @@ argo_bin_dir() { echo "$BIN_CACHE/argo-$ARGO_VERSION-ui-$(argo_ui_key)"; }
 IMAGE_CACHE=$CACHE_ROOT/images
 mkdir -p "$IMAGE_CACHE"
 # Repository root, for Dockerfiles under images/.
+# shellcheck disable=SC2034 # used by the scripts that source this file
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 # content_key ARGS...: a short hash of strings and of the contents of any files/directories named.
