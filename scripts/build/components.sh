@@ -179,16 +179,19 @@ build_flux() {
   done
 }
 
-ALL="kind etcd coredns pause containerd argo registry buildkit versitygw local_path_provisioner flux"
+ALL=(kind etcd coredns pause containerd argo registry buildkit versitygw local_path_provisioner flux)
 [ $# -eq 0 ] && set -- all
 for c in "$@"; do
-  [ "$c" = all ] && set -- $ALL && break
+  [ "$c" = all ] && set -- "${ALL[@]}" && break
 done
 mkdir -p "$CACHE_ROOT/work"
 # One line for what a cold machine has ahead, so a long build says roughly how much is left.
 todo=() total=0
 for c in "$@"; do cached "$c" || { todo+=("$c ~${COLD_MINUTES[$c]:-?} min"); total=$((total + ${COLD_MINUTES[$c]:-0})); }; done
-[ ${#todo[@]} -eq 0 ] || log "to build (cold, 2 cores): $(IFS=,; echo "${todo[*]}" | sed 's/,/, /g'); about $total min in all"
+if [ ${#todo[@]} -gt 0 ]; then
+  printf -v list '%s, ' "${todo[@]}"
+  log "to build (cold, 2 cores): ${list%, }; about $total min in all"
+fi
 trap 'log "building ${c:-?} failed"' ERR
 for c in "$@"; do
   # Not inside `if`/`||`: set -e must stay active in the build functions.
