@@ -3,7 +3,7 @@
 # System packages from Debian, Go tools from the Go module proxy (cached by version under
 # $FLEET_EVAL_CACHE), Python packages from PyPI pinned by uv.lock. Area-specific steps live in
 # scripts/setup.d/*.sh and run last, in name order.
-set -euo pipefail
+set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=versions.env
 source scripts/versions.env

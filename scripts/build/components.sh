@@ -192,7 +192,9 @@ if [ ${#todo[@]} -gt 0 ]; then
   printf -v list '%s, ' "${todo[@]}"
   log "to build (cold, 2 cores): ${list%, }; about $total min in all"
 fi
-trap 'log "building ${c:-?} failed"' ERR
+# With set -E (lib.sh) this fires at the failing step inside build_$c; only the script's own shell
+# reports, not each command substitution the failure passes through.
+trap '[ "$BASHPID" != "$$" ] || log "building ${c:-?} failed at line $LINENO: $BASH_COMMAND"' ERR
 for c in "$@"; do
   # Not inside `if`/`||`: set -e must stay active in the build functions.
   timed "$c" "build_$c"

@@ -3,7 +3,7 @@
 # runc-capfix runtime wrapper where the host's capability bounding set is incomplete, daemon.json, and a
 # running dockerd (started in the background when the host has no systemd as PID 1), then proves that a
 # privileged container starts. kind nodes are privileged containers, so nothing else works without this.
-set -euo pipefail
+set -Eeuo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 CACHE_ROOT=${FLEET_EVAL_CACHE:-/var/cache/fleet-eval}
 LOGS=$CACHE_ROOT/logs
