@@ -206,8 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(builds_table(loop.builds))
     print(f"pods that failed to start (StartError), retried by Argo: {len(loop.start_errors)}")
-    for error in loop.start_errors:
-        print(f"  {error}")
+    for start_error in loop.start_errors:
+        print(f"  {start_error}")
     log(f"the loop ran in {time.monotonic() - t0:.0f}s")
     if failed:
         log(f"FAILED: fleet-rollout in mode(s) {', '.join(failed)} (see above)")
