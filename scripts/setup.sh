@@ -9,8 +9,9 @@ cd "$(dirname "$0")/.."
 source scripts/versions.env
 log() { printf '[setup %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-# chromium: the review UI is tested once in a real headless browser (tests/integration/review).
-APT_PACKAGES=(postgresql git ca-certificates curl util-linux chromium)
+# chromium: the review UI is tested once in a real headless browser (tests/integration/review);
+# Debian's shellcheck: `make lint` runs it on every shell script.
+APT_PACKAGES=(postgresql git ca-certificates curl util-linux chromium shellcheck)
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
