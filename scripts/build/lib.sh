@@ -36,7 +36,7 @@ with_progress() {
   local ticker=$!
   "$@"
   local rc=$?
-  kill "$ticker" 2>/dev/null; wait "$ticker" 2>/dev/null || true
+  kill "$ticker" 2>/dev/null || true; wait "$ticker" 2>/dev/null || true
   return "$rc"
 }
 
