@@ -3,14 +3,15 @@
 # System packages from Debian, Go tools from the Go module proxy (cached by version under
 # $FLEET_EVAL_CACHE), Python packages from PyPI pinned by uv.lock. Area-specific steps live in
 # scripts/setup.d/*.sh and run last, in name order.
-set -euo pipefail
+set -Eeuo pipefail
 cd "$(dirname "$0")/.."
-# shellcheck source=scripts/versions.env
+# shellcheck source=versions.env
 source scripts/versions.env
 log() { printf '[setup %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-# chromium: the review UI is tested once in a real headless browser (tests/integration/review).
-APT_PACKAGES=(postgresql git ca-certificates curl util-linux chromium)
+# chromium: the review UI is tested once in a real headless browser (tests/integration/review);
+# Debian's shellcheck: `make lint` runs it on every shell script.
+APT_PACKAGES=(postgresql git ca-certificates curl util-linux chromium shellcheck)
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -179,17 +179,22 @@ build_flux() {
   done
 }
 
-ALL="kind etcd coredns pause containerd argo registry buildkit versitygw local_path_provisioner flux"
+ALL=(kind etcd coredns pause containerd argo registry buildkit versitygw local_path_provisioner flux)
 [ $# -eq 0 ] && set -- all
 for c in "$@"; do
-  [ "$c" = all ] && set -- $ALL && break
+  [ "$c" = all ] && set -- "${ALL[@]}" && break
 done
 mkdir -p "$CACHE_ROOT/work"
 # One line for what a cold machine has ahead, so a long build says roughly how much is left.
 todo=() total=0
 for c in "$@"; do cached "$c" || { todo+=("$c ~${COLD_MINUTES[$c]:-?} min"); total=$((total + ${COLD_MINUTES[$c]:-0})); }; done
-[ ${#todo[@]} -eq 0 ] || log "to build (cold, 2 cores): $(IFS=,; echo "${todo[*]}" | sed 's/,/, /g'); about $total min in all"
-trap 'log "building ${c:-?} failed"' ERR
+if [ ${#todo[@]} -gt 0 ]; then
+  printf -v list '%s, ' "${todo[@]}"
+  log "to build (cold, 2 cores): ${list%, }; about $total min in all"
+fi
+# With set -E (lib.sh) this fires at the failing step inside build_$c; only the script's own shell
+# reports, not each command substitution the failure passes through.
+trap '[ "$BASHPID" != "$$" ] || log "building ${c:-?} failed at line $LINENO: $BASH_COMMAND"' ERR
 for c in "$@"; do
   # Not inside `if`/`||`: set -e must stay active in the build functions.
   timed "$c" "build_$c"

@@ -19,11 +19,10 @@ grep -E '^godebug ' "$MOD" >> go.mod || true
 sed -n '/^replace (/,/^)/p' "$MOD" | awk '$2=="=>"{print $1}' | while read -r m; do
   go mod edit -replace="$m=$m@$S"
 done
-CMDS="kubeadm kubelet kubectl kube-apiserver kube-controller-manager kube-scheduler kube-proxy"
-PKGS=$(for c in $CMDS; do printf 'k8s.io/kubernetes/cmd/%s ' "$c"; done)
+CMDS=(kubeadm kubelet kubectl kube-apiserver kube-controller-manager kube-scheduler kube-proxy)
+PKGS=("${CMDS[@]/#/k8s.io/kubernetes/cmd/}")
 log "resolving modules for kubernetes $K"
-# shellcheck disable=SC2086
-go get $(for p in $PKGS; do printf '%s@%s ' "$p" "$K"; done)
+go get "${PKGS[@]/%/@$K}"
 
 MINOR=$(echo "$K" | cut -d. -f2)
 # Without these the binaries report v0.0.0-master and kubeadm refuses the version.
@@ -32,10 +31,9 @@ for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   LDF="$LDF -X $p.gitVersion=$K -X $p.gitMajor=1 -X $p.gitMinor=$MINOR -X $p.gitTreeState=clean"
   LDF="$LDF -X $p.gitCommit=0000000000000000000000000000000000000000 -X $p.buildDate=1970-01-01T00:00:00Z"
 done
-log "building $CMDS (cold: about ${COLD_MINUTES[kubernetes]} min on 2 cores, the longest build of all)"
+log "building ${CMDS[*]} (cold: about ${COLD_MINUTES[kubernetes]} min on 2 cores, the longest build of all)"
 t0=$(date +%s)
-# shellcheck disable=SC2086
-CGO_ENABLED=0 with_progress kubernetes go build -trimpath -ldflags "$LDF" -o "$OUT/" $PKGS
+CGO_ENABLED=0 with_progress kubernetes go build -trimpath -ldflags "$LDF" -o "$OUT/" "${PKGS[@]}"
 printf '%s\t%s\t%ss\n' "$(date -u +%FT%TZ)" kubernetes "$(( $(date +%s) - t0 ))" >>"$CACHE_ROOT/logs/build-times.tsv"
 cp "$MOD" "$OUT/kubernetes.mod"
 touch "$OUT/.complete"

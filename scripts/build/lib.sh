@@ -1,6 +1,8 @@
+# shellcheck shell=bash
 # Shared settings for the offline cluster builds: one cache root outside the checkout, keyed by version.
 # Sourced by every scripts/build/*.sh script; never executed on its own.
-set -euo pipefail
+# -E: ERR traps (components.sh) also fire inside functions.
+set -Eeuo pipefail
 CACHE_ROOT=${FLEET_EVAL_CACHE:-/var/cache/fleet-eval}
 export GOMODCACHE=$CACHE_ROOT/gomod
 export GOCACHE=$CACHE_ROOT/gocache
@@ -22,15 +24,19 @@ declare -A COLD_MINUTES=(
   [buildkit]=5 [versitygw]=3 [local_path_provisioner]=2 [flux]=25 [helm]=4 [images]=12
 )
 # with_progress NAME CMD...: run CMD; while it runs longer than a minute, print one line a minute with
-# the elapsed time and the expected cold time of NAME.
+# the elapsed time and the expected cold time of NAME. CMD runs as a plain command, not under `||`,
+# because bash switches set -e (and the ERR trap) off inside a function called there: a failing step of
+# a build function must end the script. The ticker stops by itself within 5 s once its shell is gone.
 with_progress() {
-  local name=$1 t0; shift; t0=$(date +%s)
-  ( while sleep 60; do
-      log "  ... $name: $(( ($(date +%s) - t0) / 60 )) min so far (a cold build takes about ${COLD_MINUTES[$name]:-?} min)"
-    done ) &
-  local ticker=$! rc=0
-  "$@" || rc=$?
-  kill "$ticker" 2>/dev/null; wait "$ticker" 2>/dev/null || true
+  local name=$1 t0 shell=$BASHPID; shift; t0=$(date +%s)
+  ( n=0
+    while sleep 5 && kill -0 "$shell" 2>/dev/null; do
+      (( ++n % 12 )) || log "  ... $name: $(( ($(date +%s) - t0) / 60 )) min so far (a cold build takes about ${COLD_MINUTES[$name]:-?} min)"
+    done ) >/dev/null &
+  local ticker=$!
+  "$@"
+  local rc=$?
+  kill "$ticker" 2>/dev/null || true; wait "$ticker" 2>/dev/null || true
   return "$rc"
 }
 
@@ -48,6 +54,7 @@ argo_bin_dir() { echo "$BIN_CACHE/argo-$ARGO_VERSION-ui-$(argo_ui_key)"; }
 IMAGE_CACHE=$CACHE_ROOT/images
 mkdir -p "$IMAGE_CACHE"
 # Repository root, for Dockerfiles under images/.
+# shellcheck disable=SC2034 # used by the scripts that source this file
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 # content_key ARGS...: a short hash of strings and of the contents of any files/directories named.

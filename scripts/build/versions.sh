@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Pinned versions of every component of the offline cluster. The cache is keyed by these, so changing
 # one rebuilds exactly that piece. Each was checked to be served by the Go module proxy of the build
 # machines (2026-11-26). Sourced by lib.sh; environment variables override.

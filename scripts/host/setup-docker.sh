@@ -3,7 +3,7 @@
 # runc-capfix runtime wrapper where the host's capability bounding set is incomplete, daemon.json, and a
 # running dockerd (started in the background when the host has no systemd as PID 1), then proves that a
 # privileged container starts. kind nodes are privileged containers, so nothing else works without this.
-set -euo pipefail
+set -Eeuo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 CACHE_ROOT=${FLEET_EVAL_CACHE:-/var/cache/fleet-eval}
 LOGS=$CACHE_ROOT/logs
@@ -13,14 +13,14 @@ SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
 
 # 1. Packages. The build scripts need the rest of this list too (debootstrap for the base image, gcc
 #    for pause, libseccomp-dev for runc).
-PKGS="docker.io containerd runc debootstrap jq gcc libc6-dev libseccomp-dev pkg-config
-      containernetworking-plugins iptables gettext-base python3"
-missing=""
-for p in $PKGS; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"; done
-if [ -n "$missing" ]; then
-  log "installing:$missing"
+PKGS=(docker.io containerd runc debootstrap jq gcc libc6-dev libseccomp-dev pkg-config
+      containernetworking-plugins iptables gettext-base python3)
+missing=()
+for p in "${PKGS[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing: ${missing[*]}"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >"$LOGS/apt-docker.log"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$LOGS/apt-docker.log"
 fi
 
 # 2. The runtime wrapper, only where the bounding set misses a capability the kernel knows.

@@ -3,6 +3,7 @@
 # then creates or updates the cluster idempotently: Docker, images, node image, kind-registry,
 # the kind cluster, CNI, registry mirrors, Argo Workflows, versitygw S3, BuildKit, Flux (GitOps).
 # Nothing here pulls from a container registry; see docs/offline-install.md.
+# shellcheck source=../lib.sh
 source "$(cd "$(dirname "$0")/.." && pwd)/lib.sh"
 HERE=$REPO_ROOT/scripts/build
 CLUSTER=fleet-eval
@@ -166,6 +167,7 @@ phase "storage (local-path-provisioner as the default StorageClass, as kind inst
 if [ "$(kubectl get storageclass standard -o jsonpath='{.provisioner}' 2>/dev/null)" != rancher.io/local-path ]; then
   kubectl delete storageclass standard --ignore-not-found >/dev/null
 fi
+# shellcheck disable=SC2016 # envsubst is given the literal ${NAME}s it may replace
 envsubst '${LOCAL_PATH_PROVISIONER_VERSION}' <"$HERE/cluster/manifests/storage.yaml" | kubectl apply -f - >/dev/null
 
 phase "S3 (versitygw) and BuildKit"
@@ -180,6 +182,7 @@ fi
 kubectl -n fleet-infra get secret s3-credentials -o json \
   | jq '{apiVersion, kind, type, data, metadata: {name: .metadata.name, namespace: "argo"}}' | kubectl apply -f - >/dev/null
 export VERSITYGW_DIGEST=${DIGEST[versity/versitygw:$VERSITYGW_VERSION]} BUILDKIT_DIGEST=${DIGEST[moby/buildkit:$BUILDKIT_VERSION]}
+# shellcheck disable=SC2016 # envsubst is given the literal ${NAME}s it may replace
 envsubst '${VERSITYGW_DIGEST} ${BUILDKIT_DIGEST}' <"$HERE/cluster/manifests/infra.yaml" | kubectl apply -f - >/dev/null
 
 phase "Argo Workflows $ARGO_VERSION"
@@ -187,6 +190,7 @@ W=$CACHE_ROOT/work/argo-install
 rm -rf "$W" && mkdir -p "$W" && cp -r "$(argo_bin_dir)/manifests" "$W/upstream"
 export ARGO_CLI_DIGEST=${DIGEST[argoproj/argocli:$ARGO_VERSION]} ARGO_CONTROLLER_DIGEST=${DIGEST[argoproj/workflow-controller:$ARGO_VERSION]} \
   ARGO_EXEC_DIGEST=${DIGEST[argoproj/argoexec:$ARGO_VERSION]}
+# shellcheck disable=SC2016 # envsubst is given the literal ${NAME}s it may replace
 envsubst '${ARGO_VERSION} ${ARGO_CLI_DIGEST} ${ARGO_CONTROLLER_DIGEST} ${ARGO_EXEC_DIGEST}' \
   <"$HERE/cluster/manifests/argo-kustomization.yaml" >"$W/kustomization.yaml"
 kubectl kustomize "$W" >"$W/rendered.yaml"
@@ -209,6 +213,7 @@ cp -r "$BIN_CACHE/source-controller-$FLUX_SOURCE_CONTROLLER_VERSION/config" "$W/
 cp -r "$BIN_CACHE/helm-controller-$FLUX_HELM_CONTROLLER_VERSION/config" "$W/upstream/helm-controller"
 export FLUX_SOURCE_DIGEST=${DIGEST[fluxcd/source-controller:$FLUX_SOURCE_CONTROLLER_VERSION]} \
   FLUX_HELM_DIGEST=${DIGEST[fluxcd/helm-controller:$FLUX_HELM_CONTROLLER_VERSION]}
+# shellcheck disable=SC2016 # envsubst is given the literal ${NAME}s it may replace
 envsubst '${FLUX_SOURCE_DIGEST} ${FLUX_HELM_DIGEST}' \
   <"$HERE/cluster/manifests/flux-kustomization.yaml" >"$W/kustomization.yaml"
 cp "$HERE/cluster/manifests/flux-extras.yaml" "$W/"

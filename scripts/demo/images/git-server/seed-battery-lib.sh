@@ -10,10 +10,11 @@ export GIT_AUTHOR_NAME="battery-lib team" GIT_AUTHOR_EMAIL="battery-lib@example.
 export GIT_COMMITTER_NAME="$GIT_AUTHOR_NAME" GIT_COMMITTER_EMAIL="$GIT_AUTHOR_EMAIL"
 git init -q -b main "$work"
 day=1
-for version in $(ls "$src" | sort -V); do
+for version in $(find "$src" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort -V); do
   find "$work" -mindepth 1 -maxdepth 1 ! -name .git -exec rm -rf {} +
   cp -r "$src/$version/." "$work/"
-  export GIT_AUTHOR_DATE="2026-01-$(printf %02d $day)T12:00:00Z" GIT_COMMITTER_DATE="2026-01-$(printf %02d $day)T12:00:00Z"
+  stamp=2026-01-$(printf %02d "$day")T12:00:00Z
+  export GIT_AUTHOR_DATE="$stamp" GIT_COMMITTER_DATE="$stamp"
   git -C "$work" add -A
   git -C "$work" commit -q -m "battery-lib $version"
   git -C "$work" tag -a "v$version" -m "battery-lib $version"
@@ -21,7 +22,8 @@ for version in $(ls "$src" | sort -V); do
   last=$version
 done
 # The unreleased change: the next version under development, not yet on the package index.
-export GIT_AUTHOR_DATE="2026-01-$(printf %02d $day)T12:00:00Z" GIT_COMMITTER_DATE="2026-01-$(printf %02d $day)T12:00:00Z"
+stamp=2026-01-$(printf %02d "$day")T12:00:00Z
+export GIT_AUTHOR_DATE="$stamp" GIT_COMMITTER_DATE="$stamp"
 sed -i "s/^version = \"$last\"/version = \"0.11.0.dev0\"/" "$work/pyproject.toml"
 sed -i "s/^__version__ = \"$last\"/__version__ = \"0.11.0.dev0\"/" "$work/battery_lib/__init__.py"
 printf '# battery-lib\n\nUnreleased: 0.11.0.dev0, the next release under development on main.\n' >"$work/README.md"
