@@ -9,14 +9,13 @@ from fieldsim.library_input import month_dataset
 from polars.testing import assert_frame_equal
 
 from eval_runner.dataset.shape import (
-    BATTERY_PARAMETER_SCHEMA,
     CAPACITY_TEST_SCHEMA,
     DEVICE_SCHEMA,
-    VERSION_EVENT_SCHEMA,
     MonthSources,
     shape_month,
 )
 from eval_runner.keys import Month
+from eval_runner.library.inputs import BATTERY_PARAMETER_SCHEMA, VERSION_EVENT_SCHEMA
 from eval_runner.sources.analytics import SENSOR_LOG_SCHEMA, VALVE_MOVEMENT_SCHEMA
 
 # Columns whose definition the extractor shares with the oracle; the quality signals are computed

@@ -9,17 +9,16 @@ import pytest
 
 from eval_runner.contracts import DATASET_SCHEMA, SERIES_SCHEMA
 from eval_runner.dataset.shape import (
-    BATTERY_PARAMETER_SCHEMA,
     CAPACITY_TEST_SCHEMA,
     DEVICE_SCHEMA,
     EVENTS_SCHEMA,
-    VERSION_EVENT_SCHEMA,
     MonthSources,
     SuggestionPolicy,
     sample_events,
     shape_month,
 )
 from eval_runner.keys import Month
+from eval_runner.library.inputs import BATTERY_PARAMETER_SCHEMA, VERSION_EVENT_SCHEMA
 from eval_runner.sources.analytics import SENSOR_LOG_SCHEMA, VALVE_MOVEMENT_SCHEMA
 
 MONTH = Month(2026, 4)
