@@ -35,7 +35,7 @@ pytestmark = [
 RUN = str(int(time.time()))
 NEW_VERSION = f"0.9.1.post{RUN}"
 LIBRARY_GIT = f"http://127.0.0.1:{GIT_NODE_PORT}/git/battery-lib.git"
-GIT_PUSH_SECRET = "fleet-eval-git-push"
+GIT_SERVER_COMPONENT = "git"
 
 
 def _wheel_of_a_new_version(tmp_path: Path) -> Path:
@@ -60,8 +60,12 @@ def _wheel_of_a_new_version(tmp_path: Path) -> Path:
 
 
 def _push_an_unreleased_commit(tmp_path: Path) -> str:
-    """A developer's push to main (a comment naming this run in constants.py); returns the new commit."""
-    user, password = (cluster.secret_value(GIT_PUSH_SECRET, key) for key in ("username", "password"))
+    """A new commit on main (a comment naming this run in constants.py); returns it.
+
+    The library's repository is read-only over HTTP (http.receivepack false: the Git server serves its
+    history, developers push elsewhere), so the commit is made here and fetched into the bare repository
+    inside the Git server's pod from a bundle, as a merge by the library's maintainers would land.
+    """
     checkout = tmp_path / "battery-lib.git-checkout"
     subprocess.run(["git", "clone", "--quiet", "--branch", "main", LIBRARY_GIT, str(checkout)], check=True)
     constants = checkout / "battery_lib" / "constants.py"
@@ -69,8 +73,12 @@ def _push_an_unreleased_commit(tmp_path: Path) -> str:
     identity = ["-c", "user.name=e2e developer", "-c", "user.email=e2e@example.invalid"]
     git = ["git", "-C", str(checkout), *identity]
     subprocess.run([*git, "commit", "--quiet", "-am", f"An unreleased change (e2e run {RUN})"], check=True)
-    push_url = LIBRARY_GIT.replace("http://", f"http://{user}:{password}@")
-    subprocess.run([*git, "push", "--quiet", push_url, "HEAD:refs/heads/main"], check=True)
+    bundle = tmp_path / "main.bundle"
+    subprocess.run([*git, "bundle", "create", "--quiet", str(bundle), "main"], check=True)
+    pod = cluster.pod_name(GIT_SERVER_COMPONENT)
+    cluster.kubectl("-n", cluster.NAMESPACE, "cp", str(bundle), f"{pod}:/tmp/e2e-main.bundle")
+    cluster.kubectl("-n", cluster.NAMESPACE, "exec", pod, "--", "git", "-C", "/srv/git/battery-lib.git", "fetch",
+                    "--quiet", "/tmp/e2e-main.bundle", "refs/heads/main:refs/heads/main")  # fmt: skip
     return subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
 
 
