@@ -114,9 +114,12 @@ def evaluation_prefix(month: Month, version: str) -> str:
     return f"capacity/evaluations/{month.partition}/version={_safe('version', version)}/"
 
 
+DECISIONS_PREFIX = "capacity/decisions/"
+
+
 def decision_key(release_id: str) -> str:
     """The decision record of one release."""
-    return f"capacity/decisions/{_safe('release id', release_id)}/decision.json"
+    return f"{DECISIONS_PREFIX}{_safe('release id', release_id)}/decision.json"
 
 
 def fleet_run_prefix(run_id: str) -> str:

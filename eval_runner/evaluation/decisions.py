@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from eval_runner.errors import DataError
 from eval_runner.evaluation.decision import GateDecision
 from eval_runner.evaluation.inputs import normalise_version
-from eval_runner.keys import decision_key
+from eval_runner.keys import DECISIONS_PREFIX, decision_key
 from eval_runner.storage import ObjectStore
 
-DECISIONS_PREFIX = "capacity/decisions/"
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 

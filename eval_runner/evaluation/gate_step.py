@@ -16,6 +16,7 @@ from eval_runner.evaluation.decision import (
     PolicyRef,
     Promotion,
 )
+from eval_runner.evaluation.decisions import load_decision
 from eval_runner.evaluation.evaluate import EXPERIMENT as EVALUATIONS_EXPERIMENT
 from eval_runner.evaluation.gate import judge
 from eval_runner.evaluation.inputs import VersionEvaluations, load_evaluations, normalise_version
@@ -150,9 +151,10 @@ def run(params: GateParams, *, store: ObjectStore, tracker: Tracker) -> GateOutp
         normalise_version(params.candidate), baseline_label, params.months, policy_sha
     )
     key = decision_key(release_id)
-    reused = store.exists(key)
-    if reused:
-        decision = GateDecision.from_json_bytes(store.get_bytes(key), name=key)
+    existing = load_decision(store, release_id)
+    reused = existing is not None
+    if existing is not None:
+        decision = existing
         inputs = decision.inputs
         same = (
             inputs.candidate.library_version == normalise_version(params.candidate)

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 
 from eval_runner.errors import ConfigError
 from eval_runner.evaluation.decision import GateDecision
-from eval_runner.evaluation.decisions import DECISIONS_PREFIX, image_digest_of, load_decision, pass_decisions
+from eval_runner.evaluation.decisions import image_digest_of, load_decision, pass_decisions
 from eval_runner.fleet.models import GateBinding
-from eval_runner.keys import decision_key
+from eval_runner.keys import DECISIONS_PREFIX, decision_key
 from eval_runner.storage import ObjectStore
 
 _WHAT_TO_DO = "run the release workflow for it, or pass --gate-override-reason"
