@@ -110,10 +110,11 @@ def pin_template() -> Container:
 # into the context's library/ folder: a release as its hashed requirement line, a Git commit as its tree.
 BUILD_SCRIPT = """set -eu
 mkdir -p /tmp/outputs
-report() { # report DIGEST SECONDS BUILT: the step's outputs and its summary for the Argo UI
+report() { # report DIGEST SECONDS BUILT INSTALLED_SHA256: the step's outputs and its summary for the Argo UI
   printf '%s' "$1" >/tmp/outputs/digest; printf '%s' "$2" >/tmp/outputs/build_seconds
-  printf '{"image": "%s:%s", "digest": "%s", "build_seconds": %s, "profile": "%s", "built": %s}\\n' \\
-    "$PUSH_REPOSITORY" "$IMAGE_TAG" "$1" "$2" "$PROFILE" "$3" | tee /tmp/outputs/summary.json
+  jq -cn --arg image "$PUSH_REPOSITORY:$IMAGE_TAG" --arg digest "$1" --argjson build_seconds "$2" \\
+    --arg profile "$PROFILE" --argjson built "$3" --arg installed_sha256 "$4" \\
+    '{$image, $digest, $build_seconds, $profile, $built, $installed_sha256}' | tee /tmp/outputs/summary.json
 }
 # Under the mutex: another workflow that needed the same image may have built it while this one waited.
 existing=$(curl -fsI -H 'Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json' \\
@@ -121,7 +122,7 @@ existing=$(curl -fsI -H 'Accept: application/vnd.oci.image.manifest.v1+json, app
   | tr -d '\\r' | awk -F': ' 'tolower($1) == "docker-content-digest" {print $2}' || true)
 if [ -n "$existing" ]; then
   echo "$PUSH_REPOSITORY:$IMAGE_TAG exists already ($existing): built by another workflow meanwhile"
-  report "$existing" 0 false; exit 0
+  report "$existing" 0 false ""; exit 0
 fi
 rm -rf /tmp/build && cp -r /tmp/context /tmp/build
 if [ -n "$LIBRARY_INSTALL" ]; then
@@ -131,20 +132,29 @@ elif [ -d "/tmp/sources/$LIBRARY_VERSION" ]; then
 else
   echo "build: $LIBRARY_VERSION has neither a hashed requirement nor a source tree" >&2; exit 2
 fi
+build() { # build TARGET OUTPUT [FLAG...]: one buildctl call with this image's build arguments
+  target=$1 output=$2; shift 2
+  buildctl --addr "$BUILDKIT_ADDR" build --frontend dockerfile.v0 \\
+    --local context=/tmp/build --local dockerfile=/tmp/build --opt target="$target" \\
+    --opt build-arg:BASE_IMAGE="$BASE_IMAGE" \\
+    --opt build-arg:PROFILE="$PROFILE" \\
+    --opt build-arg:PIP_INDEX_URL="$FLEET_EVAL_INDEX_URL" \\
+    --opt build-arg:LIBRARY_REQUIREMENT="$LIBRARY_REQUIREMENT" \\
+    --opt build-arg:LIBRARY_VERSION="$LIBRARY_VERSION" \\
+    --opt build-arg:RUNNER_VERSION="$RUNNER_VERSION" \\
+    --opt build-arg:CONTEXT_DIGEST="$(cat /tmp/build/CONTEXT_DIGEST)" \\
+    --opt build-arg:LOCK_SHA256="$(cat /tmp/build/LOCK_SHA256)" \\
+    --output "$output" "$@"
+}
 started=$(date +%s)
-buildctl --addr "$BUILDKIT_ADDR" build --frontend dockerfile.v0 \\
-  --local context=/tmp/build --local dockerfile=/tmp/build --opt target=runner \\
-  --opt build-arg:BASE_IMAGE="$BASE_IMAGE" \\
-  --opt build-arg:PROFILE="$PROFILE" \\
-  --opt build-arg:PIP_INDEX_URL="$FLEET_EVAL_INDEX_URL" \\
-  --opt build-arg:LIBRARY_REQUIREMENT="$LIBRARY_REQUIREMENT" \\
-  --opt build-arg:LIBRARY_VERSION="$LIBRARY_VERSION" \\
-  --opt build-arg:RUNNER_VERSION="$RUNNER_VERSION" \\
-  --opt build-arg:CONTEXT_DIGEST="$(cat /tmp/build/CONTEXT_DIGEST)" \\
-  --opt build-arg:LOCK_SHA256="$(cat /tmp/build/LOCK_SHA256)" \\
-  --output "type=image,name=$PUSH_REPOSITORY:$IMAGE_TAG,push=true,registry.insecure=true" \\
+build runner "type=image,name=$PUSH_REPOSITORY:$IMAGE_TAG,push=true,registry.insecure=true" \\
   --metadata-file /tmp/outputs/metadata.json
-report "$(jq -r '."containerimage.digest"' /tmp/outputs/metadata.json)" $(( $(date +%s) - started )) true
+seconds=$(( $(date +%s) - started ))
+# The same build's installed package set (every layer is cached by now: this takes a second or two).
+build installed "type=local,dest=/tmp/installed"
+cp /tmp/installed/installed.txt /tmp/outputs/installed
+report "$(jq -r '."containerimage.digest"' /tmp/outputs/metadata.json)" "$seconds" true \\
+  "$(sha256sum /tmp/outputs/installed | cut -d' ' -f1)"
 """
 
 
@@ -152,7 +162,7 @@ def build_image_template() -> Container:
     """Build one runner image with BuildKit from the core image's build context and push it; outputs its digest."""
     outputs = [
         param(name, value_from=m.ValueFrom(path=f"{OUTPUTS}/{name}", default=""))
-        for name in ("digest", "build_seconds")
+        for name in ("digest", "build_seconds", "installed")
     ]
     return Container(
         name="build-runner-image",

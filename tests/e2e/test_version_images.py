@@ -4,7 +4,9 @@ A platform engineer publishes a battery-lib 0.9.1 (0.9.0 with one coefficient ch
 index, a developer pushes an unreleased commit to the Git server's main branch, and evaluate is submitted
 with both, ``latest``, a Git tag and an abbreviated commit: every image that does not exist is built in
 the cluster by BuildKit, evaluations publish and record the digest their pod ran, and a second submit
-builds nothing. A label that names nothing fails in resolve with exit code 2, before any build.
+builds nothing. A label that names nothing fails in resolve with exit code 2, before any build. Two
+workflows that need one new image at once build it once, and two cold builds on one context install the
+same locked package set (each build exports it beside the image).
 
 The cluster outlives a test run (CI runs on the cluster a session left), so the new version and the new
 commit are new on every run: ``0.9.1.post<run>`` and a commit whose tree no run has seen. Fixed ones would
@@ -23,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from scripts.demo import cluster
-from scripts.demo.argo import Workflow
+from scripts.demo.argo import Workflow, parse_json
 from scripts.demo.cluster import DATA_BUCKET, GIT_NODE_PORT
 from scripts.demo.loop import Loop, image_builds
 from tests.services.package_index import LIBRARY_ROOT
@@ -38,12 +40,12 @@ LIBRARY_GIT = f"http://127.0.0.1:{GIT_NODE_PORT}/git/battery-lib.git"
 GIT_SERVER_COMPONENT = "git"
 
 
-def _wheel_of_a_new_version(tmp_path: Path) -> Path:
-    """battery-lib 0.9.1.post<run>: 0.9.0's sources, version bumped, first float constant 1 % larger."""
-    source = tmp_path / f"battery-lib-{NEW_VERSION}"
+def _wheel_of_a_new_version(tmp_path: Path, version: str = NEW_VERSION) -> Path:
+    """battery-lib ``version``: 0.9.0's sources, version bumped, first float constant 1 % larger."""
+    source = tmp_path / f"battery-lib-{version}"
     shutil.copytree(LIBRARY_ROOT / "0.9.0", source, ignore=shutil.ignore_patterns("__pycache__"))
     for path in (source / "pyproject.toml", source / "battery_lib" / "__init__.py"):
-        path.write_text(path.read_text().replace('"0.9.0"', f'"{NEW_VERSION}"'))
+        path.write_text(path.read_text().replace('"0.9.0"', f'"{version}"'))
     constants = source / "battery_lib" / "constants.py"
     text, changed = re.subn(
         r"^([A-Z_]+ = )([0-9]+\.[0-9]+)$",
@@ -54,8 +56,9 @@ def _wheel_of_a_new_version(tmp_path: Path) -> Path:
     )
     assert changed == 1, "0.9.0's constants.py has no float constant to change"
     constants.write_text(text)
-    subprocess.run(["uv", "build", "--wheel", "--quiet", "--out-dir", str(tmp_path / "dist"), str(source)], check=True)
-    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    dist = tmp_path / f"dist-{version}"
+    subprocess.run(["uv", "build", "--wheel", "--quiet", "--out-dir", str(dist), str(source)], check=True)
+    (wheel,) = dist.glob("*.whl")
     return wheel
 
 
@@ -93,9 +96,36 @@ def _commit_of(ref: str) -> str:
 
 
 def _evaluate(loop: Loop, month: str, labels: list[str]) -> Workflow:
+    (wf,) = _evaluate_at_once(loop, month, labels, copies=1)
+    return wf
+
+
+def _evaluate_at_once(loop: Loop, month: str, labels: list[str], *, copies: int) -> list[Workflow]:
+    """Submit ``copies`` identical evaluate workflows back to back, then wait for each."""
     params = {"months": json.dumps([month]), "labels": json.dumps(labels), "gate": "false"}
-    name = loop.argo.submit("evaluate", params)
-    return loop.argo.wait(name, timeout=loop.timeout)
+    names = [loop.argo.submit("evaluate", params) for _ in range(copies)]
+    return [loop.argo.wait(name, timeout=loop.timeout) for name in names]
+
+
+def _build_summaries(wf: Workflow) -> list[dict[str, object]]:
+    """The summary of each build-image node of ``wf``, with its exported package set as "installed"."""
+    summaries = []
+    for outputs in wf.node_outputs("build-image"):
+        summary = parse_json(outputs.get("summary"), {})
+        if isinstance(summary, dict) and summary.get("image"):
+            summaries.append({**summary, "installed": outputs.get("installed", "")})
+    return summaries
+
+
+def _prune_build_cache() -> None:
+    """Empty BuildKit's cache, so that the next build downloads and installs every package afresh."""
+    cluster.kubectl("-n", "fleet-infra", "exec", "deploy/buildkitd", "--", "buildctl", "prune", "--all")
+
+
+def _without_the_library(installed: object) -> list[str]:
+    lines = str(installed).splitlines()
+    assert any(line.startswith("battery-lib==") for line in lines), lines
+    return [line for line in lines if not line.startswith("battery-lib==")]
 
 
 def _records(loop: Loop, month: str, library_version: str) -> list[dict[str, object]]:
@@ -158,3 +188,41 @@ def test_a_label_that_names_nothing_fails_in_resolve_with_exit_2(
     assert resolve and all(n["phase"] == "Failed" for n in resolve)
     assert any("exit code 2" in str(n.get("message", "")) for n in resolve), [n.get("message") for n in resolve]
     assert not wf.pods("build-runner-image")
+
+
+def test_an_image_two_workflows_need_at_once_is_built_once_and_cold_builds_install_the_same_set(
+    e2e_loop: Loop, e2e_reviewed_months: list[str], tmp_path: Path
+) -> None:
+    """The build step's mutex, and reproducible installs.
+
+    Two cold builds (BuildKit's cache emptied before each) of two library versions on one build context
+    install the same locked package set, the library's own line aside.
+    """
+    month = e2e_reviewed_months[0]
+    shared, other = f"0.9.2.post{RUN}", f"0.9.3.post{RUN}"
+    cluster.load_package_index([_wheel_of_a_new_version(tmp_path, shared), _wheel_of_a_new_version(tmp_path, other)])
+
+    _prune_build_cache()
+    pair = _evaluate_at_once(e2e_loop, month, [shared], copies=2)
+    for wf in pair:
+        e2e_loop.argo.require_success(wf)
+    builds = [summary for wf in pair for summary in _build_summaries(wf)]
+    built = [summary for summary in builds if summary["built"] is True]
+    assert len(built) == 1, f"{shared} was built {len(built)} times by two workflows: {builds}"
+    (first,) = built
+    digests = {r["image_digest"] for r in _records(e2e_loop, month, shared)}
+    assert digests == {first["digest"]}, (digests, first)
+
+    _prune_build_cache()
+    (single,) = _evaluate_at_once(e2e_loop, month, [other], copies=1)
+    e2e_loop.argo.require_success(single)
+    (second,) = _build_summaries(single)
+    assert second["built"] is True
+    assert _without_the_library(first["installed"]) == _without_the_library(second["installed"])
+    assert f"battery-lib=={other}" in str(second["installed"]).splitlines()
+    waited = [s for s in builds if s["built"] is False]
+    print(
+        f"cold in-cluster builds: {shared} {first['build_seconds']}s, {other} {second['build_seconds']}s; "
+        f"installed sets equal ({len(_without_the_library(first['installed']))} packages besides the library); "
+        f"the second workflow {'waited on the mutex' if waited else 'found the image at resolve'}"
+    )

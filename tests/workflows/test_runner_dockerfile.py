@@ -26,7 +26,8 @@ def test_the_build_step_passes_every_argument_the_dockerfile_declares() -> None:
     # REVISION is a label the host build of the core image sets; in the cluster it stays "unknown".
     assert declared - passed == {"REVISION"}
     assert passed <= declared
-    assert "--opt target=runner" in versions.BUILD_SCRIPT
+    assert 'build runner "type=image,' in versions.BUILD_SCRIPT
+    assert 'build installed "type=local,' in versions.BUILD_SCRIPT
 
 
 def test_the_build_stage_is_root_and_the_image_a_numeric_non_root_user() -> None:
