@@ -113,6 +113,15 @@ class Resolution(BaseModel):
         return self.pinned_image
 
     @property
+    def exact_label(self) -> str:
+        """The label that means this pin and nothing else: the release's version, or git:<full commit>.
+
+        A release rolls out the candidate by this label, so a ``latest`` or a branch that moved since
+        the gate judged it still names the judged build.
+        """
+        return f"git:{self.git_commit}" if self.git_commit is not None else self.library_version
+
+    @property
     def install(self) -> str:
         """The hashed requirement line the build step installs (empty for a Git build from source)."""
         if self.wheel_sha256 is None:

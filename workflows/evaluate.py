@@ -152,6 +152,11 @@ def entry_dag() -> DAG:
                 name="resolutions",
                 value_from=m.ValueFrom(parameter="{{tasks.pin.outputs.parameters.resolutions}}"),
             ),
+            # The first label's pin (the gate's candidate): the exact release or git:<commit> it meant.
+            Parameter(
+                name="candidate-label",
+                value_from=m.ValueFrom(parameter="{{tasks.pin.outputs.parameters.exact_label}}"),
+            ),
         ],
     ) as dag:
         t_resolve = task(

@@ -102,10 +102,11 @@ def entry_dag() -> DAG:
             template_ref=m.TemplateRef(name=fleet_rollout.NAME, template=fleet_rollout.ENTRY),
             when=f"{{{{tasks.evaluate.outputs.parameters.passed}}}} == true && {inp('rollout')} == true",
             arguments={
-                # One label, as the gate judged it. fleet prepare resolves it again and requires this
-                # release's decision to have judged that version and image digest (a moved `latest` or
-                # a rebuilt image exits 2 instead of shipping what was not gated).
-                "version": inp("version"),
+                # The exact release or git:<commit> the gate judged, not the release's label: a `latest`
+                # or a branch that moved since then still names the judged build. fleet prepare resolves
+                # it again and requires this release's decision to have judged that version and image
+                # digest (an image rebuilt under the same tag exits 2 instead of shipping what was not gated).
+                "version": "{{tasks.evaluate.outputs.parameters.candidate-label}}",
                 "release-id": "{{workflow.name}}",
                 "gate-override-reason": "",
                 "mode": inp("mode"),

@@ -29,7 +29,15 @@ from workflows.common import (
 )
 from workflows.images import RUNNER_VERSION
 
-RESOLVE_OUTPUTS = ("resolutions", "missing", "library_versions", "evaluations", "image", "library_version")
+RESOLVE_OUTPUTS = (
+    "resolutions",
+    "missing",
+    "library_versions",
+    "evaluations",
+    "image",
+    "library_version",
+    "exact_label",
+)
 # The runner build context inside the core image (images/runner/Dockerfile, target core).
 RUNNER_CONTEXT_PATH = "/opt/fleet-eval/runner-context"
 LIBRARY_SOURCES_PATH = f"{OUTPUTS}/library-src"  # eval_runner.commands.versions.LIBRARY_SOURCES
@@ -39,7 +47,7 @@ def resolution_outputs() -> list[Parameter]:
     """The output parameters of a step that resolves versions with --output-dir (resolve, pin, fleet prepare)."""
     return [
         param(name, value_from=m.ValueFrom(path=f"{OUTPUTS}/{name}.{ext}"))
-        for name, ext in zip(RESOLVE_OUTPUTS, ("json", "json", "json", "json", "txt", "txt"), strict=True)
+        for name, ext in zip(RESOLVE_OUTPUTS, ("json", "json", "json", "json", "txt", "txt", "txt"), strict=True)
     ]
 
 

@@ -174,6 +174,7 @@ def write_outputs(
         # The first label is the candidate of a gate and the version of a fleet rollout.
         "image.txt": resolutions[0].pinned_image or resolutions[0].image,
         "library_version.txt": resolutions[0].library_version,
+        "exact_label.txt": resolutions[0].exact_label,
         "summary.json": json.dumps(summary, sort_keys=True, default=str),
     }
     for name, text in files.items():

@@ -187,9 +187,12 @@ def test_release_rolls_out_only_after_a_passing_gate(documents: dict[str, Doc]) 
     assert tasks["rollout"]["templateRef"] == {"name": "fleet-rollout", "template": "fleet-rollout"}
     assert "{{tasks.evaluate.outputs.parameters.passed}} == true" in tasks["rollout"]["when"]
     assert "{{inputs.parameters.rollout}} == true" in tasks["rollout"]["when"]
-    # fleet-rollout takes one version label: a JSON list of one is no label (fleet prepare exits 2 on it).
+    # fleet-rollout takes one label: the exact pin the gate judged (not `latest` again), which the
+    # evaluate template exposes from its pin step.
     rollout = {p["name"]: p["value"] for p in tasks["rollout"]["arguments"]["parameters"]}
-    assert rollout["version"] == "{{inputs.parameters.version}}"
+    assert rollout["version"] == "{{tasks.evaluate.outputs.parameters.candidate-label}}"
+    outputs = {p["name"]: p["valueFrom"] for p in _template(documents, "evaluate", "evaluate")["outputs"]["parameters"]}
+    assert outputs["candidate-label"] == {"parameter": "{{tasks.pin.outputs.parameters.exact_label}}"}
     # The rollout is bound to the decision its own gate wrote, never overridden.
     assert rollout["release-id"] == "{{workflow.name}}"
     assert rollout["gate-override-reason"] == ""

@@ -91,6 +91,22 @@ def test_git_labels_resolve_branches_tags_and_abbreviated_commits(
         resolver.resolve("git:nope")
 
 
+def test_the_exact_label_of_a_pin_resolves_to_the_same_pin_after_its_label_moved(
+    resolver: Resolver, package_index: PackageIndex
+) -> None:
+    by_branch = resolver.resolve("git:main")
+    assert by_branch.exact_label == f"git:{by_branch.git_commit}"
+    again = resolver.resolve(by_branch.exact_label)
+    assert (again.library_version, again.git_commit, again.image_tag) == (
+        by_branch.library_version,
+        by_branch.git_commit,
+        by_branch.image_tag,
+    )
+    newest = resolver.resolve("latest")
+    assert newest.exact_label == newest.library_version
+    assert resolver.resolve(newest.exact_label).wheel_sha256 == newest.wheel_sha256
+
+
 def test_a_git_commit_exports_exactly_its_tree(package_index: PackageIndex, tmp_path: Path) -> None:
     repo = GitRepository(package_index.git_repository.as_uri())
     repo.export(package_index.git_commits["0.8.0"], tmp_path / "src")
@@ -167,6 +183,7 @@ def test_cli_records_resolutions_lists_missing_images_and_exports_git_sources(
     assert (tmp_path / "library-src" / git_version / "pyproject.toml").is_file()
     assert not (tmp_path / "library-src" / "0.9.0").exists()
     assert (tmp_path / "library_version.txt").read_text() == "0.8.0"
+    assert (tmp_path / "exact_label.txt").read_text() == "0.8.0"
 
 
 def test_cli_pin_records_digests_without_resolving_labels_again(
