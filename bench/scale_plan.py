@@ -97,6 +97,12 @@ def parse_args(argv: list[str], parallelism: int, batch_size: int) -> argparse.N
     return p.parse_args(argv)  # fmt: skip
 
 
+def shown(path: Path) -> str:
+    """A path relative to the repository when it is inside it."""
+    resolved = path.resolve()
+    return str(resolved.relative_to(REPO)) if resolved.is_relative_to(REPO) else str(path)
+
+
 def duration(seconds: float) -> str:
     """3h05m, 4m10s, 52s."""
     s = round(seconds)
@@ -155,6 +161,8 @@ def render(args: argparse.Namespace, costs: MeasuredCosts, a: Assumptions, sourc
         ("S3 PUT / GET+HEAD per s per prefix", f"{a.s3_put_per_s:g} / {a.s3_get_per_s:g}", "assumed: AWS S3"),
         ("MLflow requests/s", f"{a.mlflow_calls_per_s:g}", "assumed"),
     ]
+    if "status_check" in sources:
+        rows.append(("workflow object of the measured run", sources["status_check"], "measured vs this model"))
     out += [f"| {name} | {value} | {source} |" for name, value, source in rows]
     out += [
         "",
@@ -216,7 +224,7 @@ def render(args: argparse.Namespace, costs: MeasuredCosts, a: Assumptions, sourc
     out += [
         "",
         f"Measured: {costs.devices:,} devices, {costs.shards} shard pods, batch size {costs.batch_size}, "
-        f"{costs.cores:g} cores, cluster wall {costs.wall_s:.1f} s ({args.measured.relative_to(REPO)}).",
+        f"{costs.cores:g} cores, cluster wall {costs.wall_s:.1f} s ({shown(args.measured)}).",
     ]
     return "\n".join(out)
 
@@ -262,6 +270,12 @@ def main(argv: list[str]) -> int:
         s3_get_per_s=args.s3_get_per_s,
         mlflow_calls_per_s=args.mlflow_calls_per_s,
     )
+    if "cluster_status_nodes" in data and "cluster_workflow_bytes" in data:
+        model, _ = status_size(int(data["cluster_status_nodes"]), assumptions)
+        sources["status_check"] = (
+            f"{data['cluster_workflow_bytes'] / 1024:.0f} KiB, {data['cluster_status_nodes']} nodes "
+            f"(model: {model / 1024:.0f} KiB)"
+        )
     print(render(args, costs, assumptions, sources))
     return 0
 

@@ -198,6 +198,17 @@ def test_the_script_prints_every_size_and_cluster(capsys: pytest.CaptureFixture[
     assert "no: offload" in out  # the pod-per-batch contrast at 10M
 
 
+def test_the_script_reads_a_measurement_anywhere_and_checks_its_status_size(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    measured = tmp_path / "fleet_cluster.json"
+    measured.write_text(json.dumps({**RAW, "cluster_status_nodes": 17, "cluster_workflow_bytes": 64 * 1024}))
+    assert scale_plan.main(["--measured", str(measured), "--nodes", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "| workflow object of the measured run | 64 KiB, 17 nodes (model: " in out
+    assert f"({measured})" in out
+
+
 def test_the_script_names_a_missing_measurement(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match=r"nothing\.json: no measurement"):
         scale_plan.main(["--measured", str(tmp_path / "nothing.json")])
