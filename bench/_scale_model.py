@@ -153,6 +153,7 @@ class Assumptions:
     pods_per_s: float = 10.0  # pod creations the controller sustains
     snapshot_pods: int = 1  # pods reading the sources into the snapshot (today: the prepare pod alone)
     merge_pods: int = 1  # pods sharing the merge's per-device work (today: the merge pod alone)
+    snapshot_devices_per_s: float | None = None  # one snapshot pod's rate; None: the measured one
     max_workflow_bytes: int = MIB  # MAX_WORKFLOW_SIZE, under etcd's request limit
     template_bytes: int = 35_000  # the WorkflowTemplate spec the workflow's status carries
     node_bytes: float = 1_500.0  # one status node as JSON
@@ -272,7 +273,8 @@ def estimate(devices: int, nodes: int, costs: MeasuredCosts, a: Assumptions) -> 
     by_slots = waves * pod_s + concurrent / a.pods_per_s
     by_creation = shards / a.pods_per_s + pod_s
     shard_phase = max(by_slots, by_creation)
-    snapshot = (costs.prepare_span_s - costs.prepare_work_s) + devices * costs.snapshot_device_s / a.snapshot_pods
+    per_device = 1 / a.snapshot_devices_per_s if a.snapshot_devices_per_s else costs.snapshot_device_s
+    snapshot = (costs.prepare_span_s - costs.prepare_work_s) + devices * per_device / a.snapshot_pods
     merge = (costs.merge_span_s - costs.merge_work_s) + devices * costs.merge_device_s / a.merge_pods
     status_nodes = FIXED_STATUS_NODES + NODES_PER_SHARD * shards
     raw, gz = status_size(status_nodes, a)

@@ -75,6 +75,12 @@ def parse_args(argv: list[str], parallelism: int, batch_size: int) -> argparse.N
         help="pod creations/s the controller sustains (default 10: half its client's --qps 20)",
     )
     add("--snapshot-pods", type=int, default=1, help="pods reading the sources (today: 1, the prepare pod)")
+    add(
+        "--snapshot-devices-per-s",
+        type=float,
+        default=None,
+        help="one snapshot pod's rate from the live sources (default: the measured in-process snapshot)",
+    )
     add("--merge-pods", type=int, default=1, help="pods sharing the merge's per-device work (today: 1)")
     add("--max-workflow-bytes", type=int, default=1024 * 1024, help="Argo's MAX_WORKFLOW_SIZE (1 MiB)")
     add("--s3-put-per-s", type=float, default=3500.0, help="PUT/s per partitioned S3 prefix (AWS: 3,500)")
@@ -141,6 +147,14 @@ def limits_hit(e: Estimate, a: Assumptions) -> list[str]:
     return hit
 
 
+def snapshot_row(costs: MeasuredCosts, a: Assumptions) -> tuple[str, str, str]:
+    """The snapshot's rate: the measured in-process one, or the option's (live sources)."""
+    if a.snapshot_devices_per_s:
+        return ("snapshot, one pod", f"{a.snapshot_devices_per_s:,.0f} devices/s", "assumed (option)")
+    rate = 1 / costs.snapshot_device_s
+    return ("snapshot, one pod", f"{rate:,.0f} devices/s", "measured: snapshot_s_both / 2, in-process source")
+
+
 def render(args: argparse.Namespace, costs: MeasuredCosts, a: Assumptions, sources: dict[str, str]) -> str:
     """The plan's tables as Markdown."""
     out = ["## Inputs", "", "| input | value | source |", "|---|---:|---|"]
@@ -148,7 +162,7 @@ def render(args: argparse.Namespace, costs: MeasuredCosts, a: Assumptions, sourc
         ("CPU per device in a shard pod", f"{costs.device_core_s * 1e3:.3f} ms", sources["device"]),
         ("pod life cycle beyond the work", f"{costs.pod_overhead_s:.1f} s", "measured: shard span - work"),
         ("controller time outside pods", f"{costs.controller_s:.1f} s", "measured: wall - pod spans"),
-        ("snapshot per device (1 pod)", f"{costs.snapshot_device_s * 1e3:.3f} ms", "measured: snapshot_s_both / 2"),
+        snapshot_row(costs, a),
         ("merge per device (1 pod)", f"{costs.merge_device_s * 1e6:.1f} us", "measured: merge work / devices"),
         ("status node, JSON / gzip+base64", f"{a.node_bytes:.0f} / {a.node_gz_bytes:.0f} B", sources["node"]),
         ("workflow spec in the status", f"{a.template_bytes / 1024:.0f} KiB", "rendered fleet-rollout.yaml"),
@@ -262,6 +276,7 @@ def main(argv: list[str]) -> int:
         pods_per_s=args.pods_per_s,
         snapshot_pods=args.snapshot_pods,
         merge_pods=args.merge_pods,
+        snapshot_devices_per_s=args.snapshot_devices_per_s,
         max_workflow_bytes=args.max_workflow_bytes,
         template_bytes=template_bytes,
         node_bytes=args.node_bytes or computed_raw,

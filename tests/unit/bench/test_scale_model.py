@@ -127,6 +127,13 @@ def test_snapshot_and_merge_pods_divide_their_per_device_work() -> None:
     assert sixteen.merge_s - merge_overhead == pytest.approx((one.merge_s - merge_overhead) / 16)
 
 
+def test_a_live_source_rate_replaces_only_the_snapshot_term() -> None:
+    measured = estimate(TEN_MILLION, 16, costs(), Assumptions())
+    live = estimate(TEN_MILLION, 16, costs(), Assumptions(snapshot_devices_per_s=100.0))
+    assert live.snapshot_s == pytest.approx(3.0 + TEN_MILLION / 100.0)
+    assert (live.shard_phase_s, live.merge_s) == (measured.shard_phase_s, measured.merge_s)
+
+
 def test_best_shards_balance_work_against_pod_creation() -> None:
     assert best_shards(compute_s=1000.0, slots=10_000, batches=10_000, pods_per_s=10.0) == 100
     assert best_shards(compute_s=1000.0, slots=16, batches=10_000, pods_per_s=10.0) == 16
