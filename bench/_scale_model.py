@@ -273,9 +273,11 @@ def estimate(devices: int, nodes: int, costs: MeasuredCosts, a: Assumptions) -> 
     by_slots = waves * pod_s + concurrent / a.pods_per_s
     by_creation = shards / a.pods_per_s + pod_s
     shard_phase = max(by_slots, by_creation)
+    # Snapshot and merge pods run alone in their phase, so they get the cluster's cores, no more.
+    cores = nodes * a.pods_per_node
     per_device = 1 / a.snapshot_devices_per_s if a.snapshot_devices_per_s else costs.snapshot_device_s
-    snapshot = (costs.prepare_span_s - costs.prepare_work_s) + devices * per_device / a.snapshot_pods
-    merge = (costs.merge_span_s - costs.merge_work_s) + devices * costs.merge_device_s / a.merge_pods
+    snapshot = (costs.prepare_span_s - costs.prepare_work_s) + devices * per_device / min(a.snapshot_pods, cores)
+    merge = (costs.merge_span_s - costs.merge_work_s) + devices * costs.merge_device_s / min(a.merge_pods, cores)
     status_nodes = FIXED_STATUS_NODES + NODES_PER_SHARD * shards
     raw, gz = status_size(status_nodes, a)
     return Estimate(

@@ -143,7 +143,7 @@ def limits_hit(e: Estimate, a: Assumptions) -> list[str]:
         hit.append("S3 rate > one prefix")
     serial = e.snapshot_s + e.merge_s
     if serial > 0.5 * e.wall_s:
-        hit.append(f"serial snapshot+merge = {serial / e.wall_s:.0%} of wall")
+        hit.append(f"snapshot+merge = {serial / e.wall_s:.0%} of wall")
     return hit
 
 

@@ -127,6 +127,13 @@ def test_snapshot_and_merge_pods_divide_their_per_device_work() -> None:
     assert sixteen.merge_s - merge_overhead == pytest.approx((one.merge_s - merge_overhead) / 16)
 
 
+def test_snapshot_and_merge_pods_are_capped_by_the_clusters_cores() -> None:
+    a = Assumptions(pods_per_node=8, snapshot_pods=16, merge_pods=16)
+    one_node = estimate(TEN_MILLION, 1, costs(), a)
+    eight_pods = estimate(TEN_MILLION, 1, costs(), replace(a, snapshot_pods=8, merge_pods=8))
+    assert (one_node.snapshot_s, one_node.merge_s) == (eight_pods.snapshot_s, eight_pods.merge_s)
+
+
 def test_a_live_source_rate_replaces_only_the_snapshot_term() -> None:
     measured = estimate(TEN_MILLION, 16, costs(), Assumptions())
     live = estimate(TEN_MILLION, 16, costs(), Assumptions(snapshot_devices_per_s=100.0))
