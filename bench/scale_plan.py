@@ -100,7 +100,7 @@ def parse_args(argv: list[str], parallelism: int, batch_size: int) -> argparse.N
     )
     add("--node-bytes", type=float, default=None, help="bytes per status node as JSON (default: computed)")
     add("--node-gz-bytes", type=float, default=None, help="bytes per node gzipped+base64 (default: computed)")
-    return p.parse_args(argv)  # fmt: skip
+    return p.parse_args(argv)
 
 
 def shown(path: Path) -> str:
