@@ -161,7 +161,6 @@ class Assumptions:
     s3_put_per_s: float = 3_500.0  # per partitioned prefix (PUT/COPY/POST/DELETE)
     s3_get_per_s: float = 5_500.0  # per partitioned prefix (GET/HEAD)
     mlflow_calls_per_s: float = 100.0
-    mlflow_metrics_per_device: int = 4  # capacity and runtime, Q10 and Q90
 
 
 @dataclass(frozen=True)
