@@ -24,6 +24,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 LIBRARY_VERSION = "0.9.0"
+BATCH_SIZE = 250
 LIBRARY = REPO / "demo" / "battery-lib" / LIBRARY_VERSION
 # bench/ itself must not be on the path: bench/fieldsim.py would shadow the fieldsim package.
 sys.path[:] = [str(REPO), str(LIBRARY), *(p for p in sys.path if Path(p or ".").resolve() != REPO / "bench")]
@@ -105,7 +106,7 @@ def run_cluster(argo: ArgoServer, run_id: str, args: argparse.Namespace) -> dict
     name = argo.submit(
         "fleet-rollout",
         {"version": LIBRARY_VERSION, "mode": "fleet", "run-id": run_id, "shards": str(args.shards),
-         "batch-size": "250", "apply": "false",
+         "batch-size": str(BATCH_SIZE), "apply": "false",
          "gate-override-reason": "bench: fleet-rollout wall time on a synthetic snapshot, not a release"},
     )  # fmt: skip
     wf = argo.require_success(argo.wait(name, timeout=3 * 3600, poll=0.5))
@@ -130,6 +131,9 @@ def run_cluster(argo: ArgoServer, run_id: str, args: argparse.Namespace) -> dict
     shard = steps.get("fleet-shard", {})
     return {
         "workflow": name,
+        # The object etcd stores, as the controller sizes it against MAX_WORKFLOW_SIZE (bench/scale_plan.py).
+        "status_nodes": len(wf.nodes),
+        "workflow_bytes": len(json.dumps(wf.raw, separators=(",", ":"))),
         "wall_s": wall,
         "argo_duration_s": wf.duration_s(),
         "shard_span_s": shard.get("span_s", 0.0),
@@ -211,6 +215,8 @@ def main(argv: list[str]) -> int:
     figures = {
         "devices": args.devices,
         "shards": args.shards,
+        "batch_size": BATCH_SIZE,
+        "cores": os.cpu_count(),
         "local_workers": args.workers,
         "library_version": LIBRARY_VERSION,
         "as_of": as_of.isoformat(),
@@ -223,6 +229,8 @@ def main(argv: list[str]) -> int:
         "cluster_shard_span_s": clustered["shard_span_s"],
         "cluster_steps": clustered["steps"],
         "cluster_workflow": clustered["workflow"],
+        "cluster_status_nodes": clustered["status_nodes"],
+        "cluster_workflow_bytes": clustered["workflow_bytes"],
         "local_devices_per_s": round(args.devices / local_s, 1),
         "cluster_devices_per_s": round(args.devices / clustered["wall_s"], 1),
     }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: runs each bench/*.py (each prints its figures and the ratios against the baseline it
 # measures in the same run) and keeps the output in bench/results/<name>.txt with the machine's facts.
+# bench/_*.py (and __init__.py) are modules the benchmarks share, not benchmarks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -9,6 +10,7 @@ status=0
 for script in bench/*.py; do
   [ -e "$script" ] || { echo "bench: no benchmarks in bench/"; exit 0; }
   name=$(basename "$script" .py)
+  case $name in _*) continue ;; esac
   out=bench/results/$name.txt
   echo "== $name"
   {
