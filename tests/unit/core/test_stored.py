@@ -10,14 +10,15 @@ hash is a change of every stored object of that class: make it on purpose, never
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
-from pydantic import BaseModel
 
 from eval_runner.contracts import BatteryParameters, CapacityTest, DeviceRecord, VersionEvent
 from eval_runner.dataset.manifest import DatasetManifest, FileEntry, SourceFingerprint
 from eval_runner.engines import EngineVersions
+from eval_runner.errors import DataError
 from eval_runner.evaluation.decision import (
     BaselineRef,
     CandidateRef,
@@ -33,6 +34,7 @@ from eval_runner.evaluation.policy import GatePolicy
 from eval_runner.evaluation.records import EvaluationRecord, PredictionsFile
 from eval_runner.hashing import sha256_bytes
 from eval_runner.sources.extract import ShardExtract
+from eval_runner.stored import StoredRecord
 
 ENGINES = EngineVersions(polars="1.31.0", pyarrow="20.0.0")
 AT = datetime(2026, 4, 20, 10, 30, tzinfo=UTC)
@@ -171,17 +173,22 @@ def _extract() -> ShardExtract:
     )
 
 
-def _document(record: BaseModel) -> bytes:
+def _document(record: StoredRecord) -> bytes:
     """The encoding the manifest, evaluation record and decision each wrote before they shared a base."""
     return (json.dumps(record.model_dump(mode="json"), sort_keys=True, indent=2) + "\n").encode()
 
 
-RECORDS = {
+def _line(record: StoredRecord) -> bytes:
+    """The encoding the extract wrote before: one line (no indent, no newline) of its canonical content."""
+    return json.dumps(record.canonical().model_dump(mode="json"), sort_keys=True).encode()
+
+
+# record_type (what a parse error calls it): a representative record, and the encoding it had before.
+RECORDS: dict[str, tuple[Callable[[], StoredRecord], Callable[[StoredRecord], bytes]]] = {
     "dataset manifest": (_manifest, _document),
     "evaluation record": (_evaluation_record, _document),
     "gate decision": (_decision, _document),
-    # An extract is one compact line (no indent, no newline) of its canonical content.
-    "shard extract": (_extract, lambda e: json.dumps(e.canonical().model_dump(mode="json"), sort_keys=True).encode()),
+    "shard extract": (_extract, _line),
 }
 
 # sha256 of each record's to_json_bytes(), taken from the implementation before the shared base.
@@ -197,7 +204,7 @@ GOLDEN = {
 def test_every_record_class_writes_the_bytes_it_wrote_before(kind: str) -> None:
     build, old_encoding = RECORDS[kind]
     record = build()
-    data = record.to_json_bytes()  # type: ignore[attr-defined]
+    data = record.to_json_bytes()
     assert data == old_encoding(record)
     assert sha256_bytes(data) == GOLDEN[kind]
 
@@ -207,3 +214,21 @@ def test_an_extract_is_one_line_of_sorted_content_with_non_ascii_escaped() -> No
     assert b"\n" not in data
     assert data.index(b'"dev-a"') < data.index(b'"dev-b"')
     assert b'"Z\\u00fcrich"' in data
+
+
+@pytest.mark.parametrize("kind", sorted(RECORDS))
+def test_a_record_reads_back_and_writes_the_same_bytes_again(kind: str) -> None:
+    record = RECORDS[kind][0]()
+    data = record.to_json_bytes()
+    assert type(record).from_json_bytes(data, name="k").to_json_bytes() == data
+
+
+@pytest.mark.parametrize("kind", sorted(RECORDS))
+@pytest.mark.parametrize("data", [b"{not json", b"", b"[]", b'{"kind": "something else"}'], ids=repr)
+def test_bad_json_or_another_schema_is_a_data_error_naming_the_object_and_the_record_type(
+    kind: str, data: bytes
+) -> None:
+    record_class = type(RECORDS[kind][0]())
+    assert record_class.record_type == kind
+    with pytest.raises(DataError, match=rf"^some/key\.json: not a valid {kind}: \d+ validation error"):
+        record_class.from_json_bytes(data, name="some/key.json")
