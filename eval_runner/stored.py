@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -21,8 +22,9 @@ class StoredRecord(BaseModel):
     A subclass names what it is in ``record_type`` (parse errors say ``<key>: not a valid <record_type>``)
     and may set ``compact`` for a one-line encoding without a trailing newline (an extract: hashed in a
     stream, never read by people); any other record is a document, indented by 2 and ending in a newline.
-    A subclass whose ``model_config`` sets ``ser_json_inf_nan="strings"`` refuses to write NaN or an
-    infinity as a bare constant (which is not JSON); the others write them bare, as they always have.
+    A subclass whose ``model_config`` sets ``ser_json_inf_nan="strings"`` is strict JSON: NaN and the
+    infinities are written as the strings pydantic writes and reads back ("NaN", "Infinity"); the others
+    write them as bare constants (not JSON, but what Python and pydantic read), as they always have.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -36,9 +38,10 @@ class StoredRecord(BaseModel):
 
     def to_json_bytes(self) -> bytes:
         """The canonical JSON of :meth:`canonical`."""
+        content = self.canonical().model_dump(mode="json")  # mode="json" leaves NaN and infinities as floats
         strict_json = self.model_config.get("ser_json_inf_nan") == "strings"
         text = json.dumps(
-            self.canonical().model_dump(mode="json"),
+            _non_finite_as_strings(content) if strict_json else content,
             sort_keys=True,
             indent=None if self.compact else 2,
             allow_nan=not strict_json,
@@ -52,3 +55,14 @@ class StoredRecord(BaseModel):
             return cls.model_validate_json(data)
         except ValidationError as error:
             raise DataError(f"{name}: not a valid {cls.record_type}: {error}") from error
+
+
+def _non_finite_as_strings(value: object) -> object:
+    """``value`` with every NaN or infinity replaced by the string ``ser_json_inf_nan="strings"`` writes."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {key: _non_finite_as_strings(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_non_finite_as_strings(item) for item in value]
+    return value

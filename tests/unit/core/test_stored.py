@@ -232,3 +232,32 @@ def test_bad_json_or_another_schema_is_a_data_error_naming_the_object_and_the_re
     assert record_class.record_type == kind
     with pytest.raises(DataError, match=rf"^some/key\.json: not a valid {kind}: \d+ validation error"):
         record_class.from_json_bytes(data, name="some/key.json")
+
+
+def _reject_constant(name: str) -> object:
+    raise AssertionError(f"bare {name} in strict JSON")
+
+
+def test_a_decision_writes_nan_and_infinities_as_strings_and_reads_them_back() -> None:
+    # A candidate that predicts NaN has NaN metrics; a baseline with no error gives an infinite change.
+    decision = _decision()
+    month = decision.evaluations["0.9.0"]["2026-04"]
+    month = month.model_copy(update={"metrics": {"runtime_abs_error_p90": float("nan"), "n_samples": 360}})
+    finding = decision.result.findings[0].model_copy(update={"change": float("inf"), "upper_bound": float("-inf")})
+    decision = decision.model_copy(
+        update={
+            "evaluations": {"0.9.0": {"2026-04": month}},
+            "result": decision.result.model_copy(update={"findings": [finding]}),
+        }
+    )
+
+    data = decision.to_json_bytes()
+
+    parsed = json.loads(data, parse_constant=_reject_constant)
+    assert parsed["evaluations"]["0.9.0"]["2026-04"]["metrics"]["runtime_abs_error_p90"] == "NaN"
+    assert parsed["result"]["findings"][0]["change"] == "Infinity"
+    assert parsed["result"]["findings"][0]["upper_bound"] == "-Infinity"
+    assert json.loads(decision.model_dump_json()) == parsed  # what pydantic itself writes for these values
+    again = GateDecision.from_json_bytes(data, name="k")
+    assert again.result.findings[0].change == float("inf")
+    assert again.to_json_bytes() == data
