@@ -1,4 +1,4 @@
-"""Stored records: the bytes each record class writes, pinned, because hashes of them are identities.
+"""Stored records: the bytes each record class writes, pinned (hashes of them are identities), and their parse.
 
 A manifest's bytes feed the dataset's identity, an extract's bytes its source fingerprint, and a record or
 decision written again must equal the stored one (the store refuses a different second write). So each
@@ -33,6 +33,7 @@ from eval_runner.evaluation.gate import Finding, GateResult
 from eval_runner.evaluation.policy import GatePolicy
 from eval_runner.evaluation.records import EvaluationRecord, PredictionsFile
 from eval_runner.hashing import sha256_bytes
+from eval_runner.review.manifest import ReviewError, ReviewMeta
 from eval_runner.sources.extract import ShardExtract
 from eval_runner.stored import StoredRecord
 
@@ -173,8 +174,20 @@ def _extract() -> ShardExtract:
     )
 
 
+def _review_meta() -> ReviewMeta:
+    return ReviewMeta(
+        month="2026-04",
+        reviewer="Ana Müller",
+        reviewed_at=datetime(2026, 5, 2, 9, tzinfo=UTC),
+        dataset_hash=_hex("content"),
+        review_csv_sha256=_hex("csv"),
+        approved=3,
+        rejected=1,
+    )
+
+
 def _document(record: StoredRecord) -> bytes:
-    """The encoding the manifest, evaluation record and decision each wrote before they shared a base."""
+    """The encoding the manifest, evaluation record, decision and review meta wrote before they shared a base."""
     return (json.dumps(record.model_dump(mode="json"), sort_keys=True, indent=2) + "\n").encode()
 
 
@@ -188,14 +201,18 @@ RECORDS: dict[str, tuple[Callable[[], StoredRecord], Callable[[StoredRecord], by
     "dataset manifest": (_manifest, _document),
     "evaluation record": (_evaluation_record, _document),
     "gate decision": (_decision, _document),
+    "review meta": (_review_meta, _document),
     "shard extract": (_extract, _line),
 }
+# review.json's parse names every problem at its line (ReviewError), not "not a valid ...".
+NOT_A_VALID = sorted(set(RECORDS) - {"review meta"})
 
 # sha256 of each record's to_json_bytes(), taken from the implementation before the shared base.
 GOLDEN = {
     "dataset manifest": "1c20503a038e790550813173d4f8637ad47a490c7d5bb9aba33219db8b6018fe",
     "evaluation record": "3c583ed72f73e3e87f6467498bdafc95aee5847ebeaee9526a9ea6b7b16ad68c",
     "gate decision": "f38f78b7786e5d884ca5c8639539964c27ff8ff2b2cd7296b2e47f248e37a323",
+    "review meta": "caa845b5ce0d9e9e8a33e6d27f51bf9c1dde9398549739e8a7f97a31e8bead91",
     "shard extract": "6cec4e0091e422c2728e1737d6ab70214dd69f3f77b85499c08d6d7729260f3d",
 }
 
@@ -223,7 +240,7 @@ def test_a_record_reads_back_and_writes_the_same_bytes_again(kind: str) -> None:
     assert type(record).from_json_bytes(data, name="k").to_json_bytes() == data
 
 
-@pytest.mark.parametrize("kind", sorted(RECORDS))
+@pytest.mark.parametrize("kind", NOT_A_VALID)
 @pytest.mark.parametrize("data", [b"{not json", b"", b"[]", b'{"kind": "something else"}'], ids=repr)
 def test_bad_json_or_another_schema_is_a_data_error_naming_the_object_and_the_record_type(
     kind: str, data: bytes
@@ -232,6 +249,12 @@ def test_bad_json_or_another_schema_is_a_data_error_naming_the_object_and_the_re
     assert record_class.record_type == kind
     with pytest.raises(DataError, match=rf"^some/key\.json: not a valid {kind}: \d+ validation error"):
         record_class.from_json_bytes(data, name="some/key.json")
+
+
+def test_review_meta_reads_through_parse_review_meta_naming_the_line() -> None:
+    emptied = _review_meta().to_json_bytes().replace(b'"Ana M\\u00fcller"', b'""')
+    with pytest.raises(ReviewError, match=r"^r/review\.json: 1 problem\(s\):\n  r/review\.json line 8: reviewer: "):
+        ReviewMeta.from_json_bytes(emptied, name="r/review.json")
 
 
 def _reject_constant(name: str) -> object:
