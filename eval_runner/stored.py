@@ -1,4 +1,4 @@
-"""The base of every record stored as JSON: one encoding of it to bytes, and one parse back."""
+"""The base of every record stored as JSON (and of its parts): one encoding of it to bytes, and one parse back."""
 
 from __future__ import annotations
 
@@ -11,7 +11,13 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from eval_runner.errors import DataError
 
 
-class StoredRecord(BaseModel):
+class RecordPart(BaseModel):
+    """A part of a stored record: frozen, and no field the schema does not name (a typo is an error)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class StoredRecord(RecordPart):
     """A frozen record whose bytes are an identity: equal content always encodes to equal bytes.
 
     Hashes of these bytes are content identities (a manifest's bytes feed its dataset's identity, an
@@ -26,8 +32,6 @@ class StoredRecord(BaseModel):
     infinities are written as the strings pydantic writes and reads back ("NaN", "Infinity"); the others
     write them as bare constants (not JSON, but what Python and pydantic read), as they always have.
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     record_type: ClassVar[str]
     compact: ClassVar[bool] = False

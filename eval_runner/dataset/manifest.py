@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from eval_runner.engines import EngineVersions
 from eval_runner.errors import DataError
 from eval_runner.hashing import sha256_bytes
-from eval_runner.stored import StoredRecord
+from eval_runner.stored import RecordPart, StoredRecord
 
 MANIFEST_KIND = "capacity-dataset"
 
@@ -23,11 +23,7 @@ class IncomparableDatasetError(DataError):
     """Datasets built by different extractor schema versions must not be evaluated together."""
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class FileEntry(_Frozen):
+class FileEntry(RecordPart):
     """One published file of the dataset."""
 
     key: str
@@ -36,7 +32,7 @@ class FileEntry(_Frozen):
     size: int = Field(ge=0)
 
 
-class SourceFingerprint(_Frozen):
+class SourceFingerprint(RecordPart):
     """What was read from one source: how many rows, and a hash of exactly those rows.
 
     Never where the source was reached: the same rows served from a new host or port are the same content,

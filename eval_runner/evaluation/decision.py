@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from eval_runner.evaluation.gate import GateResult, Verdict
 from eval_runner.evaluation.policy import GatePolicy
-from eval_runner.stored import StoredRecord
+from eval_runner.stored import RecordPart, StoredRecord
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="strings")
+class _Frozen(RecordPart):
+    model_config = ConfigDict(ser_json_inf_nan="strings")  # as GateResult: strict JSON, no bare NaN
 
 
 class CandidateRef(_Frozen):

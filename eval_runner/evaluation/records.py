@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from eval_runner.engines import EngineVersions
 from eval_runner.errors import DataError
@@ -13,18 +13,14 @@ from eval_runner.evaluation.metrics import EVALUATED_SCHEMA, Summary
 from eval_runner.keys import Month, evaluation_prefix
 from eval_runner.parquet import frame_to_parquet, parquet_to_frame
 from eval_runner.storage import ObjectStore
-from eval_runner.stored import StoredRecord
+from eval_runner.stored import RecordPart, StoredRecord
 
 PREDICTIONS_NAME = "predictions.parquet"
 METRICS_NAME = "metrics.json"
 EVALUATIONS_ROOT = "capacity/evaluations/"
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class PredictionsFile(_Frozen):
+class PredictionsFile(RecordPart):
     """The predictions object the record vouches for."""
 
     key: str
