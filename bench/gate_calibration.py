@@ -19,7 +19,6 @@ Usage: python bench/gate_calibration.py [REPLICATES]  (default 100 per scenario)
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import math
 import multiprocessing
@@ -40,6 +39,7 @@ from eval_runner.evaluation.gate import GateResult, judge  # noqa: E402
 from eval_runner.evaluation.metrics import evaluated_frame, with_errors  # noqa: E402
 from eval_runner.evaluation.policy import GatePolicy, parse_policy  # noqa: E402
 from eval_runner.library import load_predictor  # noqa: E402
+from tests.fixtures.demo_library import import_demo_library  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 POLICY_FILE = REPO / "policies" / "default.yaml"
@@ -83,16 +83,6 @@ def _sources_digest() -> str:
     return digest.hexdigest()[:16]
 
 
-def _import_version(version: str) -> object:
-    for name in [n for n in sys.modules if n == "battery_lib" or n.startswith("battery_lib.")]:
-        del sys.modules[name]
-    sys.path.insert(0, str(REPO / "demo" / "battery-lib" / version))
-    try:
-        return importlib.import_module("battery_lib")
-    finally:
-        sys.path.pop(0)
-
-
 def simulated_errors(*, seed: int, devices: int, months: int, versions: tuple[str, ...]) -> dict[str, pl.DataFrame]:
     """Per-sample errors of real library versions on a simulated fleet (cached by sources and arguments)."""
     key = f"gate-errors-{_sources_digest()}-s{seed}-{devices}x{months}"
@@ -109,7 +99,7 @@ def simulated_errors(*, seed: int, devices: int, months: int, versions: tuple[st
     series = pl.concat([f[1] for f in frames])
     out = {}
     for version in versions:
-        predictor = load_predictor(_import_version(version))  # type: ignore[arg-type]
+        predictor = load_predictor(import_demo_library(version))
         out[version] = with_errors(evaluated_frame(dataset, predictor.predict(dataset, series)))
         tmp = paths[version].with_suffix(".tmp")
         out[version].write_parquet(tmp)

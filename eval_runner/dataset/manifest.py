@@ -6,15 +6,15 @@ host), so a rebuild gives byte-identical files and an identical manifest.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
 from eval_runner.engines import EngineVersions
 from eval_runner.errors import DataError
 from eval_runner.hashing import sha256_bytes
+from eval_runner.stored import RecordPart, StoredRecord
 
 MANIFEST_KIND = "capacity-dataset"
 
@@ -23,11 +23,7 @@ class IncomparableDatasetError(DataError):
     """Datasets built by different extractor schema versions must not be evaluated together."""
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class FileEntry(_Frozen):
+class FileEntry(RecordPart):
     """One published file of the dataset."""
 
     key: str
@@ -36,7 +32,7 @@ class FileEntry(_Frozen):
     size: int = Field(ge=0)
 
 
-class SourceFingerprint(_Frozen):
+class SourceFingerprint(RecordPart):
     """What was read from one source: how many rows, and a hash of exactly those rows.
 
     Never where the source was reached: the same rows served from a new host or port are the same content,
@@ -47,8 +43,10 @@ class SourceFingerprint(_Frozen):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
-class DatasetManifest(_Frozen):
+class DatasetManifest(StoredRecord):
     """manifest.json of capacity/datasets/year=YYYY/month=MM/."""
+
+    record_type: ClassVar[str] = "dataset manifest"
 
     kind: Literal["capacity-dataset"] = "capacity-dataset"
     month: str
@@ -59,18 +57,6 @@ class DatasetManifest(_Frozen):
     files: dict[str, FileEntry]
     sources: dict[str, SourceFingerprint]
     suggestion_policy: dict[str, float]
-
-    def to_json_bytes(self) -> bytes:
-        """Canonical JSON: sorted keys, fixed indentation, trailing newline."""
-        return (json.dumps(self.model_dump(mode="json"), sort_keys=True, indent=2) + "\n").encode()
-
-    @classmethod
-    def from_json_bytes(cls, data: bytes, *, name: str) -> DatasetManifest:
-        """Parse a manifest; anything malformed is a DataError naming ``name``."""
-        try:
-            return cls.model_validate_json(data)
-        except ValidationError as error:
-            raise DataError(f"{name}: not a valid dataset manifest: {error}") from error
 
 
 def content_hash(file_hashes: Mapping[str, str]) -> str:

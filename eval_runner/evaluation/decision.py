@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import json
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field
 
-from eval_runner.errors import DataError
 from eval_runner.evaluation.gate import GateResult, Verdict
 from eval_runner.evaluation.policy import GatePolicy
+from eval_runner.stored import RecordPart, StoredRecord
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="strings")
+class _Frozen(RecordPart):
+    model_config = ConfigDict(ser_json_inf_nan="strings")  # as GateResult: strict JSON, no bare NaN
 
 
 class CandidateRef(_Frozen):
@@ -72,12 +71,15 @@ class Promotion(_Frozen):
     alias: str
 
 
-class GateDecision(_Frozen):
+class GateDecision(StoredRecord):
     """The whole decision record, written once per release id (the store refuses a second, different one).
 
     ``images`` binds the verdict to builds: the image digest each version was evaluated in. A rollout of
     the candidate uses that digest, so what ships is what was judged.
     """
+
+    model_config = ConfigDict(ser_json_inf_nan="strings")  # as GateResult: strict JSON, no bare NaN
+    record_type: ClassVar[str] = "gate decision"
 
     kind: Literal["gate-decision"] = "gate-decision"
     release_id: str
@@ -96,15 +98,3 @@ class GateDecision(_Frozen):
     def candidate_image(self) -> str:
         """The image digest the candidate was judged in."""
         return self.images[self.inputs.candidate.library_version]
-
-    def to_json_bytes(self) -> bytes:
-        """Canonical JSON: sorted keys, fixed indentation, trailing newline; infinities as strings."""
-        return (json.dumps(self.model_dump(mode="json"), sort_keys=True, indent=2, allow_nan=False) + "\n").encode()
-
-    @classmethod
-    def from_json_bytes(cls, data: bytes, *, name: str) -> GateDecision:
-        """Parse a decision; anything malformed (or a decision of an older gate) is a DataError naming ``name``."""
-        try:
-            return cls.model_validate_json(data)
-        except ValidationError as error:
-            raise DataError(f"{name}: not a valid gate decision: {error}") from error

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from typing import Literal
+from typing import ClassVar, Literal
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
 from eval_runner.engines import EngineVersions
 from eval_runner.errors import DataError
@@ -14,17 +13,14 @@ from eval_runner.evaluation.metrics import EVALUATED_SCHEMA, Summary
 from eval_runner.keys import Month, evaluation_prefix
 from eval_runner.parquet import frame_to_parquet, parquet_to_frame
 from eval_runner.storage import ObjectStore
+from eval_runner.stored import RecordPart, StoredRecord
 
 PREDICTIONS_NAME = "predictions.parquet"
 METRICS_NAME = "metrics.json"
 EVALUATIONS_ROOT = "capacity/evaluations/"
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class PredictionsFile(_Frozen):
+class PredictionsFile(RecordPart):
     """The predictions object the record vouches for."""
 
     key: str
@@ -32,12 +28,14 @@ class PredictionsFile(_Frozen):
     rows: int = Field(ge=0)
 
 
-class EvaluationRecord(_Frozen):
+class EvaluationRecord(StoredRecord):
     """metrics.json: what was evaluated on what, and the metrics.
 
     Nothing in it changes between reruns on the same inputs (no wall-clock time), so a retried
     evaluation writes identical bytes and the immutable store makes the write a no-op.
     """
+
+    record_type: ClassVar[str] = "evaluation record"
 
     kind: Literal["capacity-evaluation"] = "capacity-evaluation"
     month: str
@@ -56,18 +54,6 @@ class EvaluationRecord(_Frozen):
     n_evaluated: int
     predictions: PredictionsFile
     metrics: Summary
-
-    def to_json_bytes(self) -> bytes:
-        """Canonical JSON: sorted keys, fixed indentation, trailing newline."""
-        return (json.dumps(self.model_dump(mode="json"), sort_keys=True, indent=2) + "\n").encode()
-
-    @classmethod
-    def from_json_bytes(cls, data: bytes, *, name: str) -> EvaluationRecord:
-        """Parse a record; anything malformed is a DataError naming ``name``."""
-        try:
-            return cls.model_validate_json(data)
-        except ValidationError as error:
-            raise DataError(f"{name}: not a valid evaluation record: {error}") from error
 
 
 def predictions_key(month: Month, version: str) -> str:

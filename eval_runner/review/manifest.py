@@ -8,16 +8,17 @@ all at once, so a reviewer fixes a file in one round.
 from __future__ import annotations
 
 import csv
-import json
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import ClassVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, Field, ValidationError
 
 from eval_runner.errors import DataError
 from eval_runner.hashing import sha256_bytes
+from eval_runner.stored import StoredRecord
 
 HEADER = ("sample_id", "use_for_training")
 _VALUES = {"true": True, "false": False}
@@ -46,10 +47,10 @@ class ReviewError(DataError):
         super().__init__(f"{name}: {len(problems)} problem(s):\n{shown}{more}")
 
 
-class ReviewMeta(BaseModel):
+class ReviewMeta(StoredRecord):
     """review.json: who reviewed, when, and which dataset (content hash) and review.csv it vouches for."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    record_type: ClassVar[str] = "review meta"  # unused: parse_review_meta words its own errors
 
     month: str
     reviewer: str = Field(min_length=1)
@@ -59,9 +60,10 @@ class ReviewMeta(BaseModel):
     approved: int = Field(ge=0)
     rejected: int = Field(ge=0)
 
-    def to_json_bytes(self) -> bytes:
-        """Canonical JSON with a trailing newline."""
-        return (json.dumps(self.model_dump(mode="json"), sort_keys=True, indent=2) + "\n").encode()
+    @classmethod
+    def from_json_bytes(cls, data: bytes, *, name: str) -> ReviewMeta:
+        """Parse review.json as :func:`parse_review_meta` does: a reviewer fixes it by the lines named."""
+        return parse_review_meta(data, name=name)
 
 
 @dataclass(frozen=True)

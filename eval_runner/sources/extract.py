@@ -7,27 +7,26 @@ fetches only the shards that have no record yet.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
-
-from pydantic import BaseModel, ConfigDict, ValidationError
+from typing import ClassVar, Protocol
 
 from eval_runner.contracts import BatteryParameters, CapacityTest, DeviceRecord, VersionEvent
-from eval_runner.errors import DataError, FleetEvalError, TransientError
+from eval_runner.errors import FleetEvalError, TransientError
 from eval_runner.keys import Month
 from eval_runner.sources.shards import ShardClient
 from eval_runner.storage import ObjectStore
+from eval_runner.stored import StoredRecord
 
 log = logging.getLogger(__name__)
 
 
-class ShardExtract(BaseModel):
+class ShardExtract(StoredRecord):
     """Everything one shard holds for a month, in a canonical order."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    record_type: ClassVar[str] = "shard extract"
+    compact: ClassVar[bool] = True  # one line: its bytes are hashed into the source fingerprint
 
     shard: int
     month: str
@@ -48,18 +47,6 @@ class ShardExtract(BaseModel):
             ),
             battery_parameters=sorted(self.battery_parameters, key=lambda p: p.device_id),
         )
-
-    def to_json_bytes(self) -> bytes:
-        """Canonical JSON (sorted content and keys)."""
-        return json.dumps(self.canonical().model_dump(mode="json"), sort_keys=True).encode()
-
-    @classmethod
-    def from_json_bytes(cls, data: bytes, *, name: str) -> ShardExtract:
-        """Parse a recorded extract; a corrupt record is a DataError naming it."""
-        try:
-            return cls.model_validate_json(data)
-        except ValidationError as error:
-            raise DataError(f"{name}: not a valid shard extract: {error}") from error
 
 
 class ShardCheckpoint(Protocol):

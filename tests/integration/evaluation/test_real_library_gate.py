@@ -8,8 +8,6 @@ proves on the simulator what the synthetic gate tests claim: 0.9.0 clearly beats
 
 from __future__ import annotations
 
-import importlib
-import sys
 from pathlib import Path
 
 import polars as pl
@@ -19,19 +17,11 @@ from eval_runner.evaluation.gate import GateResult, judge
 from eval_runner.evaluation.metrics import evaluated_frame, with_errors
 from eval_runner.evaluation.policy import parse_policy
 from eval_runner.library import load_predictor
+from tests.fixtures.demo_library import import_demo_library
 
 REPO = Path(__file__).parents[3]
 VERSIONS = ("0.6.0", "0.8.0", "0.9.0", "0.10.0")
 POLICY = parse_policy((REPO / "policies" / "default.yaml").read_text(), name="default.yaml")
-
-
-def _import_version(version: str, monkeypatch: pytest.MonkeyPatch) -> object:
-    for name in [n for n in sys.modules if n == "battery_lib" or n.startswith("battery_lib.")]:
-        monkeypatch.delitem(sys.modules, name)
-    monkeypatch.syspath_prepend(str(REPO / "demo" / "battery-lib" / version))
-    module = importlib.import_module("battery_lib")
-    monkeypatch.undo()  # leave sys.path and sys.modules as they were; the module object stays usable
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +34,10 @@ def errors() -> dict[str, pl.DataFrame]:
     dataset = pl.concat([f[0] for f in frames]).filter(pl.col("true_runtime_days").is_not_null())
     series = pl.concat([f[1] for f in frames])
     out = {}
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        for version in VERSIONS:
-            predictor = load_predictor(_import_version(version, monkeypatch))  # type: ignore[arg-type]
-            assert predictor.library_version == version
-            out[version] = with_errors(evaluated_frame(dataset, predictor.predict(dataset, series)))
+    for version in VERSIONS:
+        predictor = load_predictor(import_demo_library(version))
+        assert predictor.library_version == version
+        out[version] = with_errors(evaluated_frame(dataset, predictor.predict(dataset, series)))
     return out
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import zlib
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 
 from eval_runner.errors import ConfigError, DataError
 from eval_runner.evaluation import compare_step, evaluate, gate_step
+from eval_runner.evaluation.decision import GateDecision
 from eval_runner.evaluation.matrix import matrix
 from eval_runner.evaluation.records import list_records
 from eval_runner.keys import Month, decision_key
@@ -162,6 +164,37 @@ def test_months_evaluated_in_different_images_are_not_gated(world: tuple[MemoryO
     store.objects[key] = json.dumps(record).encode()
     with pytest.raises(DataError, match=r"evaluations of 0\.9\.0 were made in 2 different images"):
         gate_step.run(gate_params("0.9.0", baseline="0.8.0"), store=store, tracker=tracker)
+
+
+class NaNPredictor(FakePredictor):
+    """An untrusted library that answers NaN for every fifth sample's runtime."""
+
+    def predict(self, samples: pl.DataFrame, series: pl.DataFrame) -> pl.DataFrame:
+        every_fifth = pl.int_range(pl.len()) % 5 == 0
+        runtime = pl.when(every_fifth).then(float("nan")).otherwise(pl.col("runtime_days_p50"))
+        return super().predict(samples, series).with_columns(runtime.alias("runtime_days_p50"))
+
+
+def test_a_candidate_that_predicts_nan_gets_a_decision_in_strict_json(
+    eval_store: MemoryObjectStore, fake_tracker: FakeTracker
+) -> None:
+    evaluate_all(eval_store, fake_tracker, months=(APRIL,))
+    truth = truth_of(synthetic_month(APRIL, N, seed=0)[0])
+    predictor = NaNPredictor("0.11.0", truth, {}, noise=0.15)
+    evaluate.run(evaluate.EvaluateParams(APRIL, "0.11.0", image_digest=image_of("0.11.0")), store=eval_store,
+                 tracker=fake_tracker, predictor=predictor)  # fmt: skip
+    params = gate_step.GateParams(months=(APRIL,), candidate="0.11.0", baseline="0.8.0", policy_text=POLICY,
+                                  policy_name="default.yaml", release_id="r-nan")  # fmt: skip
+
+    out = gate_step.run(params, store=eval_store, tracker=fake_tracker)
+
+    assert out.decision.verdict != "pass"
+    assert any("no prediction (null or NaN)" in r for r in out.decision.reasons)
+    headline = out.decision.evaluations["0.11.0"]["2026-04"].metrics
+    assert math.isnan(headline["runtime_abs_error_p90"] or 0.0)
+    data = eval_store.get_bytes(out.key)
+    assert b'"runtime_abs_error_p90": "NaN"' in data and b": NaN" not in data
+    assert GateDecision.from_json_bytes(data, name=out.key).to_json_bytes() == data
 
 
 def test_a_bad_policy_writes_no_decision(world: tuple[MemoryObjectStore, FakeTracker]) -> None:
