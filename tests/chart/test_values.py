@@ -135,11 +135,15 @@ def _demo_install_args() -> list[str]:
 
 
 def test_the_demo_install_satisfies_the_model() -> None:
+    values = defaults()
     args = _demo_install_args()
-    values = coalesce(defaults(), yaml.safe_load(Path(args[1]).read_text()))
-    for flag, pair in zip(args[2::2], args[3::2], strict=True):
-        assert flag in {"--set", "--set-string"}
-        values = set_value(values, pair, string=flag == "--set-string")
+    for flag, arg in zip(args[::2], args[1::2], strict=True):
+        if flag == "-f":
+            values = coalesce(values, yaml.safe_load(Path(arg).read_text()))
+        else:
+            assert flag in {"--set", "--set-string"}, flag
+            values = set_value(values, arg, string=flag == "--set-string")
+    assert values["demo"]["devices"] == 200  # the arguments did reach the values checked
     ChartValues.model_validate(values)
 
 
