@@ -5,11 +5,13 @@ CHART := charts/fleet-eval
 
 .PHONY: render render-check helm chart-lint test-workflows runner-requirements runner-context wheelhouse
 
-render: $(SETUP_STAMP) ## Render the Hera WorkflowTemplates (and gate policies) into charts/fleet-eval/files/
+render: $(SETUP_STAMP) ## Render the WorkflowTemplates (and gate policies) into charts/fleet-eval/files/, and values.schema.json
 	$(PY) -m workflows.render
+	$(PY) -m workflows.chart_render
 
-render-check: ## Fail when charts/fleet-eval/files/ is stale (what CI runs)
+render-check: ## Fail when a generated chart file (files/, values.schema.json, _contracts.tpl) is stale (what CI runs)
 	$(PY) -m workflows.render --check
+	$(PY) -m workflows.chart_render --check
 
 helm: ## Build helm $(HELM_VERSION) from the Go module proxy into the machine cache (once)
 	@bash scripts/build/go-tool.sh helm helm.sh/helm/v3/cmd/helm $(HELM_VERSION)

@@ -95,12 +95,12 @@ app.kubernetes.io/part-of: fleet-eval
 {{- end -}}
 {{- end -}}
 
-{{/* Comma-separated shard URLs: the demo's five shards, or sources.shardUrls. */}}
+{{/* Comma-separated shard URLs: the demo's shards (fleet-eval.shardCount of them), or sources.shardUrls. */}}
 {{- define "fleet-eval.shardUrls" -}}
 {{- if .Values.demo.enabled -}}
 {{- $host := printf "%s.%s.svc" (include "fleet-eval.componentName" (dict "context" . "component" "demo-shards")) .Release.Namespace -}}
 {{- $urls := list -}}
-{{- range $i := until 5 -}}
+{{- range $i := until (int (include "fleet-eval.shardCount" .)) -}}
 {{- $urls = append $urls (printf "http://%s:%d" $host (add $.Values.demo.portBase $i)) -}}
 {{- end -}}
 {{- join "," $urls -}}
