@@ -126,7 +126,11 @@ class ShardClient:
             params["from"] = start.isoformat()
         return await self._paged(shard, "/v1/version-history", params, VersionEvent)
 
-    # ---- battery parameters ----------------------------------------------------------------------
+    async def battery_parameters(self, shard: int) -> list[BatteryParameters]:
+        """Current battery parameters of every device of one shard (no ETags: a PUT re-reads its device)."""
+        return await self._paged(shard, "/v1/battery-parameters", {}, BatteryParameters)
+
+    # ---- battery parameters of one device -----------------------------------------------------------
     async def get_battery_parameters(self, device_id: str) -> VersionedParameters:
         """Read the current battery parameters of a device and their ETag."""
         shard = self.shard_for(device_id)

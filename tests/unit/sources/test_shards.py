@@ -52,6 +52,33 @@ def test_paging_follows_tokens_and_sends_the_query() -> None:
     assert seen[1].params["page_token"] == "p2"
 
 
+def test_battery_parameters_of_a_shard_are_listed_page_by_page() -> None:
+    seen: list[httpx.URL] = []
+
+    def params(device: str) -> dict[str, object]:
+        return {
+            "device_id": device,
+            "chemistry": "alkaline",
+            "nominal_capacity_mah": 2600.0,
+            "cutoff_mv": 2200,
+            "installed_at": "2025-10-01T00:00:00Z",
+        }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url)
+        if request.url.params.get("page_token") is None:
+            return httpx.Response(200, json={"items": [params("a"), params("b")], "next_page_token": "2"})
+        return httpx.Response(200, json={"items": [params("c")], "next_page_token": None})
+
+    async def run() -> list[str]:
+        async with _client([handler], []) as shards:
+            return [p.device_id for p in await shards.battery_parameters(0)]
+
+    assert asyncio.run(run()) == ["a", "b", "c"]
+    assert [url.path for url in seen] == ["/v1/battery-parameters"] * 2
+    assert seen[0].params["limit"] == "1000" and seen[1].params["page_token"] == "2"
+
+
 def test_429_honours_retry_after_and_5xx_backs_off() -> None:
     answers = iter(
         [
