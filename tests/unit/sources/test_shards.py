@@ -185,6 +185,33 @@ def test_battery_parameters_route_to_the_owning_shard_with_etag_headers() -> Non
     assert seen[1].headers["Idempotency-Key"] == "run1/dev-0001"
 
 
+def test_a_shard_without_the_parameters_list_is_read_one_device_at_a_time() -> None:
+    """A shard that predates GET /v1/battery-parameters (404) still gives every device's parameters."""
+    devices = [d for d in (f"dev-{i:04d}" for i in range(40)) if shard_of(d) == 0][:3]
+    seen: list[str] = []
+
+    def old_shard(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        if request.url.path == "/v1/battery-parameters":
+            return httpx.Response(404, json={"error": "not found", "detail": "no such route"})
+        if request.url.path == "/v1/devices":
+            items = [{"device_id": d, "site_id": "site-1", "installed_at": "2025-10-01T00:00:00Z"} for d in devices]
+            return httpx.Response(200, json={"items": items, "next_page_token": None})
+        device = request.url.path.split("/")[3]
+        return httpx.Response(200, json=_params(device).model_dump(mode="json"), headers={"ETag": '"v1"'})
+
+    async def run(device_ids: list[str] | None) -> list[str]:
+        async with _client([old_shard], []) as shards:
+            return sorted(p.device_id for p in await shards.battery_parameters(0, device_ids))
+
+    assert asyncio.run(run(None)) == sorted(devices)
+    assert seen[:2] == ["/v1/battery-parameters", "/v1/devices"]
+    assert sorted(seen[2:]) == sorted(f"/v1/devices/{d}/battery-parameters" for d in devices)
+    seen.clear()
+    assert asyncio.run(run(devices[:1])) == devices[:1]
+    assert seen == ["/v1/battery-parameters", f"/v1/devices/{devices[0]}/battery-parameters"]
+
+
 def test_stale_etag_is_its_own_error() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(412, json={"error": "precondition failed"})
