@@ -30,9 +30,14 @@ PAGE_LIMIT = 1000
 # A shard's answer is a page of at most PAGE_LIMIT records or one device's parameters: a few hundred
 # KiB. A body past this cap is a broken or hostile server, not data to hold in memory.
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+BATTERY_PARAMETERS_LIST = "/v1/battery-parameters"
 MAX_PAGES = 10_000  # 10 million records per listing; past that the shard is paging in circles
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _REENCODED = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+
+
+class NotFoundError(DataError):
+    """404: the device (or, on a list path, the endpoint itself) is not on the shard."""
 
 
 class StaleETagError(DataError):
@@ -126,7 +131,28 @@ class ShardClient:
             params["from"] = start.isoformat()
         return await self._paged(shard, "/v1/version-history", params, VersionEvent)
 
-    # ---- battery parameters ----------------------------------------------------------------------
+    async def battery_parameters(self, shard: int, device_ids: Sequence[str] | None = None) -> list[BatteryParameters]:
+        """Current battery parameters of every device of one shard (no ETags: a PUT re-reads its device).
+
+        One request per page of the list endpoint. A shard that predates it (404 on the list path) is
+        read one device at a time, as before the endpoint existed: ``device_ids`` when the caller has
+        them, else the shard's device listing. Slower by a request per device, never wrong.
+        """
+        try:
+            return await self._paged(shard, BATTERY_PARAMETERS_LIST, {}, BatteryParameters)
+        except NotFoundError:
+            if device_ids is None:
+                device_ids = [record.device_id for record in await self.devices(shard)]
+            log.warning(
+                "shard %d has no %s (404): reading the parameters of its %d devices one request each",
+                shard,
+                BATTERY_PARAMETERS_LIST,
+                len(device_ids),
+            )
+            got = await asyncio.gather(*(self.get_battery_parameters(device) for device in device_ids))
+            return [versioned.parameters for versioned in got]
+
+    # ---- battery parameters of one device -----------------------------------------------------------
     async def get_battery_parameters(self, device_id: str) -> VersionedParameters:
         """Read the current battery parameters of a device and their ETag."""
         shard = self.shard_for(device_id)
@@ -286,5 +312,5 @@ def _raise_for(what: str, response: httpx.Response) -> None:
     if status == 412:
         raise StaleETagError(f"{what}: If-Match is stale, the parameters changed since read ({detail})")
     if status == 404:
-        raise DataError(f"{what}: not found ({detail})")
+        raise NotFoundError(f"{what}: not found ({detail})")
     raise DataError(f"{what}: answered {status} ({detail})")

@@ -200,6 +200,10 @@ def build_app(state: ShardState) -> FaultLayer:
         ]
         return _page(request, items)
 
+    async def list_parameters(request: Request) -> Response:
+        # A PUT replaces a device's value in place, so the dict's order (the fleet's) is a stable paging order.
+        return _page(request, list(state.parameters.values()))
+
     def _owned(device_id: str) -> JSONResponse | None:
         if device_id in state.parameters:
             return None
@@ -274,6 +278,7 @@ def build_app(state: ShardState) -> FaultLayer:
         Route("/v1/devices", devices),
         Route("/v1/capacity-tests", capacity_tests),
         Route("/v1/version-history", version_history),
+        Route("/v1/battery-parameters", list_parameters),
         Route("/v1/devices/{device_id}/battery-parameters", get_parameters, methods=["GET"]),
         Route("/v1/devices/{device_id}/battery-parameters", put_parameters, methods=["PUT"]),
         Route("/_sim/faults", sim_faults, methods=["PUT"]),

@@ -26,6 +26,7 @@ class FakeShard:
         self.device = _device_on(shard)
         self.calls = 0
         self.broken = False
+        self.lost_parameters = False
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.calls += 1
@@ -50,15 +51,18 @@ class FakeShard:
                 {"device_id": self.device, "effective_at": "2025-01-01T00:00:00Z", "component": c, "version": "1"}
                 for c in ("hardware", "firmware")
             ]
+        elif path == "/v1/battery-parameters":
+            items = [
+                {
+                    "device_id": self.device,
+                    "chemistry": "alkaline",
+                    "nominal_capacity_mah": 2600.0,
+                    "cutoff_mv": 2200,
+                    "installed_at": "2025-01-01T00:00:00Z",
+                }
+            ][: 0 if self.lost_parameters else 1]
         else:
-            body = {
-                "device_id": self.device,
-                "chemistry": "alkaline",
-                "nominal_capacity_mah": 2600.0,
-                "cutoff_mv": 2200,
-                "installed_at": "2025-01-01T00:00:00Z",
-            }
-            return httpx.Response(200, json=body, headers={"ETag": '"1"'})
+            return httpx.Response(404, json={"error": "not_found", "detail": path})
         return httpx.Response(200, json={"items": items, "next_page_token": None})
 
 
@@ -101,3 +105,10 @@ def test_a_corrupt_record_is_a_data_error() -> None:
     checkpoint = MemoryCheckpoint({0: b"{not json"})
     with pytest.raises(DataError, match="record of shard 0: not a valid shard extract"):
         _run([FakeShard(i) for i in range(5)], checkpoint)
+
+
+def test_a_device_without_battery_parameters_is_a_data_error_naming_it() -> None:
+    shards = [FakeShard(i) for i in range(5)]
+    shards[2].lost_parameters = True
+    with pytest.raises(DataError, match=rf"shard 2 /v1/battery-parameters: no parameters .*{shards[2].device}"):
+        _run(shards, MemoryCheckpoint())

@@ -52,6 +52,33 @@ def test_paging_follows_tokens_and_sends_the_query() -> None:
     assert seen[1].params["page_token"] == "p2"
 
 
+def test_battery_parameters_of_a_shard_are_listed_page_by_page() -> None:
+    seen: list[httpx.URL] = []
+
+    def params(device: str) -> dict[str, object]:
+        return {
+            "device_id": device,
+            "chemistry": "alkaline",
+            "nominal_capacity_mah": 2600.0,
+            "cutoff_mv": 2200,
+            "installed_at": "2025-10-01T00:00:00Z",
+        }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url)
+        if request.url.params.get("page_token") is None:
+            return httpx.Response(200, json={"items": [params("a"), params("b")], "next_page_token": "2"})
+        return httpx.Response(200, json={"items": [params("c")], "next_page_token": None})
+
+    async def run() -> list[str]:
+        async with _client([handler], []) as shards:
+            return [p.device_id for p in await shards.battery_parameters(0)]
+
+    assert asyncio.run(run()) == ["a", "b", "c"]
+    assert [url.path for url in seen] == ["/v1/battery-parameters"] * 2
+    assert seen[0].params["limit"] == "1000" and seen[1].params["page_token"] == "2"
+
+
 def test_429_honours_retry_after_and_5xx_backs_off() -> None:
     answers = iter(
         [
@@ -156,6 +183,33 @@ def test_battery_parameters_route_to_the_owning_shard_with_etag_headers() -> Non
     assert asyncio.run(run()) == ('"v1"', '"v2"', 2400.0)
     assert seen[1].headers["If-Match"] == '"v1"'
     assert seen[1].headers["Idempotency-Key"] == "run1/dev-0001"
+
+
+def test_a_shard_without_the_parameters_list_is_read_one_device_at_a_time() -> None:
+    """A shard that predates GET /v1/battery-parameters (404) still gives every device's parameters."""
+    devices = [d for d in (f"dev-{i:04d}" for i in range(40)) if shard_of(d) == 0][:3]
+    seen: list[str] = []
+
+    def old_shard(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        if request.url.path == "/v1/battery-parameters":
+            return httpx.Response(404, json={"error": "not found", "detail": "no such route"})
+        if request.url.path == "/v1/devices":
+            items = [{"device_id": d, "site_id": "site-1", "installed_at": "2025-10-01T00:00:00Z"} for d in devices]
+            return httpx.Response(200, json={"items": items, "next_page_token": None})
+        device = request.url.path.split("/")[3]
+        return httpx.Response(200, json=_params(device).model_dump(mode="json"), headers={"ETag": '"v1"'})
+
+    async def run(device_ids: list[str] | None) -> list[str]:
+        async with _client([old_shard], []) as shards:
+            return sorted(p.device_id for p in await shards.battery_parameters(0, device_ids))
+
+    assert asyncio.run(run(None)) == sorted(devices)
+    assert seen[:2] == ["/v1/battery-parameters", "/v1/devices"]
+    assert sorted(seen[2:]) == sorted(f"/v1/devices/{d}/battery-parameters" for d in devices)
+    seen.clear()
+    assert asyncio.run(run(devices[:1])) == devices[:1]
+    assert seen == ["/v1/battery-parameters", f"/v1/devices/{devices[0]}/battery-parameters"]
 
 
 def test_stale_etag_is_its_own_error() -> None:

@@ -1,0 +1,181 @@
+"""Benchmark the fleet snapshot from live sources: devices/s against the in-process snapshot of the same fleet.
+
+For each fleet size: simulate the fleet (fieldsim, 7-day window), load it into a real local PostgreSQL,
+serve it as the five API shards from their own process (real shards are remote: they must not share
+this process's interpreter lock), then snapshot it twice into a real local S3 (versitygw):
+- the baseline: ``run_snapshot`` through the in-memory frame source (what bench/fleet.py measures);
+- live: ``run_snapshot`` through ``LiveFleetSource`` over HTTP and SQL, as `eval-runner fleet snapshot` does.
+Both must write byte-identical batches (same samples and series hashes), so the figure is for the same work.
+Wall and CPU time are printed (CPU of this process, and of the shard process); the machine is shared.
+
+Usage: python bench/snapshot.py [SIZE ...]  (default 10000 100000); --profile writes a cProfile of the
+live snapshot next to the working directory.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import json
+import multiprocessing
+import os
+import resource
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+# bench/ itself must not be on the path: bench/fieldsim.py would shadow the fieldsim package.
+sys.path[:] = [str(REPO), *(p for p in sys.path if Path(p or ".").resolve() != REPO / "bench")]
+
+import importlib  # noqa: E402  (imports follow the path set-up above)
+
+from eval_runner.contracts import FLEET_SERIES_DAYS  # noqa: E402
+from eval_runner.fleet.models import SnapshotManifest  # noqa: E402
+from eval_runner.fleet.snapshot import run_snapshot  # noqa: E402
+from eval_runner.fleet.sources import LiveFleetSource  # noqa: E402
+from eval_runner.settings import PostgresSettings, ShardSettings  # noqa: E402
+from eval_runner.sources.analytics import PostgresAnalytics  # noqa: E402
+from eval_runner.storage import S3ObjectStore  # noqa: E402
+from tests.fixtures.fleet import FleetFrameSource  # noqa: E402
+from tests.services.postgres import PostgresServer, start_postgres  # noqa: E402
+from tests.services.s3 import S3Server, start_s3  # noqa: E402
+
+AS_OF = datetime(2026, 1, 15, tzinfo=UTC)  # the fleet benchmark's moment: mid heating season
+SEED = 20260115
+# fieldsim ships no type information; use it untyped rather than silencing mypy line by line.
+fieldsim: Any = importlib.import_module("fieldsim")
+fieldsim_serve: Any = importlib.import_module("fieldsim.serve")
+fieldsim_shards: Any = importlib.import_module("fieldsim.shards")
+fieldsim_postgres: Any = importlib.import_module("fieldsim.postgres")
+
+
+def _serve(states: list[Any], urls: Connection) -> None:
+    """Child process: serve the shards on free ports, send their URLs, serve until terminated."""
+    import asyncio
+
+    sockets = [fieldsim_serve._bind("127.0.0.1", 0) for _ in states]
+    servers = fieldsim_serve._servers(states)
+    urls.send([f"http://127.0.0.1:{s.getsockname()[1]}" for s in sockets])
+    urls.close()
+
+    async def main() -> None:
+        await asyncio.gather(*(s.serve(sockets=[sock]) for s, sock in zip(servers, sockets, strict=True)))
+
+    asyncio.run(main())
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _same_content(baseline: SnapshotManifest, live: SnapshotManifest) -> bool:
+    def hashes(m: SnapshotManifest) -> list[tuple[int, str, str]]:
+        return [(b.batch, b.samples_sha256, b.series_sha256) for b in m.batches]
+
+    return baseline.devices_sha256 == live.devices_sha256 and hashes(baseline) == hashes(live)
+
+
+def measure(s3: S3Server, pg: PostgresServer, n: int, *, profile: bool) -> dict[str, Any]:
+    """Simulate and load one fleet of ``n`` devices, snapshot it both ways; return the figures."""
+    bucket = f"bench-{uuid.uuid4().hex[:10]}"
+    store = S3ObjectStore.from_settings(s3.settings(bucket))
+    store.ensure_bucket()
+
+    tick = time.perf_counter()
+    fleet = fieldsim.simulate(
+        fieldsim.SimConfig.for_snapshot(seed=SEED, devices=n, as_of=AS_OF, window_days=FLEET_SERIES_DAYS)
+    )
+    simulate_s = time.perf_counter() - tick
+    tick = time.perf_counter()
+    dsn = pg.new_database()
+    fieldsim_postgres.load_postgres(fleet, dsn)
+    states = fieldsim_shards.shard_states(fleet)
+    load_s = time.perf_counter() - tick
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    baseline = run_snapshot(f"baseline-{n}", AS_OF, store=store, source=FleetFrameSource(fleet))
+    baseline_wall, baseline_cpu = time.perf_counter() - wall, time.process_time() - cpu
+    del fleet
+
+    # fork: the child inherits the shard states instead of pickling 100k devices' records through a pipe.
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    server = context.Process(target=_serve, args=(states, send), daemon=True)
+    cpu_before = _children_cpu()
+    server.start()
+    urls = receive.recv()
+    del states
+    try:
+        profiler = cProfile.Profile() if profile else None
+        wall, cpu = time.perf_counter(), time.process_time()
+        with (
+            PostgresAnalytics.connect(PostgresSettings(dsn=dsn)) as analytics,
+            LiveFleetSource(ShardSettings(urls=tuple(urls)), analytics) as source,
+        ):
+            if profiler is not None:
+                profiler.enable()
+            live = run_snapshot(f"live-{n}", AS_OF, store=store, source=source)
+            if profiler is not None:
+                profiler.disable()
+        live_wall, live_cpu = time.perf_counter() - wall, time.process_time() - cpu
+    finally:
+        server.terminate()
+        server.join()
+    shard_cpu = _children_cpu() - cpu_before
+    if profiler is not None:
+        profiler.dump_stats(f"snapshot-{n}.prof")
+    return {
+        "devices": n,
+        "batches": len(live.batches),
+        "series_rows": sum(b.series_rows for b in live.batches),
+        "same_content": _same_content(baseline, live),
+        "simulate_s": simulate_s,
+        "load_sources_s": load_s,
+        "baseline_wall_s": baseline_wall,
+        "baseline_cpu_s": baseline_cpu,
+        "live_wall_s": live_wall,
+        "live_cpu_s": live_cpu,
+        "shard_server_cpu_s": shard_cpu,
+        "baseline_devices_per_s": n / baseline_wall,
+        "live_devices_per_s": n / live_wall,
+        "live_vs_baseline": baseline_wall / live_wall,
+    }
+
+
+def main(argv: list[str]) -> int:
+    """Run the sizes given (default 10k and 100k) and print the figures and ratios."""
+    profile = "--profile" in argv
+    sizes = [int(a) for a in argv if a != "--profile"] or [10_000, 100_000]
+    print(f"load average at start: {os.getloadavg()}; cpus={os.cpu_count()}; as_of {AS_OF.isoformat()}")
+    print(f"series window {FLEET_SERIES_DAYS} days hourly; batch size 250; 5 shards, 8 requests in flight each")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-snapshot-") as tmp:
+        s3 = start_s3(Path(tmp) / "s3")
+        pg = start_postgres(Path(tmp) / "pg")
+        try:
+            for n in sizes:
+                figures = measure(s3, pg, n, profile=profile)
+                results.append(figures)
+                print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in figures.items()}))
+                sys.stdout.flush()
+        finally:
+            pg.stop()
+            s3.stop()
+    print("\n   size  live devices/s  (wall s / cpu s / shard cpu s)  in-process devices/s  live/in-process  same")
+    for r in results:
+        print(
+            f"{r['devices']:>7}  {r['live_devices_per_s']:>14.0f}  ({r['live_wall_s']:>6.1f} / "
+            f"{r['live_cpu_s']:>6.1f} / {r['shard_server_cpu_s']:>6.1f})  "
+            f"{r['baseline_devices_per_s']:>20.0f}  {r['live_vs_baseline']:>15.2f}x  {r['same_content']}"
+        )
+    return 0 if all(r["same_content"] for r in results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
