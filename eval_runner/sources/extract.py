@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import ClassVar, Protocol
 
 from eval_runner.contracts import BatteryParameters, CapacityTest, DeviceRecord, VersionEvent
-from eval_runner.errors import FleetEvalError, TransientError
+from eval_runner.errors import DataError, FleetEvalError, TransientError
 from eval_runner.keys import Month
 from eval_runner.sources.shards import ShardClient
 from eval_runner.storage import ObjectStore
