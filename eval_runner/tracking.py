@@ -8,6 +8,7 @@ pods need no S3 credentials for MLflow.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
@@ -84,16 +85,14 @@ class TrackedRun(Protocol):
         """The run's id."""
         ...
 
-    def log_params(self, params: Mapping[str, object]) -> None:
-        """Log parameters (stringified)."""
+    def log_batch(
+        self, *, params: Mapping[str, object] | None = None, metrics: Mapping[str, float] | None = None
+    ) -> None:
+        """Log parameters (stringified) and metrics (at step 0) in one request."""
         ...
 
-    def log_metrics(self, metrics: Mapping[str, float]) -> None:
-        """Log metrics at step 0."""
-        ...
-
-    def log_artifact(self, name: str, data: bytes) -> None:
-        """Store ``data`` as artifact ``name`` (may contain a sub-path)."""
+    def log_artifacts(self, files: Mapping[str, bytes]) -> None:
+        """Store each ``name: data`` as an artifact (a name may contain a sub-path), in one upload."""
         ...
 
 
@@ -119,6 +118,11 @@ class Tracker(Protocol):
         ...
 
 
+# MLflow's log_batch takes at most 1,000 entries per request, of which at most 100 params.
+_BATCH_ENTRIES = 1000
+_BATCH_PARAMS = 100
+
+
 class _MlflowRun:
     def __init__(self, client: MlflowClient, run_id: str) -> None:
         self._client = client
@@ -131,27 +135,35 @@ class _MlflowRun:
     def _call(self, what: str, call: Callable[[], T]) -> T:
         return retry_transient(lambda: _map_errors(what, call), what=what)
 
-    def log_params(self, params: Mapping[str, object]) -> None:
-        from mlflow.entities import Param
+    def log_batch(
+        self, *, params: Mapping[str, object] | None = None, metrics: Mapping[str, float] | None = None
+    ) -> None:
+        from mlflow.entities import Metric, Param
 
-        batch = [Param(key, str(value)) for key, value in params.items()]
-        self._call(f"run {self._run_id}: log params", lambda: self._client.log_batch(self._run_id, params=batch))
-
-    def log_metrics(self, metrics: Mapping[str, float]) -> None:
-        from mlflow.entities import Metric
-
-        batch = [Metric(key, float(value), 0, 0) for key, value in metrics.items()]
-        self._call(f"run {self._run_id}: log metrics", lambda: self._client.log_batch(self._run_id, metrics=batch))
-
-    def log_artifact(self, name: str, data: bytes) -> None:
-        relative = Path(name)
-        with tempfile.TemporaryDirectory() as tmp:
-            local = Path(tmp) / relative.name
-            local.write_bytes(data)
-            parent = str(relative.parent) if str(relative.parent) != "." else None
+        todo_params = [Param(key, str(value)) for key, value in (params or {}).items()]
+        todo_metrics = [Metric(key, float(value), 0, 0) for key, value in (metrics or {}).items()]
+        # One request unless MLflow's limits per request say otherwise (many segments, many metrics).
+        while todo_params or todo_metrics:
+            batch_params, todo_params = todo_params[:_BATCH_PARAMS], todo_params[_BATCH_PARAMS:]
+            room = _BATCH_ENTRIES - len(batch_params)
+            batch_metrics, todo_metrics = todo_metrics[:room], todo_metrics[room:]
             self._call(
-                f"run {self._run_id}: log artifact {name}",
-                lambda: self._client.log_artifact(self._run_id, str(local), parent),
+                f"run {self._run_id}: log {len(batch_params)} params and {len(batch_metrics)} metrics",
+                functools.partial(self._client.log_batch, self._run_id, metrics=batch_metrics, params=batch_params),
+            )
+
+    def log_artifacts(self, files: Mapping[str, bytes]) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, data in files.items():
+                relative = Path(name)
+                if relative.is_absolute() or ".." in relative.parts:
+                    raise ConfigError(f"run {self._run_id}: artifact {name!r} must be a relative path inside the run")
+                local = Path(tmp) / relative
+                local.parent.mkdir(parents=True, exist_ok=True)
+                local.write_bytes(data)
+            self._call(
+                f"run {self._run_id}: log artifacts {', '.join(files)}",
+                lambda: self._client.log_artifacts(self._run_id, tmp),
             )
 
 
@@ -319,18 +331,18 @@ class _MirroredRun:
     def run_id(self) -> str:
         return self._run.run_id
 
-    def log_params(self, params: Mapping[str, object]) -> None:
-        self._run.log_params(params)
+    def log_batch(
+        self, *, params: Mapping[str, object] | None = None, metrics: Mapping[str, float] | None = None
+    ) -> None:
+        self._run.log_batch(params=params, metrics=metrics)
 
-    def log_metrics(self, metrics: Mapping[str, float]) -> None:
-        self._run.log_metrics(metrics)
-
-    def log_artifact(self, name: str, data: bytes) -> None:
-        self._run.log_artifact(name, data)
-        if name.startswith(PLOTS_PREFIX):
-            target = self._folder / name.removeprefix(PLOTS_PREFIX)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
+    def log_artifacts(self, files: Mapping[str, bytes]) -> None:
+        self._run.log_artifacts(files)
+        for name, data in files.items():
+            if name.startswith(PLOTS_PREFIX):
+                target = self._folder / name.removeprefix(PLOTS_PREFIX)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
 
 
 PLOTS_PREFIX = "plots/"

@@ -105,7 +105,8 @@ def evaluate(runtime: Runtime, month: str, version_label: str, image_digest: str
             "predicted": overall.get("n_predicted"),
             "errors": {k: overall.get(k) for k in ("runtime_abs_error_median", "capacity_abs_error_median")},
             "metrics": overall,
-            "timings_seconds": {k: round(v, 4) for k, v in out.timings.items()},
+            "timings_seconds": {k: round(v, 4) for k, v in out.phases.wall.items()},
+            "cpu_seconds": {k: round(v, 4) for k, v in out.phases.cpu.items()},
         }
     )
 

@@ -64,26 +64,24 @@ def run(params: CompareParams, *, store: ObjectStore, tracker: Tracker) -> Compa
     if found:
         return CompareOutput(board, segments, found[0].run_id, reused=True)
     title = f"{', '.join(params.versions)} on {', '.join(months)}"
+    artifacts = {"inputs.json": inputs_bytes, "leaderboard.csv": _csv(board), "segments.csv": _csv(segments)}
+    for column, unit in (("runtime_abs_error", "days"), ("capacity_abs_error", "mAh"), ("runtime_rel_error", "")):
+        curves = {v: e.get_column(column).drop_nulls().to_numpy().astype(np.float64) for v, e in errors.items()}
+        label = column.replace("_", " ") + (f" ({unit})" if unit else "")
+        artifacts[f"plots/cdf_{column}.png"] = cdf_png(curves, xlabel=label, title=f"CDF: {title}")
+    artifacts["plots/segments_runtime_abs_error_median.png"] = segment_bars_png(
+        segments, value="runtime_abs_error_median", title=f"median abs runtime error: {title}"
+    )
     with tracker.run(EXPERIMENT, f"compare {title}", tags=tags) as tracked:
-        tracked.log_params({"months": ",".join(months), "versions": ",".join(params.versions)})
-        tracked.log_metrics(
-            {
+        tracked.log_batch(
+            params={"months": ",".join(months), "versions": ",".join(params.versions)},
+            metrics={
                 f"{row['version']}.{name}": float(row[name])
                 for row in board.iter_rows(named=True)
                 for name in ("runtime_abs_error_median", "capacity_abs_error_median", "rank")
                 if row[name] is not None
-            }
+            },
         )
-        tracked.log_artifact("inputs.json", inputs_bytes)
-        tracked.log_artifact("leaderboard.csv", _csv(board))
-        tracked.log_artifact("segments.csv", _csv(segments))
-        for column, unit in (("runtime_abs_error", "days"), ("capacity_abs_error", "mAh"), ("runtime_rel_error", "")):
-            curves = {v: e.get_column(column).drop_nulls().to_numpy().astype(np.float64) for v, e in errors.items()}
-            label = column.replace("_", " ") + (f" ({unit})" if unit else "")
-            tracked.log_artifact(f"plots/cdf_{column}.png", cdf_png(curves, xlabel=label, title=f"CDF: {title}"))
-        tracked.log_artifact(
-            "plots/segments_runtime_abs_error_median.png",
-            segment_bars_png(segments, value="runtime_abs_error_median", title=f"median abs runtime error: {title}"),
-        )
+        tracked.log_artifacts(artifacts)
         run_id = tracked.run_id
     return CompareOutput(board, segments, run_id, reused=False)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -16,11 +14,13 @@ from eval_runner.errors import ConfigError, DataError
 from eval_runner.evaluation.metrics import evaluated_frame, flatten_for_tracking, summarise, with_errors
 from eval_runner.evaluation.plots import error_distribution_png
 from eval_runner.evaluation.records import (
+    METRICS_NAME,
+    PREDICTIONS_NAME,
     EvaluationRecord,
     PredictionsFile,
+    decode_predictions,
     encode_predictions,
     find_record,
-    load_predictions,
     metrics_key,
     predictions_key,
 )
@@ -29,6 +29,7 @@ from eval_runner.keys import Month
 from eval_runner.library import Predictor
 from eval_runner.review.reader import load_review
 from eval_runner.storage import ObjectStore
+from eval_runner.timing import Phases
 from eval_runner.tracking import Tracker
 
 EXPERIMENT = "evaluations"
@@ -46,12 +47,12 @@ class EvaluateParams:
 
 @dataclass
 class EvaluateOutput:
-    """The published record, whether it already existed, the MLflow run and where the time went."""
+    """The published record, whether it already existed, the MLflow run and where the time went (per phase)."""
 
     record: EvaluationRecord
     reused: bool
     run_id: str | None
-    timings: dict[str, float] = field(default_factory=dict)
+    phases: Phases = field(default_factory=Phases)
 
 
 def check_label(label: str, installed: str) -> None:
@@ -64,14 +65,7 @@ def check_label(label: str, installed: str) -> None:
         )
 
 
-def run(
-    params: EvaluateParams,
-    *,
-    store: ObjectStore,
-    tracker: Tracker,
-    predictor: Predictor,
-    clock: Callable[[], float] = time.perf_counter,
-) -> EvaluateOutput:
+def run(params: EvaluateParams, *, store: ObjectStore, tracker: Tracker, predictor: Predictor) -> EvaluateOutput:
     """Evaluate ``predictor`` on the approved samples of ``params.month`` and publish the result.
 
     A published evaluation for the same dataset and review is reused (so a retry never recomputes or
@@ -79,14 +73,13 @@ def run(
     """
     month, version = params.month, predictor.library_version
     check_label(params.version_label, version)
-    timings: dict[str, float] = {}
-    start = clock()
-    loaded = load_dataset(store, month)
-    dataset = loaded.dataset
-    review = load_review(store, month, loaded.content_hash, sample_ids=dataset.get_column("sample_id").to_list())
-    timings["read"] = clock() - start
+    phases = Phases()
+    with phases("read"):
+        loaded = load_dataset(store, month)
+        dataset = loaded.dataset
+        review = load_review(store, month, loaded.content_hash, sample_ids=dataset.get_column("sample_id").to_list())
+        existing = find_record(store, month, version)
 
-    existing = find_record(store, month, version)
     if existing is not None:
         if (existing.dataset_hash, existing.review_csv_sha256) != (loaded.content_hash, review.review_csv_sha256):
             raise DataError(
@@ -94,9 +87,16 @@ def run(
                 f"{existing.review_csv_sha256[:12]}, not on the current dataset {loaded.content_hash[:12]} / review "
                 f"{review.review_csv_sha256[:12]}; published evaluations are immutable"
             )
-        # Published before; the MLflow run may be missing if the pod died in between: log it from the store.
-        run_id = _track(tracker, existing, lambda: _stored(store, existing), timings, clock)
-        return EvaluateOutput(existing, reused=True, run_id=run_id, timings=timings)
+        with phases("track"):
+            found = tracker.find_runs(EXPERIMENT, tags=run_tags(existing))
+        if found:
+            return EvaluateOutput(existing, reused=True, run_id=found[0].run_id, phases=phases)
+        # Published before, but the pod died before its run was logged: log it from the store.
+        with phases("read"):
+            predictions_bytes = store.get_bytes(existing.predictions.key, expected_sha256=existing.predictions.sha256)
+            errors = with_errors(decode_predictions(existing, predictions_bytes))
+        run_id = _log_run(tracker, existing, predictions_bytes, errors, phases)
+        return EvaluateOutput(existing, reused=True, run_id=run_id, phases=phases)
 
     approved = dataset.filter(pl.col("sample_id").is_in(sorted(review.approved)))
     with_truth = approved.filter(pl.col("true_capacity_mah").is_not_null() & pl.col("true_runtime_days").is_not_null())
@@ -106,44 +106,40 @@ def run(
             "nothing to evaluate"
         )
 
-    start = clock()
-    predictions = predictor.predict(with_truth, loaded.series)
-    timings["library"] = clock() - start
+    with phases("predict"):
+        predictions = predictor.predict(with_truth, loaded.series)
 
-    start = clock()
-    evaluated = evaluated_frame(with_truth, predictions)
-    summary = summarise(with_errors(evaluated))
-    predictions_bytes = encode_predictions(evaluated)
-    key = predictions_key(month, version)
-    record = EvaluationRecord(
-        month=str(month),
-        library_version=version,
-        version_label=params.version_label,
-        api_generation=predictor.generation,
-        image_digest=params.image_digest,
-        eval_runner_version=__version__,
-        engines=installed_engines(),
-        dataset_hash=loaded.content_hash,
-        manifest_sha256=sha256_bytes(loaded.manifest.to_json_bytes()),
-        review_csv_sha256=review.review_csv_sha256,
-        n_dataset_samples=dataset.height,
-        n_approved=approved.height,
-        n_approved_without_truth=approved.height - with_truth.height,
-        n_evaluated=evaluated.height,
-        predictions=PredictionsFile(key=key, sha256=sha256_bytes(predictions_bytes), rows=evaluated.height),
-        metrics=summary,
-    )
-    timings["metrics"] = clock() - start
-    start = clock()
-    store.publish({key: predictions_bytes}, marker_key=metrics_key(month, version), marker=record.to_json_bytes())
-    timings["write"] = clock() - start
-    run_id = _track(tracker, record, lambda: (predictions_bytes, evaluated), timings, clock)
-    return EvaluateOutput(record, reused=False, run_id=run_id, timings=timings)
-
-
-def _stored(store: ObjectStore, record: EvaluationRecord) -> tuple[bytes, pl.DataFrame]:
-    frame = load_predictions(store, record)
-    return store.get_bytes(record.predictions.key, expected_sha256=record.predictions.sha256), frame
+    with phases("metrics"):
+        evaluated = evaluated_frame(with_truth, predictions)
+        errors = with_errors(evaluated)
+        summary = summarise(errors)
+        predictions_bytes = encode_predictions(evaluated)
+        key = predictions_key(month, version)
+        record = EvaluationRecord(
+            month=str(month),
+            library_version=version,
+            version_label=params.version_label,
+            api_generation=predictor.generation,
+            image_digest=params.image_digest,
+            eval_runner_version=__version__,
+            engines=installed_engines(),
+            dataset_hash=loaded.content_hash,
+            manifest_sha256=sha256_bytes(loaded.manifest.to_json_bytes()),
+            review_csv_sha256=review.review_csv_sha256,
+            n_dataset_samples=dataset.height,
+            n_approved=approved.height,
+            n_approved_without_truth=approved.height - with_truth.height,
+            n_evaluated=evaluated.height,
+            predictions=PredictionsFile(key=key, sha256=sha256_bytes(predictions_bytes), rows=evaluated.height),
+            metrics=summary,
+        )
+    with phases("publish"):
+        store.publish({key: predictions_bytes}, marker_key=metrics_key(month, version), marker=record.to_json_bytes())
+    # No search for an earlier run here: a run is only ever logged after its record is published, and this
+    # call found none published. (Two concurrent evaluations of one version and month can each log a run, as
+    # they could when this searched too: a search before creating never closed that window.)
+    run_id = _log_run(tracker, record, predictions_bytes, errors, phases)
+    return EvaluateOutput(record, reused=False, run_id=run_id, phases=phases)
 
 
 def run_tags(record: EvaluationRecord) -> dict[str, str]:
@@ -156,40 +152,35 @@ def run_tags(record: EvaluationRecord) -> dict[str, str]:
     }
 
 
-def _track(
-    tracker: Tracker,
-    record: EvaluationRecord,
-    fresh: Callable[[], tuple[bytes, pl.DataFrame]],
-    timings: dict[str, float],
-    clock: Callable[[], float],
-) -> str | None:
-    start = clock()
-    tags = run_tags(record)
-    found = tracker.find_runs(EXPERIMENT, tags=tags)
-    if found:
-        timings["tracking"] = clock() - start
-        return found[0].run_id
-    predictions_bytes, evaluated = fresh()
-    with tracker.run(EXPERIMENT, f"{record.month} {record.library_version}", tags=tags) as tracked:
-        tracked.log_params(
-            {
-                "month": record.month,
-                "version_label": record.version_label,
-                "library_version": record.library_version,
-                "api_generation": record.api_generation,
-                "image_digest": record.image_digest,
-                "dataset_hash": record.dataset_hash,
-                "manifest_sha256": record.manifest_sha256,
-                "review_csv_sha256": record.review_csv_sha256,
-                "eval_runner_version": record.eval_runner_version,
-                "n_evaluated": record.n_evaluated,
-            }
-        )
-        tracked.log_metrics(flatten_for_tracking(record.metrics))
-        tracked.log_artifact("predictions.parquet", predictions_bytes)
-        tracked.log_artifact("metrics.json", record.to_json_bytes())
+def run_params(record: EvaluationRecord) -> dict[str, object]:
+    """The MLflow params of one evaluation's run."""
+    return {
+        "month": record.month,
+        "version_label": record.version_label,
+        "library_version": record.library_version,
+        "api_generation": record.api_generation,
+        "image_digest": record.image_digest,
+        "dataset_hash": record.dataset_hash,
+        "manifest_sha256": record.manifest_sha256,
+        "review_csv_sha256": record.review_csv_sha256,
+        "eval_runner_version": record.eval_runner_version,
+        "n_evaluated": record.n_evaluated,
+    }
+
+
+def _log_run(
+    tracker: Tracker, record: EvaluationRecord, predictions_bytes: bytes, errors: pl.DataFrame, phases: Phases
+) -> str:
+    """One MLflow run from a published record: its tags on creation, one batch, one artifact upload."""
+    with phases("plot"):
+        # Rendered before the run opens: a plot that fails leaves no half-logged run behind.
         title = f"battery-lib {record.library_version} on {record.month} ({record.n_evaluated} samples)"
-        tracked.log_artifact("plots/errors.png", error_distribution_png(with_errors(evaluated), title=title))
-        run_id = tracked.run_id
-    timings["tracking"] = clock() - start
-    return run_id
+        plot = error_distribution_png(errors, title=title)
+    artifacts = {PREDICTIONS_NAME: predictions_bytes, METRICS_NAME: record.to_json_bytes(), "plots/errors.png": plot}
+    with (
+        phases("track"),
+        tracker.run(EXPERIMENT, f"{record.month} {record.library_version}", tags=run_tags(record)) as tracked,
+    ):
+        tracked.log_batch(params=run_params(record), metrics=flatten_for_tracking(record.metrics))
+        tracked.log_artifacts(artifacts)
+        return tracked.run_id

@@ -205,15 +205,15 @@ def _track(tracker: Tracker, decision: GateDecision, data: bytes) -> None:
         return
     with tracker.run(EXPERIMENT, f"gate {decision.release_id}", tags=tags) as tracked:
         inputs = decision.inputs
-        tracked.log_params(
-            {
+        tracked.log_batch(
+            params={
                 "release_id": decision.release_id,
                 "verdict": decision.verdict,
                 "candidate": inputs.candidate.library_version,
                 "baseline": inputs.baseline.library_version,
                 "months": ",".join(inputs.months),
                 "candidate_image": decision.candidate_image,
-            }
+            },
+            metrics={"passed": 1.0 if decision.verdict == "pass" else 0.0},
         )
-        tracked.log_metrics({"passed": 1.0 if decision.verdict == "pass" else 0.0})
-        tracked.log_artifact("decision.json", data)
+        tracked.log_artifacts({"decision.json": data})

@@ -32,14 +32,18 @@ def error_distribution_png(errors: pl.DataFrame, *, title: str) -> bytes:
     figure.subplots_adjust(left=0.07, right=0.98, bottom=0.07, top=0.92, wspace=0.22, hspace=0.28)
     figure.suptitle(title)
     (hist_run, hist_cap), (by_rev, scatter) = figure.subplots(2, 2)
+    for axes in figure.axes:
+        # Ticks are most of the drawing time (each is several artists); five per axis still read well.
+        axes.locator_params(nbins=5)
     for axes, column, unit in ((hist_run, "runtime_abs_error", "days"), (hist_cap, "capacity_abs_error", "mAh")):
         values = _values(errors, column)
-        axes.hist(values, bins=40, color="tab:blue", alpha=0.8)
+        # One filled outline instead of 40 bar patches: the same picture, drawn faster.
+        axes.hist(values, bins=40, color="tab:blue", alpha=0.8, histtype="stepfilled")
         axes.set_xlabel(f"absolute {column.split('_')[0]} error ({unit})")
         axes.set_ylabel("samples")
         if values.size:
             axes.axvline(float(np.median(values)), color="black", linestyle="--", label="median")
-            axes.legend()
+            axes.legend(loc="upper right")  # "best" searches the data for a free corner on every draw
     revisions = sorted(str(v) for v in errors.get_column("hardware_revision").unique().drop_nulls().to_list())
     groups = [_values(errors.filter(pl.col("hardware_revision") == rev), "runtime_abs_error") for rev in revisions]
     if revisions:

@@ -93,7 +93,13 @@ def load_record(store: ObjectStore, month: Month, version: str) -> EvaluationRec
 def load_predictions(store: ObjectStore, record: EvaluationRecord) -> pl.DataFrame:
     """The predictions a record vouches for, verified against its hash, row count and schema."""
     entry = record.predictions
-    frame = parquet_to_frame(store.get_bytes(entry.key, expected_sha256=entry.sha256), name=entry.key)
+    return decode_predictions(record, store.get_bytes(entry.key, expected_sha256=entry.sha256))
+
+
+def decode_predictions(record: EvaluationRecord, data: bytes) -> pl.DataFrame:
+    """Decode the predictions object of ``record`` (bytes already verified), checking row count and schema."""
+    entry = record.predictions
+    frame = parquet_to_frame(data, name=entry.key)
     if frame.height != entry.rows or frame.schema != pl.Schema(EVALUATED_SCHEMA):
         raise DataError(f"{entry.key}: {frame.height} rows / schema do not match its metrics.json")
     return frame

@@ -23,7 +23,7 @@ def test_runs_and_the_champion_alias_show_in_the_mlflow_ui(
     runs = {}
     for version in ("0.8.0", "0.9.0"):
         with tracker.run("evaluations", f"2026-04 {version}", tags={"library_version": version}) as run:
-            run.log_metrics({"runtime_abs_error_median": 12.0 if version == "0.8.0" else 9.0})
+            run.log_batch(metrics={"runtime_abs_error_median": 12.0 if version == "0.8.0" else 9.0})
             runs[version] = run.run_id
     tracker.promote(model, library_version="0.8.0", run_id=runs["0.8.0"], alias="champion")
     tracker.promote(model, library_version="0.9.0", run_id=runs["0.9.0"], alias="champion")

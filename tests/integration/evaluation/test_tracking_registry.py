@@ -15,9 +15,9 @@ def test_promote_registers_once_and_moves_the_alias(mlflow_settings: MlflowSetti
     model = f"battery-lib-{uuid.uuid4().hex[:8]}"
     assert tracker.alias_version(model, "champion") is None
     with tracker.run("evaluations", "2026-04 0.8.0", tags={"library_version": "0.8.0"}) as run_a:
-        run_a.log_metrics({"runtime_abs_error_median": 12.0})
+        run_a.log_batch(metrics={"runtime_abs_error_median": 12.0})
     with tracker.run("evaluations", "2026-04 0.9.0", tags={"library_version": "0.9.0"}) as run_b:
-        run_b.log_metrics({"runtime_abs_error_median": 9.0})
+        run_b.log_batch(metrics={"runtime_abs_error_median": 9.0})
 
     first = tracker.promote(model, library_version="0.8.0", run_id=run_a.run_id, alias="champion")
     again = tracker.promote(model, library_version="0.8.0", run_id=run_a.run_id, alias="champion")

@@ -10,6 +10,7 @@ import pytest
 
 from eval_runner.errors import ConfigError, DataError
 from eval_runner.evaluation import evaluate
+from eval_runner.evaluation.metrics import flatten_for_tracking
 from eval_runner.evaluation.records import load_predictions, load_record, metrics_key, predictions_key
 from eval_runner.keys import Month
 from tests.fakes import MemoryObjectStore
@@ -48,9 +49,14 @@ def test_evaluate_publishes_predictions_then_metrics_and_logs_one_run(
     assert run.params["manifest_sha256"] == record.manifest_sha256
     assert run.metrics["runtime_abs_error_median"] == record.metrics["overall"]["runtime_abs_error_median"]
     assert "hardware_revision.C.runtime_abs_error_median" in run.metrics
+    assert run.metrics == flatten_for_tracking(record.metrics)
     assert set(run.artifacts) == {"predictions.parquet", "metrics.json", "plots/errors.png"}
     assert run.artifacts["plots/errors.png"].startswith(b"\x89PNG")
     assert json.loads(run.artifacts["metrics.json"])["library_version"] == "0.9.0"
+    assert run.artifacts["predictions.parquet"] == eval_store.get_bytes(predictions_key(MONTH, "0.9.0"))
+    # Batched: params and metrics in one request, the artifacts in one upload.
+    assert run.calls == ["log_batch", "log_artifacts"]
+    assert list(out.phases.wall) == list(out.phases.cpu) == ["read", "predict", "metrics", "publish", "plot", "track"]
 
 
 def test_a_retry_reuses_the_published_evaluation_and_the_run(
@@ -63,6 +69,8 @@ def test_a_retry_reuses_the_published_evaluation_and_the_run(
     again = evaluate.run(params, store=eval_store, tracker=fake_tracker, predictor=fake)
     assert again.reused and again.record == first.record and again.run_id == first.run_id
     assert fake.calls == 0 and len(fake_tracker.runs) == 1
+    # Only the retry searched: a first evaluation publishes its record before logging, so no run of it can exist.
+    assert fake_tracker.searches == 1
 
 
 def test_a_run_lost_after_publishing_is_logged_on_retry(
@@ -74,7 +82,12 @@ def test_a_run_lost_after_publishing_is_logged_on_retry(
     fake_tracker.runs.clear()  # as if the pod died between publishing and logging
     again = evaluate.run(params, store=eval_store, tracker=fake_tracker, predictor=predictor())
     assert again.reused and len(fake_tracker.runs) == 1
-    assert "predictions.parquet" in fake_tracker.runs[0][3].artifacts
+    relogged = fake_tracker.runs[0][3]
+    assert relogged.artifacts["predictions.parquet"] == eval_store.get_bytes(predictions_key(MONTH, "0.9.0"))
+    assert relogged.metrics == flatten_for_tracking(again.record.metrics) and relogged.calls == [
+        "log_batch",
+        "log_artifacts",
+    ]
 
 
 def test_a_label_for_another_version_is_a_config_error(

@@ -11,10 +11,8 @@ from tests.fixtures.evaluation import FakeTracker
 def test_plots_are_mirrored_and_other_artifacts_are_not(fake_tracker: FakeTracker, tmp_path: Path) -> None:
     tracker = PlotMirroringTracker(fake_tracker, tmp_path / "plots")
     with tracker.run("evaluations", "2026-04 0.9.0") as run:
-        run.log_artifact("plots/errors.png", b"png-bytes")
-        run.log_artifact("plots/cdf/runtime.png", b"cdf")
-        run.log_artifact("metrics.json", b"{}")
-        run.log_params({"month": "2026-04"})
+        run.log_artifacts({"plots/errors.png": b"png-bytes", "plots/cdf/runtime.png": b"cdf", "metrics.json": b"{}"})
+        run.log_batch(params={"month": "2026-04"})
     assert (tmp_path / "plots" / "errors.png").read_bytes() == b"png-bytes"
     assert (tmp_path / "plots" / "cdf" / "runtime.png").read_bytes() == b"cdf"
     assert sorted(p.name for p in (tmp_path / "plots").rglob("*") if p.is_file()) == ["errors.png", "runtime.png"]

@@ -16,6 +16,7 @@ from polars.testing import assert_frame_equal
 from eval_runner.contracts import DATASET_SCHEMA, LIBRARY_SAMPLE_COLUMNS, PREDICTION_SCHEMA, SERIES_SCHEMA
 from eval_runner.errors import ConfigError, DataError
 from eval_runner.library import installed_library_version, library_generation, load_predictor
+from eval_runner.library.generation2 import library_inputs
 
 AS_OF = datetime(2026, 4, 20, tzinfo=UTC)
 
@@ -234,3 +235,25 @@ def test_a_build_record_names_the_version_results_are_keyed_by(tmp_path: Path) -
     assert built_library_version("0.8.0", record) == "0.8.0"
     with pytest.raises(ConfigError, match=r"built for battery-lib 0\.8\.0 .* has 0\.9\.0 installed"):
         built_library_version("0.9.0", record)
+
+
+@pytest.mark.parametrize("order", ["sorted", "grouped", "shuffled"])
+def test_generation2_series_are_the_samples_rows_sorted_whatever_the_input_order(order: str) -> None:
+    # As published (sorted), grouped by sample but not by time, or in any order: the same rows.
+    rows: list[tuple[str, int, int | None, float | None]] = [
+        (f"{device}/2026-04", hour, 2700 + hour, 18.0) for device in "gfedcba" for hour in range(5)
+    ]
+    data = series(rows)  # each sample's hours run backwards in time
+    data = {
+        "sorted": data.sort("sample_id", "ts"),
+        "grouped": data,
+        "shuffled": data.sample(fraction=1.0, shuffle=True, seed=7),
+    }[order]
+    wanted = samples(["f/2026-04", "b/2026-04", "c/2026-04", "b/2026-04", "z/2026-04"])
+    expected = (
+        data.join(wanted.select("sample_id").unique(), on="sample_id", how="semi").sort("sample_id", "ts")
+    ).select(pl.col(name).cast(dtype) for name, dtype in SERIES_SCHEMA.items())
+    _, picked = library_inputs(wanted, data)
+    assert_frame_equal(pl.DataFrame(pl.from_arrow(picked)), expected)
+    assert set(picked.column("sample_id").to_pylist()) == {"b/2026-04", "c/2026-04", "f/2026-04"}
+    assert library_inputs(samples([]), data)[1].num_rows == library_inputs(wanted, data.head(0))[1].num_rows == 0
