@@ -163,11 +163,18 @@ def test_new_versions_are_built_in_the_cluster_and_evaluated(
     built = {b.image.rsplit(":", 1)[1] for b in image_builds(wf)}
     # This run's 0.9.1 and main exist nowhere else; every pinned image is in the registry now.
     assert {by_label[NEW_VERSION]["image_tag"], by_label["git:main"]["image_tag"]} <= built
+    new_this_run = {by_label[NEW_VERSION]["library_version"], by_label["git:main"]["library_version"]}
     for resolution in pinned:
         assert resolution["pinned_image"] == f"{resolution['image'].rsplit(':', 1)[0]}@{resolution['image_digest']}"
         records = _records(e2e_loop, month, resolution["library_version"])
         assert records, f"no evaluation of {resolution['library_version']} on {month}"
-        assert {r["image_digest"] for r in records} == {resolution["image_digest"]}
+        digests = {str(r["image_digest"]) for r in records}
+        if resolution["library_version"] in new_this_run:
+            assert digests == {resolution["image_digest"]}
+        else:
+            # An evaluation that existed (the demo's, or a run's on an older runner context) is reused as
+            # published, and names the image that made it.
+            assert len(digests) == 1 and next(iter(digests)).startswith("sha256:"), digests
     evaluated = {
         p["value"] for n in wf.pods("evaluate-version") for p in n["inputs"]["parameters"] if p["name"] == "image"
     }
@@ -202,11 +209,12 @@ def test_an_image_two_workflows_need_at_once_is_built_once_and_cold_builds_insta
     shared, other = f"0.9.2.post{RUN}", f"0.9.3.post{RUN}"
     cluster.load_package_index([_wheel_of_a_new_version(tmp_path, shared), _wheel_of_a_new_version(tmp_path, other)])
 
+    # Evaluate compares two versions at least: 0.9.0, whose image and evaluation exist, is the second.
     _prune_build_cache()
-    pair = _evaluate_at_once(e2e_loop, month, [shared], copies=2)
+    pair = _evaluate_at_once(e2e_loop, month, [shared, "0.9.0"], copies=2)
     for wf in pair:
         e2e_loop.argo.require_success(wf)
-    builds = [summary for wf in pair for summary in _build_summaries(wf)]
+    builds = [summary for wf in pair for summary in _build_summaries(wf) if f":{shared}-" in str(summary["image"])]
     built = [summary for summary in builds if summary["built"] is True]
     assert len(built) == 1, f"{shared} was built {len(built)} times by two workflows: {builds}"
     (first,) = built
@@ -214,9 +222,9 @@ def test_an_image_two_workflows_need_at_once_is_built_once_and_cold_builds_insta
     assert digests == {first["digest"]}, (digests, first)
 
     _prune_build_cache()
-    (single,) = _evaluate_at_once(e2e_loop, month, [other], copies=1)
+    (single,) = _evaluate_at_once(e2e_loop, month, [other, "0.9.0"], copies=1)
     e2e_loop.argo.require_success(single)
-    (second,) = _build_summaries(single)
+    (second,) = [summary for summary in _build_summaries(single) if f":{other}-" in str(summary["image"])]
     assert second["built"] is True
     assert _without_the_library(first["installed"]) == _without_the_library(second["installed"])
     assert f"battery-lib=={other}" in str(second["installed"]).splitlines()
