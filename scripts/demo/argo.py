@@ -80,6 +80,18 @@ class Workflow:
                 found.append({p["name"]: p.get("value", "") for p in params})
         return found
 
+    def failed_pods(self) -> list[tuple[str, str]]:
+        """``(display name, pod name)`` of every Pod node that failed.
+
+        Pod names are Argo's v2 names: ``<workflow>-<template>-<the hash that ends the node id>``.
+        """
+        found = []
+        for node_id, node in self.nodes.items():
+            if node.get("type") == "Pod" and node.get("phase") in ("Failed", "Error"):
+                pod = f"{self.name}-{node.get('templateName')}-{node_id.rsplit('-', 1)[-1]}"
+                found.append((str(node.get("displayName")), pod))
+        return sorted(found)
+
     def pods(self, template_prefix: str = "") -> list[dict[str, Any]]:
         """Pod nodes (optionally of templates starting with ``template_prefix``)."""
         return [
@@ -178,8 +190,27 @@ class ArgoServer:
         """Return ``wf`` if it succeeded, else raise WorkflowFailed naming it and its failed nodes."""
         if wf.phase != "Succeeded":
             failed = "; ".join(wf.failed_nodes()) or wf.status.get("message", "")
-            raise WorkflowFailed(f"workflow {wf.name} ended {wf.phase}: {failed}")
+            logs = "".join(
+                f"\n--- last lines of {display} (pod {pod}) ---\n{self.log_tail(wf.name, pod)}"
+                for display, pod in wf.failed_pods()[:3]
+            )
+            raise WorkflowFailed(f"workflow {wf.name} ended {wf.phase}: {failed}{logs}")
         return wf
+
+    def log_tail(self, workflow: str, pod: str, *, lines: int = 40) -> str:
+        """The last ``lines`` of a pod's main container, live or archived; a short reason if unreadable.
+
+        A failure report must not fail in turn, so any error reading the log is returned as text.
+        """
+        params = {"podName": pod, "logOptions.container": "main", "logOptions.tailLines": str(lines)}
+        try:
+            response = self._client.get(f"/api/v1/workflows/{self.namespace}/{workflow}/log", params=params)
+            response.raise_for_status()
+            # A stream of JSON objects, one per line: {"result": {"content": ..., "podName": ...}}.
+            chunks = [json.loads(line).get("result", {}).get("content", "") for line in response.text.splitlines()]
+        except (httpx.HTTPError, ValueError) as error:
+            return f"(log unavailable: {error})"
+        return "\n".join(chunk for chunk in chunks if chunk) or "(empty log)"
 
     def run(self, template: str, parameters: dict[str, str], *, timeout: float) -> Workflow:
         """Submit and wait; raise WorkflowFailed unless it succeeded."""
