@@ -40,24 +40,34 @@ class StepRecord:
 
 @dataclass(frozen=True)
 class ImageBuild:
-    """One runner image the cluster built (a build-image node of a workflow)."""
+    """One build-image node of a workflow: the runner image it built, or found built by another workflow."""
 
     workflow: str
     image: str
+    digest: str
     profile: str
     seconds: float
+    built: bool  # False when the node found the image built (by a workflow that held the build mutex first)
+    installed: str  # the package set the build installed, one "name==version" per line ("" if it built nothing)
 
 
 def image_builds(wf: Workflow) -> list[ImageBuild]:
-    """The runner images ``wf`` built in the cluster (its succeeded build-image nodes)."""
+    """The build-image nodes of ``wf`` that succeeded with an image, from their summaries."""
     builds = []
     for outputs in wf.node_outputs("build-image"):
         summary = parse_json(outputs.get("summary"), {})
         if isinstance(summary, dict) and summary.get("image"):
             builds.append(
-                ImageBuild(wf.name, str(summary["image"]), str(summary.get("profile", "?")),
-                           float(summary.get("build_seconds", 0)))
-            )  # fmt: skip
+                ImageBuild(
+                    workflow=wf.name,
+                    image=str(summary["image"]),
+                    digest=str(summary.get("digest", "")),
+                    profile=str(summary.get("profile", "?")),
+                    seconds=float(summary.get("build_seconds", 0)),
+                    built=summary.get("built") is True,
+                    installed=outputs.get("installed", ""),
+                )
+            )
     return builds
 
 

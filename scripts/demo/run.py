@@ -88,10 +88,14 @@ def table(records: list[StepRecord]) -> str:
 
 def builds_table(builds: list[ImageBuild]) -> str:
     """Which runner images the cluster built during the run (BuildKit, from the core image's context)."""
-    if not builds:
+    built = [b for b in builds if b.built]
+    if not built:
         return "runner images built in the cluster: none (every image existed already)"
     lines = ["runner images built in the cluster (BuildKit):"]
-    lines += [f"  {b.image}  profile {b.profile}  {b.seconds:.0f}s  (workflow {b.workflow})" for b in builds]
+    lines += [f"  {b.image}  profile {b.profile}  {b.seconds:.0f}s  (workflow {b.workflow})" for b in built]
+    waited = len(builds) - len(built)
+    if waited:
+        lines.append(f"  and {waited} build step(s) that found their image built by another workflow")
     return "\n".join(lines)
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from scripts.demo import cluster
-from scripts.demo.argo import Workflow, parse_json
+from scripts.demo.argo import Workflow
 from scripts.demo.cluster import DATA_BUCKET, GIT_NODE_PORT
 from scripts.demo.loop import Loop, image_builds
 from tests.services.package_index import LIBRARY_ROOT
@@ -107,23 +107,13 @@ def _evaluate_at_once(loop: Loop, month: str, labels: list[str], *, copies: int)
     return [loop.argo.wait(name, timeout=loop.timeout) for name in names]
 
 
-def _build_summaries(wf: Workflow) -> list[dict[str, object]]:
-    """The summary of each build-image node of ``wf``, with its exported package set as "installed"."""
-    summaries = []
-    for outputs in wf.node_outputs("build-image"):
-        summary = parse_json(outputs.get("summary"), {})
-        if isinstance(summary, dict) and summary.get("image"):
-            summaries.append({**summary, "installed": outputs.get("installed", "")})
-    return summaries
-
-
 def _prune_build_cache() -> None:
     """Empty BuildKit's cache, so that the next build downloads and installs every package afresh."""
     cluster.kubectl("-n", "fleet-infra", "exec", "deploy/buildkitd", "--", "buildctl", "prune", "--all")
 
 
-def _without_the_library(installed: object) -> list[str]:
-    lines = str(installed).splitlines()
+def _without_the_library(installed: str) -> list[str]:
+    lines = installed.splitlines()
     assert any(line.startswith("battery-lib==") for line in lines), lines
     return [line for line in lines if not line.startswith("battery-lib==")]
 
@@ -214,23 +204,23 @@ def test_an_image_two_workflows_need_at_once_is_built_once_and_cold_builds_insta
     pair = _evaluate_at_once(e2e_loop, month, [shared, "0.9.0"], copies=2)
     for wf in pair:
         e2e_loop.argo.require_success(wf)
-    builds = [summary for wf in pair for summary in _build_summaries(wf) if f":{shared}-" in str(summary["image"])]
-    built = [summary for summary in builds if summary["built"] is True]
+    builds = [b for wf in pair for b in image_builds(wf) if f":{shared}-" in b.image]
+    built = [b for b in builds if b.built]
     assert len(built) == 1, f"{shared} was built {len(built)} times by two workflows: {builds}"
     (first,) = built
     digests = {r["image_digest"] for r in _records(e2e_loop, month, shared)}
-    assert digests == {first["digest"]}, (digests, first)
+    assert digests == {first.digest}, (digests, first)
 
     _prune_build_cache()
     (single,) = _evaluate_at_once(e2e_loop, month, [other, "0.9.0"], copies=1)
     e2e_loop.argo.require_success(single)
-    (second,) = [summary for summary in _build_summaries(single) if f":{other}-" in str(summary["image"])]
-    assert second["built"] is True
-    assert _without_the_library(first["installed"]) == _without_the_library(second["installed"])
-    assert f"battery-lib=={other}" in str(second["installed"]).splitlines()
-    waited = [s for s in builds if s["built"] is False]
+    (second,) = [b for b in image_builds(single) if f":{other}-" in b.image]
+    assert second.built
+    assert _without_the_library(first.installed) == _without_the_library(second.installed)
+    assert f"battery-lib=={other}" in second.installed.splitlines()
+    waited = [b for b in builds if not b.built]
     print(
-        f"cold in-cluster builds: {shared} {first['build_seconds']}s, {other} {second['build_seconds']}s; "
-        f"installed sets equal ({len(_without_the_library(first['installed']))} packages besides the library); "
+        f"cold in-cluster builds: {shared} {first.seconds:.0f}s, {other} {second.seconds:.0f}s; "
+        f"installed sets equal ({len(_without_the_library(first.installed))} packages besides the library); "
         f"the second workflow {'waited on the mutex' if waited else 'found the image at resolve'}"
     )
