@@ -9,12 +9,11 @@ from what the simulator serves and ``shard_of`` routes to.
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from pathlib import Path
 
 from eval_runner.contracts import N_SHARDS
+from workflows import generated_files
 from workflows.chart_values import values_schema
 
 CHART = Path(__file__).resolve().parent.parent / "charts" / "fleet-eval"
@@ -56,18 +55,11 @@ def write(chart: Path = CHART) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Write the files, or with --check report stale ones and exit 1."""
-    parser = argparse.ArgumentParser(prog="python -m workflows.chart_render", description=__doc__)
-    parser.add_argument("--check", action="store_true", help="only report stale files (exit 1 if any)")
-    args = parser.parse_args(argv)
-    if args.check:
-        outdated = stale()
-        for path in outdated:
-            print(f"stale: charts/fleet-eval/{path} (run `make render`)", file=sys.stderr)
-        return 1 if outdated else 0
-    for path in write():
-        print(f"wrote charts/fleet-eval/{path}")
-    return 0
+    """Render into the chart, or with --check report stale files and exit 1."""
+    return generated_files.main(
+        argv, prog="python -m workflows.chart_render", description=__doc__, stale=stale, write=write,
+        shown_under="charts/fleet-eval",
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

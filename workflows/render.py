@@ -6,15 +6,13 @@ The chart includes these files verbatim (never through ``tpl``, which would eat 
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from workflows import dataset_build, evaluate, fleet_rollout, release
+from workflows import dataset_build, evaluate, fleet_rollout, generated_files, release
 
 ROOT = Path(__file__).resolve().parent.parent
 CHART_FILES = ROOT / "charts" / "fleet-eval" / "files"
@@ -87,17 +85,10 @@ def write(files_dir: Path = CHART_FILES) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Render into the chart, or with --check report stale files and exit 1."""
-    parser = argparse.ArgumentParser(prog="python -m workflows.render", description=__doc__)
-    parser.add_argument("--check", action="store_true", help="only report stale files (exit 1 if any)")
-    args = parser.parse_args(argv)
-    if args.check:
-        outdated = stale()
-        for path in outdated:
-            print(f"stale: charts/fleet-eval/files/{path}", file=sys.stderr)
-        return 1 if outdated else 0
-    for path in write():
-        print(f"wrote charts/fleet-eval/files/{path}")
-    return 0
+    return generated_files.main(
+        argv, prog="python -m workflows.render", description=__doc__, stale=stale, write=write,
+        shown_under="charts/fleet-eval/files",
+    )  # fmt: skip
 
 
 if __name__ == "__main__":
