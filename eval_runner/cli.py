@@ -43,7 +43,7 @@ COMMAND_TABLE: dict[str, tuple[str, str, str]] = {
     "evaluate": (
         "eval_runner.commands.evaluation",
         "evaluate",
-        "Evaluate the battery-lib installed here on a month's approved samples.",
+        "Evaluate the battery-lib installed here on the approved samples of a month's current review.",
     ),
     "evaluations": ("eval_runner.commands.evaluation", "evaluations", "Inspect published evaluations."),
     "fleet": (

@@ -95,23 +95,71 @@ def extract_prefix(month: Month) -> str:
 
 
 def review_prefix(month: Month) -> str:
-    """Folder of one month's review: review.csv, review.json."""
+    """Folder of one month's reviews: one ``revision=NNNNNN/`` folder per save (and the legacy files)."""
     return f"capacity/reviews/{month.partition}/"
 
 
-def review_csv_key(month: Month) -> str:
-    """Key of a month's review.csv."""
-    return f"{review_prefix(month)}review.csv"
+# Revision 0 is the review a month had before reviews became revisions: review.csv and review.json
+# directly in the month's folder. Saves since then write revision 1, 2, ... and never replace one.
+LEGACY_REVISION = 0
+_REVISION_DIGITS = 6
+_REVISION_FILE = re.compile(r"^(?:revision=(\d{6})/)?(review\.csv|review\.json)$")
 
 
-def review_json_key(month: Month) -> str:
-    """Key of a month's review.json (written last: it is the marker)."""
-    return f"{review_prefix(month)}review.json"
+def review_revision_prefix(month: Month, revision: int) -> str:
+    """Folder of one revision of a month's review (the month's folder itself for the legacy revision 0)."""
+    if revision < 0 or revision >= 10**_REVISION_DIGITS:
+        raise ConfigError(f"review revision {revision} of {month} is out of range (0 to {10**_REVISION_DIGITS - 1})")
+    if revision == LEGACY_REVISION:
+        return review_prefix(month)
+    return f"{review_prefix(month)}revision={revision:0{_REVISION_DIGITS}d}/"
 
 
-def evaluation_prefix(month: Month, version: str) -> str:
-    """Folder of one (month, resolved version) evaluation: predictions.parquet, metrics.json."""
+def review_csv_key(month: Month, revision: int) -> str:
+    """Key of one revision's review.csv."""
+    return f"{review_revision_prefix(month, revision)}review.csv"
+
+
+def review_json_key(month: Month, revision: int) -> str:
+    """Key of one revision's review.json (written last: it is the marker that the revision is complete)."""
+    return f"{review_revision_prefix(month, revision)}review.json"
+
+
+def review_file_of_key(month: Month, key: str) -> tuple[int, str] | None:
+    """(revision, "review.csv" or "review.json") of a key under the month's review folder, else None."""
+    prefix = review_prefix(month)
+    if not key.startswith(prefix):
+        return None
+    found = _REVISION_FILE.match(key[len(prefix) :])
+    if found is None:
+        return None
+    return (int(found.group(1)) if found.group(1) else LEGACY_REVISION), found.group(2)
+
+
+_HASH = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _hash(kind: str, value: str) -> str:
+    if not _HASH.match(value):
+        raise ConfigError(f"{kind} {value!r} is not a sha256 (64 lowercase hex digits)")
+    return value
+
+
+def legacy_evaluation_prefix(month: Month, version: str) -> str:
+    """Folder of a (month, version) evaluation written before evaluations were keyed by their inputs."""
     return f"capacity/evaluations/{month.partition}/version={_safe('version', version)}/"
+
+
+def evaluation_prefix(month: Month, version: str, *, dataset_hash: str, review_hash: str) -> str:
+    """Folder of one evaluation: predictions.parquet, metrics.json.
+
+    Keyed by the dataset content hash and the review hash (sha256 of review.csv) it used, so a revised
+    review or a rebuilt dataset is a new evaluation beside the old one, and a retry finds its own.
+    """
+    return (
+        f"{legacy_evaluation_prefix(month, version)}dataset={_hash('dataset hash', dataset_hash)}/"
+        f"review={_hash('review hash', review_hash)}/"
+    )
 
 
 DECISIONS_PREFIX = "capacity/decisions/"

@@ -50,6 +50,14 @@ class KeyTakenError(DataError):
     """A conditional write found the key taken (412 on ``If-None-Match: *``): another writer was first."""
 
 
+class ContentConflictError(DataError):
+    """An immutable key already holds different content: a write that would replace it was refused.
+
+    Its own type so that writers who claim a key (a new review revision) can tell "someone else was
+    first" from every other data error and try the next key.
+    """
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     """What a HEAD request tells about an object."""
@@ -135,7 +143,7 @@ class ImmutableStore(ABC):
             return True
         if info.sha256 == sha256:
             return False
-        raise DataError(
+        raise ContentConflictError(
             f"object {key!r} already exists with different content "
             f"(stored sha256 {info.sha256}, new {sha256}); published objects are immutable"
         )
@@ -159,7 +167,7 @@ class ImmutableStore(ABC):
             if info is None:
                 raise TransientError(f"object {key!r}: a conditional write found it taken, now it is gone") from error
             if info.sha256 != sha256:
-                raise DataError(
+                raise ContentConflictError(
                     f"object {key!r} was published by a concurrent writer with different content (stored "
                     f"sha256 {info.sha256}, ours {sha256}); published objects are immutable, ours was not written"
                 ) from error

@@ -1,9 +1,10 @@
 """dataset-build: extract and publish one month's dataset, then wait for the domain experts' review.
 
 The workflow suspends after publishing; reviewers approve or reject samples in the review UI, which
-saves review.csv/json, and someone resumes the workflow (Argo UI "Resume" or ``argo resume``). The
-validate step then proves the review covers exactly the published dataset. A monthly CronWorkflow
-runs it for the previous month.
+saves a new review revision (review.csv/json), and someone resumes the workflow (Argo UI "Resume" or
+``argo resume``). The validate step then proves the month's current review covers exactly the published
+dataset and outputs its ``review_hash``, which evaluate takes as ``review-hashes`` to insist on that
+very review. A monthly CronWorkflow runs it for the previous month.
 """
 
 from __future__ import annotations
@@ -80,7 +81,16 @@ def build() -> WorkflowTemplate:
             ["review", "validate", "--month", inp("month")],
             image=images.CORE_IMAGE,
             inputs=[param("month")],
-            summary_keys=("reviewer", "reviewed_at", "approved", "rejected", "unmentioned", "dataset_hash"),
+            summary_keys=(
+                "reviewer",
+                "reviewed_at",
+                "approved",
+                "rejected",
+                "unmentioned",
+                "dataset_hash",
+                "review_hash",
+                "revision",
+            ),
         )
         with DAG(name=NAME, inputs=[param("month")]):
             t_month = task(pick_month, "pick-month", arguments={"month": inp("month")})

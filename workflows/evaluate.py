@@ -29,7 +29,11 @@ from workflows.versions import build_missing_images, pin_template, resolve_templ
 NAME = "evaluate"
 ENTRY = "evaluate"
 # The entry template's inputs; release passes the same names through its templateRef.
-INPUTS = ("months", "labels", "gate", "policy", "baseline", "promote", "release-id", "image-repository")
+INPUTS = (
+    "months", "labels", "gate", "policy", "baseline", "promote", "release-id", "image-repository", "review-hashes",
+)  # fmt: skip
+# The default of review-hashes: every step uses each month's current review.
+CURRENT_REVIEWS = "{}"
 # Evaluation pods running at once (each holds a month of series in memory); a backfill queues the rest.
 PARALLELISM = 6
 # On a pass the gate may move the champion alias; a boolean flag pair, chosen by an expression.
@@ -49,12 +53,21 @@ def evaluate_version_template() -> Container:
             inp("label"),
             "--image-digest",
             inp("image_digest"),
+            # One argument, so the default ({}: the month's current review) needs no flag of its own.
+            f"--review-hash={inp('review-hashes')}",
             "--plots-dir",
             PLOTS_DIR,
         ],
         image=inp("image"),
-        inputs=[param("month"), param("label"), param("image"), param("image_digest"), param("library_version")],
-        summary_keys=("samples", "predicted", "errors", "mlflow_run_id", "metrics"),
+        inputs=[
+            param("month"),
+            param("label"),
+            param("image"),
+            param("image_digest"),
+            param("library_version"),
+            param("review-hashes", CURRENT_REVIEWS),
+        ],
+        summary_keys=("samples", "predicted", "errors", "mlflow_run_id", "metrics", "review_hash"),
         plots=True,
         memory="4Gi",
     )
@@ -64,9 +77,22 @@ def compare_template() -> Container:
     """Compare the versions evaluated on one month (plots across versions, an MLflow comparison run)."""
     return runner_step(
         "compare-versions",
-        ["compare", "--month", inp("month"), "--versions", inp("versions"), "--plots-dir", PLOTS_DIR],
+        [
+            "compare",
+            "--month",
+            inp("month"),
+            "--versions",
+            inp("versions"),
+            f"--review-hash={inp('review-hashes')}",
+            "--plots-dir",
+            PLOTS_DIR,
+        ],
         image=images.CORE_IMAGE,
-        inputs=[param("month"), param("versions", description="JSON list of resolved library versions")],
+        inputs=[
+            param("month"),
+            param("versions", description="JSON list of resolved library versions"),
+            param("review-hashes", CURRENT_REVIEWS),
+        ],
         summary_keys=("samples", "versions", "best", "mlflow_run_id"),
         plots=True,
         memory="2Gi",
@@ -90,6 +116,7 @@ def gate_template() -> Container:
             PROMOTE_FLAG,
             # One argument, so an empty id (the default: derived from candidate, months and policy) needs no flag.
             f"--release-id={inp('release-id')}",
+            f"--review-hash={inp('review-hashes')}",
             "--output-dir",
             OUTPUTS,
         ],
@@ -101,8 +128,18 @@ def gate_template() -> Container:
             param("policy"),
             param("promote"),
             param("release-id"),
+            param("review-hashes", CURRENT_REVIEWS),
         ],
-        summary_keys=("passed", "verdict", "release_id", "decision", "reasons", "promoted", "candidate_image"),
+        summary_keys=(
+            "passed",
+            "verdict",
+            "release_id",
+            "decision",
+            "reasons",
+            "promoted",
+            "candidate_image",
+            "reviews",
+        ),
         plots=True,
         volumes=[ConfigMapVolume(name=POLICIES_CONFIG_MAP, mount_path=POLICIES_DIR, read_only=True)],
     )
@@ -112,7 +149,12 @@ def month_dag() -> DAG:
     """One month: every version in parallel (one pod each), then the comparison."""
     with DAG(
         name="evaluate-month",
-        inputs=[param("month"), param("evaluations"), param("library_versions")],
+        inputs=[
+            param("month"),
+            param("evaluations"),
+            param("library_versions"),
+            param("review-hashes", CURRENT_REVIEWS),
+        ],
     ) as dag:
         runs = task(
             evaluate_version_template(),
@@ -124,12 +166,17 @@ def month_dag() -> DAG:
                 "image": "{{item.image}}",
                 "image_digest": "{{item.digest}}",
                 "library_version": "{{item.version}}",
+                "review-hashes": inp("review-hashes"),
             },
         )
         compare = task(
             compare_template(),
             "compare",
-            arguments={"month": inp("month"), "versions": inp("library_versions")},
+            arguments={
+                "month": inp("month"),
+                "versions": inp("library_versions"),
+                "review-hashes": inp("review-hashes"),
+            },
         )
         runs >> compare
     return dag
@@ -142,7 +189,8 @@ def entry_dag() -> DAG:
     gate = gate_template()
     with DAG(
         name=ENTRY,
-        inputs=[param(name) for name in INPUTS],
+        # review-hashes has a default, so a caller that predates it (a templateRef) need not pass it.
+        inputs=[param(name, CURRENT_REVIEWS if name == "review-hashes" else None) for name in INPUTS],
         outputs=[
             Parameter(
                 name="passed",
@@ -179,6 +227,7 @@ def entry_dag() -> DAG:
                 "month": "{{item}}",
                 "evaluations": "{{tasks.pin.outputs.parameters.evaluations}}",
                 "library_versions": "{{tasks.pin.outputs.parameters.library_versions}}",
+                "review-hashes": inp("review-hashes"),
             },
         )
         t_gate = task(
@@ -192,6 +241,7 @@ def entry_dag() -> DAG:
                 "policy": inp("policy"),
                 "promote": inp("promote"),
                 "release-id": inp("release-id"),
+                "review-hashes": inp("review-hashes"),
             },
         )
         t_resolve >> t_build
@@ -215,6 +265,12 @@ def build() -> WorkflowTemplate:
             arg("promote", "false", "move the champion alias to the candidate on a pass", enum=["false", "true"]),
             arg("release-id", "", "capacity/decisions/<release-id>/; empty: derived from the question"),
             arg("image-repository", images.RUNNER_REPOSITORY, "repository pods pull runner images from"),
+            arg(
+                "review-hashes",
+                CURRENT_REVIEWS,
+                'JSON object {"YYYY-MM": "<review_hash of validate-review>"}: the review each month must use '
+                "(evaluate and gate exit 3 on another); months not named use their current review",
+            ),
         ],
         annotations={"workflows.argoproj.io/description": "Evaluate versions on months, compare, gate."},
         parallelism=PARALLELISM,

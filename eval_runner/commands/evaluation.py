@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 import polars as pl
@@ -17,36 +18,90 @@ if TYPE_CHECKING:
     from eval_runner.tracking import Tracker
 
 
-def _split(values: tuple[str, ...]) -> list[str]:
+def _json_option(text: str, expected: type[list[object]] | type[dict[str, object]], *, option: str) -> Any:
+    """``text`` parsed as the JSON list or object an Argo parameter carries; anything else is a ConfigError."""
+    kind = "list" if expected is list else "object"
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise ConfigError(f"{option} {text!r} looks like a JSON {kind} but does not parse ({error})") from error
+    if not isinstance(value, expected):
+        raise ConfigError(f"{option} {text!r} is not a JSON {kind}")
+    return value
+
+
+def _split(values: tuple[str, ...], *, option: str) -> list[str]:
     """Items from repeated options, comma-separated text or JSON lists (what Argo parameters carry)."""
     parts: list[str] = []
     for value in values:
         text = value.strip()
         if text.startswith("["):
-            try:
-                items = json.loads(text)
-            except ValueError as error:
-                raise ConfigError(f"{text!r} looks like a JSON list but does not parse ({error})") from error
-            if not isinstance(items, list):
-                raise ConfigError(f"{text!r} is not a JSON list")
-            parts.extend(str(item).strip() for item in items)
+            parts.extend(str(item).strip() for item in _json_option(text, list, option=option))
         else:
             parts.extend(part.strip() for part in text.split(","))
     return [part for part in parts if part]
 
 
 def _months(values: tuple[str, ...]) -> tuple[Month, ...]:
-    parts = _split(values)
+    parts = _split(values, option="--month")
     months = tuple(sorted({Month.parse(part) for part in parts}))
     if not months:
         raise ConfigError("give at least one --month YYYY-MM")
     return months
 
 
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _review_hashes(values: tuple[str, ...], months: tuple[Month, ...]) -> dict[Month, str]:
+    """The review hash each month must use (months not named: their current review).
+
+    A JSON object {"YYYY-MM": hash}, ``YYYY-MM=hash`` items, or a bare hash when there is one month;
+    empty, and ``{}`` (the workflow's default), name none.
+    """
+    pairs: list[tuple[str, str]] = []
+    for value in values:
+        text = value.strip()
+        if text.startswith("{"):
+            items = _json_option(text, dict, option="--review-hash")
+            pairs.extend((str(k), str(v).strip()) for k, v in items.items())
+            continue
+        for part in (p.strip() for p in text.split(",")):
+            if not part:
+                continue
+            if "=" in part:
+                month_text, _, digest = part.partition("=")
+                pairs.append((month_text, digest.strip()))
+            elif len(months) == 1:
+                pairs.append((str(months[0]), part))
+            else:
+                raise ConfigError(
+                    f"--review-hash {part!r} names no month; give YYYY-MM=<hash> for {len(months)} months"
+                )
+    hashes: dict[Month, str] = {}
+    for month_text, digest in pairs:
+        month = Month.parse(month_text)
+        if not _SHA256.match(digest):
+            raise ConfigError(f"--review-hash of {month}: {digest!r} is not a sha256 (64 lowercase hex digits)")
+        if hashes.setdefault(month, digest) != digest:
+            raise ConfigError(f"--review-hash names two reviews for {month}: {hashes[month]} and {digest}")
+    return hashes
+
+
+REVIEW_HASH_OPTION = click.option(
+    "--review-hash",
+    "review_hash",
+    multiple=True,
+    help="The review each month must use, as `validate-review` printed it: YYYY-MM=<sha256> (repeatable), "
+    'a JSON object {"YYYY-MM": "<sha256>"}, or a bare sha256 for one month; another current review exits 3. '
+    "Default: each month's current review.",
+)
+
+
 def _versions(values: tuple[str, ...]) -> tuple[str, ...]:
     from eval_runner.evaluation.inputs import normalise_version
 
-    return tuple(normalise_version(part) for part in _split(values))
+    return tuple(normalise_version(part) for part in _split(values, option="--version-label"))
 
 
 def _echo_json(data: object) -> None:
@@ -80,25 +135,38 @@ def _tracker(runtime: Runtime, plots_dir: Path | None) -> Tracker:
     "--version-label", required=True, help="The label this run was asked for (0.9.0, v0.9.0, latest, git:<ref>)."
 )
 @click.option("--image-digest", default="unknown", show_default=True, help="Digest of the runner image (recorded).")
+@REVIEW_HASH_OPTION
 @PLOTS_DIR_OPTION
 @click.pass_obj
-def evaluate(runtime: Runtime, month: str, version_label: str, image_digest: str, plots_dir: Path | None) -> None:
-    """Evaluate the battery-lib installed here on a month's approved samples.
+def evaluate(
+    runtime: Runtime,
+    month: str,
+    version_label: str,
+    image_digest: str,
+    review_hash: tuple[str, ...],
+    plots_dir: Path | None,
+) -> None:
+    """Evaluate the battery-lib installed here on the approved samples of a month's current review.
 
-    Writes predictions.parquet and metrics.json under capacity/evaluations/ and logs one MLflow run.
-    Run it in the runner image of the version (or an environment with exactly that version).
+    Writes predictions.parquet and metrics.json under capacity/evaluations/<month>/version=<v>/
+    dataset=<hash>/review=<hash>/ and logs one MLflow run. Run it in the runner image of the version
+    (or an environment with exactly that version).
     """
     from eval_runner.evaluation import evaluate as step
     from eval_runner.library import load_predictor
 
+    the_month = Month.parse(month)
+    expected = _review_hashes(review_hash, (the_month,)).get(the_month)
     predictor = load_predictor()
-    params = step.EvaluateParams(Month.parse(month), version_label, image_digest=image_digest)
+    params = step.EvaluateParams(the_month, version_label, image_digest=image_digest, review_hash=expected)
     out = step.run(params, store=runtime.store(), tracker=_tracker(runtime, plots_dir), predictor=predictor)
     overall = out.record.metrics["overall"]
     _echo_json(
         {
             "month": out.record.month,
             "library_version": out.record.library_version,
+            "dataset_hash": out.record.dataset_hash,
+            "review_hash": out.record.review_csv_sha256,
             "reused": out.reused,
             "mlflow_run_id": out.run_id,
             "samples": out.record.n_evaluated,
@@ -116,16 +184,24 @@ def evaluate(runtime: Runtime, month: str, version_label: str, image_digest: str
 @click.option(
     "--versions", "versions", multiple=True, required=True, help="Versions to compare; the first is the reference."
 )
+@REVIEW_HASH_OPTION
 @PLOTS_DIR_OPTION
 @click.pass_obj
-def compare(runtime: Runtime, months: tuple[str, ...], versions: tuple[str, ...], plots_dir: Path | None) -> None:
+def compare(
+    runtime: Runtime,
+    months: tuple[str, ...],
+    versions: tuple[str, ...],
+    review_hash: tuple[str, ...],
+    plots_dir: Path | None,
+) -> None:
     """Compare evaluated versions: leaderboard, per-segment table, error CDFs, logged as one MLflow run.
 
-    Refuses evaluations of a month made on different dataset, manifest or review hashes.
+    Reads only evaluations of each month's current dataset and review (or the review hash given).
     """
     from eval_runner.evaluation import compare_step as step
 
-    params = step.CompareParams(_months(months), _versions(versions))
+    the_months = _months(months)
+    params = step.CompareParams(the_months, _versions(versions), _review_hashes(review_hash, the_months))
     out = step.run(params, store=runtime.store(), tracker=_tracker(runtime, plots_dir))
     # Tables for people on stderr; stdout stays the JSON summary the workflow step wrapper parses.
     click.echo(_table(out.leaderboard), err=True)
@@ -157,6 +233,7 @@ def compare(runtime: Runtime, months: tuple[str, ...], versions: tuple[str, ...]
 @click.option("--promote/--no-promote", default=False, show_default=True, help="Move the champion alias on a pass.")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also write verdict.txt and decision.json here (Argo output parameters).")  # fmt: skip
+@REVIEW_HASH_OPTION
 @click.pass_obj
 def gate(
     runtime: Runtime,
@@ -167,16 +244,26 @@ def gate(
     release_id: str | None,
     promote: bool,
     output_dir: Path | None,
+    review_hash: tuple[str, ...],
 ) -> None:
-    """Judge a candidate against the baseline under a policy; write decision.json; promote on a pass."""
+    """Judge a candidate against the baseline under a policy; write decision.json; promote on a pass.
+
+    Judges only evaluations of each month's current dataset and review (or the review hash given) and
+    names the review hash per month in decision.json.
+    """
     from eval_runner.evaluation import gate_step as step
 
     try:
         policy_text = policy_path.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(f"gate policy {policy_path}: cannot be read ({error.strerror})") from error
+    the_months = _months(months)
+    review_hashes = _review_hashes(review_hash, the_months)
+    unknown = sorted(str(m) for m in set(review_hashes) - set(the_months))
+    if unknown:
+        raise ConfigError(f"--review-hash names month(s) {', '.join(unknown)} that are not gated")
     params = step.GateParams(
-        months=_months(months),
+        months=the_months,
         candidate=candidate,
         baseline=baseline,
         policy_text=policy_text,
@@ -184,6 +271,7 @@ def gate(
         release_id=release_id,
         promote=promote,
         model=runtime.mlflow_settings().registered_model,
+        review_hashes=review_hashes,
     )
     out = step.run(params, store=runtime.store(), tracker=runtime.tracker())
     decision = out.decision
@@ -203,6 +291,7 @@ def gate(
             "decision": out.key,
             "candidate_image": decision.candidate_image,
             "reasons": decision.reasons,
+            "reviews": {month: inputs.review_csv_sha256 for month, inputs in sorted(decision.hashes.items())},
             "reused": out.reused,
             "promoted": out.promoted.library_version if out.promoted else None,
         }
@@ -218,16 +307,32 @@ def evaluations() -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_obj
 def list_evaluations(runtime: Runtime, fmt: str) -> None:
-    """Show the month x version matrix: median absolute runtime error and dataset hash per cell."""
+    """Show the month x version matrix: which evaluations are current (of the month's current review and dataset)."""
+    from eval_runner.errors import DataError
+    from eval_runner.evaluation.lineage import month_lineage
     from eval_runner.evaluation.matrix import evaluations_frame, matrix
     from eval_runner.evaluation.records import list_records
 
-    records = list_records(runtime.store())
+    store = runtime.store()
+    records = list_records(store)
+    current: dict[str, tuple[str, str] | None] = {}
+    for month in sorted({record.month for record in records}):
+        try:
+            lineage = month_lineage(store, Month.parse(month))
+        except DataError as error:  # no valid current review: every evaluation of the month is stale
+            click.echo(f"{month}: no current review ({error})", err=True)
+            current[month] = None
+        else:
+            current[month] = (lineage.dataset_hash, lineage.review_hash)
     if fmt == "json":
-        _echo_json(evaluations_frame(records).to_dicts())
+        _echo_json(evaluations_frame(records, current).to_dicts())
         return
-    click.echo(_table(matrix(records)))
-    click.echo("cell: median abs runtime error (days) @ dataset hash; '!' = mixed inputs; '-' = not evaluated")
+    click.echo(_table(matrix(records, current)))
+    click.echo(
+        "cell: median abs runtime error (days) @ dataset/review hash of the current evaluation; "
+        "'+N stale' = older evaluations kept; 'stale:' = evaluated only on an older review or dataset; "
+        "'-' = not evaluated"
+    )
 
 
 @evaluations.command(name="labels")

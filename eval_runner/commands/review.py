@@ -14,9 +14,17 @@ import click
 
 from eval_runner.dataset.reader import load_dataset
 from eval_runner.errors import ConfigError, DataError
+from eval_runner.hashing import sha256_bytes
 from eval_runner.keys import Month, review_csv_key
 from eval_runner.review.manifest import parse_review_csv
-from eval_runner.review.reader import approved_months_from, load_review, review_states, save_review
+from eval_runner.review.reader import (
+    approved_months_from,
+    load_review,
+    load_review_meta,
+    review_revisions,
+    review_states,
+    save_review,
+)
 
 if TYPE_CHECKING:  # cli imports this module at load time; importing cli here would be a cycle
     from eval_runner.runtime import Runtime
@@ -44,17 +52,31 @@ def _read_local(path: Path) -> bytes:
     type=click.Path(path_type=Path, dir_okay=False),
     help="A local review.csv to check before submitting (default: the published review).",
 )
+@click.option(
+    "--revision",
+    type=click.IntRange(min=0),
+    default=None,
+    help="A revision of the published review (default: the month's current review, its newest revision).",
+)
 @click.pass_obj
-def validate(runtime: Runtime, month_text: str, path: Path | None) -> None:
-    """Check a review against the month's dataset; exit 3 naming each bad line. Publishes nothing."""
+def validate(runtime: Runtime, month_text: str, path: Path | None, revision: int | None) -> None:
+    """Check a review against the month's dataset; exit 3 naming each bad line. Publishes nothing.
+
+    The summary's ``review_hash`` (sha256 of the review.csv validated) is what `evaluate` and `gate`
+    take as ``--review-hash`` to insist on exactly this review.
+    """
     month = Month.parse(month_text)
+    if path is not None and revision is not None:
+        raise ConfigError("give --file (a local review.csv) or --revision (a published one), not both")
     store = runtime.store()
     loaded = load_dataset(store, month, with_series=False)
     ids = frozenset(loaded.dataset["sample_id"].to_list())
     if path is None:
-        review = load_review(store, month, loaded.content_hash, sample_ids=ids)
+        review = load_review(store, month, loaded.content_hash, sample_ids=ids, revision=revision)
         summary: dict[str, object] = {
-            "review": review_csv_key(month),
+            "review": review_csv_key(month, review.revision),
+            "revision": review.revision,
+            "review_hash": review.review_hash,
             "reviewer": review.reviewer,
             "reviewed_at": review.reviewed_at.isoformat(),
             "approved": len(review.approved),
@@ -62,9 +84,15 @@ def validate(runtime: Runtime, month_text: str, path: Path | None) -> None:
         }
         unmentioned = review.unmentioned
     else:
-        decisions = parse_review_csv(_read_local(path), sample_ids=ids, name=str(path))
+        data = _read_local(path)
+        decisions = parse_review_csv(data, sample_ids=ids, name=str(path))
         approved = sum(decisions.values())
-        summary = {"review": str(path), "approved": approved, "rejected": len(decisions) - approved}
+        summary = {
+            "review": str(path),
+            "review_hash": sha256_bytes(data),
+            "approved": approved,
+            "rejected": len(decisions) - approved,
+        }
         unmentioned = len(ids) - len(decisions)
     summary |= {"month": str(month), "dataset_hash": loaded.content_hash, "unmentioned": unmentioned}
     click.echo(json.dumps(summary, indent=2, sort_keys=True))
@@ -94,9 +122,36 @@ def submit(runtime: Runtime, month_text: str, path: Path, reviewer: str) -> None
         sample_ids=ids,
     )
     click.echo(
-        f"saved review of {month} by {review.reviewer}: {len(review.approved)} approved, "
+        f"saved review of {month} by {review.reviewer} as revision {review.revision} "
+        f"(review hash {review.review_hash}): {len(review.approved)} approved, "
         f"{len(review.rejected)} rejected, {review.unmentioned} unmentioned (not approved)"
     )
+
+
+@group.command(name="history")
+@click.option("--month", "month_text", required=True, help="The month whose review revisions to list.")
+@click.pass_obj
+def history(runtime: Runtime, month_text: str) -> None:
+    """Print a JSON list of the month's review revisions, oldest first; the last one is the current review."""
+    month = Month.parse(month_text)
+    store = runtime.store()
+    revisions = review_revisions(store, month)
+    rows = []
+    for number in revisions:
+        meta = load_review_meta(store, month, number)
+        rows.append(
+            {
+                "revision": number,
+                "review_hash": meta.review_csv_sha256,
+                "dataset_hash": meta.dataset_hash,
+                "reviewer": meta.reviewer,
+                "reviewed_at": meta.reviewed_at.isoformat(),
+                "approved": meta.approved,
+                "rejected": meta.rejected,
+                "current": number == revisions[-1],
+            }
+        )
+    click.echo(json.dumps(rows, indent=2))
 
 
 @group.command(name="approved-months")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
@@ -26,6 +27,8 @@ class CompareParams:
 
     months: tuple[Month, ...]
     versions: tuple[str, ...]
+    # The review each month must be compared on (from validate-review); a month not named: its current review.
+    review_hashes: Mapping[Month, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -43,12 +46,12 @@ def _csv(frame: pl.DataFrame) -> bytes:
 
 
 def run(params: CompareParams, *, store: ObjectStore, tracker: Tracker) -> CompareOutput:
-    """Compare ``params.versions`` on ``params.months``; the same comparison logs only one run."""
+    """Compare ``params.versions`` on ``params.months``' current reviews; the same comparison logs only one run."""
     if len(params.versions) < 2 or len(set(params.versions)) != len(params.versions):
         raise ConfigError(f"compare needs at least two distinct versions, got {list(params.versions)}")
     if not params.months:
         raise ConfigError("compare needs at least one month")
-    loaded = load_evaluations(store, params.months, params.versions)
+    lineage, loaded = load_evaluations(store, params.months, params.versions, review_hashes=params.review_hashes)
     errors = {version: item.errors for version, item in loaded.items()}
     board = leaderboard(errors)
     segments = segment_table(errors, reference=params.versions[0])
@@ -56,6 +59,7 @@ def run(params: CompareParams, *, store: ObjectStore, tracker: Tracker) -> Compa
     inputs = {
         "months": months,
         "versions": list(params.versions),
+        "reviews": {str(m): item.review_hash for m, item in lineage.items()},
         "predictions": {v: [r.predictions.sha256 for r in item.records] for v, item in loaded.items()},
     }
     inputs_bytes = json.dumps(inputs, sort_keys=True, indent=2).encode()

@@ -39,7 +39,11 @@ class DecisionInputs(_Frozen):
 
 
 class MonthInputs(_Frozen):
-    """The reviewed dataset one month's evaluations were made on (the same for both versions)."""
+    """The reviewed dataset one month's evaluations were made on (the same for both versions).
+
+    ``review_csv_sha256`` is the review hash the gate judged: the month's current review, or the one
+    it was told to use.
+    """
 
     dataset_hash: str
     manifest_sha256: str

@@ -11,6 +11,7 @@ from eval_runner import __version__
 from eval_runner.dataset.reader import load_dataset
 from eval_runner.engines import installed_engines
 from eval_runner.errors import ConfigError, DataError
+from eval_runner.evaluation.lineage import check_review_hash
 from eval_runner.evaluation.metrics import evaluated_frame, flatten_for_tracking, summarise, with_errors
 from eval_runner.evaluation.plots import error_distribution_png
 from eval_runner.evaluation.records import (
@@ -43,6 +44,7 @@ class EvaluateParams:
     month: Month
     version_label: str
     image_digest: str = "unknown"
+    review_hash: str | None = None  # the review it must use (from validate-review); None: the current one
 
 
 @dataclass
@@ -66,10 +68,11 @@ def check_label(label: str, installed: str) -> None:
 
 
 def run(params: EvaluateParams, *, store: ObjectStore, tracker: Tracker, predictor: Predictor) -> EvaluateOutput:
-    """Evaluate ``predictor`` on the approved samples of ``params.month`` and publish the result.
+    """Evaluate ``predictor`` on the approved samples of ``params.month``'s current review and publish the result.
 
-    A published evaluation for the same dataset and review is reused (so a retry never recomputes or
-    double-logs); one for a different review is a DataError, because published objects are immutable.
+    The evaluation is keyed by the dataset and review hashes it uses: one published for the same inputs
+    is reused (so a retry never recomputes or double-logs), and a revised review is a new evaluation
+    beside the old one. A ``params.review_hash`` that is not the month's current review is a DataError.
     """
     month, version = params.month, predictor.library_version
     check_label(params.version_label, version)
@@ -78,15 +81,11 @@ def run(params: EvaluateParams, *, store: ObjectStore, tracker: Tracker, predict
         loaded = load_dataset(store, month)
         dataset = loaded.dataset
         review = load_review(store, month, loaded.content_hash, sample_ids=dataset.get_column("sample_id").to_list())
-        existing = find_record(store, month, version)
+        check_review_hash(month, expected=params.review_hash, current=review.review_hash, revision=review.revision)
+        inputs = {"dataset_hash": loaded.content_hash, "review_hash": review.review_hash}
+        existing = find_record(store, month, version, **inputs)
 
     if existing is not None:
-        if (existing.dataset_hash, existing.review_csv_sha256) != (loaded.content_hash, review.review_csv_sha256):
-            raise DataError(
-                f"{metrics_key(month, version)} was made on dataset {existing.dataset_hash[:12]} / review "
-                f"{existing.review_csv_sha256[:12]}, not on the current dataset {loaded.content_hash[:12]} / review "
-                f"{review.review_csv_sha256[:12]}; published evaluations are immutable"
-            )
         with phases("track"):
             found = tracker.find_runs(EXPERIMENT, tags=run_tags(existing))
         if found:
@@ -114,7 +113,7 @@ def run(params: EvaluateParams, *, store: ObjectStore, tracker: Tracker, predict
         errors = with_errors(evaluated)
         summary = summarise(errors)
         predictions_bytes = encode_predictions(evaluated)
-        key = predictions_key(month, version)
+        key = predictions_key(month, version, **inputs)
         record = EvaluationRecord(
             month=str(month),
             library_version=version,
@@ -134,7 +133,9 @@ def run(params: EvaluateParams, *, store: ObjectStore, tracker: Tracker, predict
             metrics=summary,
         )
     with phases("publish"):
-        store.publish({key: predictions_bytes}, marker_key=metrics_key(month, version), marker=record.to_json_bytes())
+        store.publish(
+            {key: predictions_bytes}, marker_key=metrics_key(month, version, **inputs), marker=record.to_json_bytes()
+        )
     # No search for an earlier run here: a run is only ever logged after its record is published, and this
     # call found none published. (Two concurrent evaluations of one version and month can each log a run, as
     # they could when this searched too: a search before creating never closed that window.)
@@ -149,6 +150,7 @@ def run_tags(record: EvaluationRecord) -> dict[str, str]:
         "month": record.month,
         "library_version": record.library_version,
         "dataset_hash": record.dataset_hash,
+        "review_sha256": record.review_csv_sha256,
     }
 
 

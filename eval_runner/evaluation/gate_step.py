@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from eval_runner import __version__
 from eval_runner.errors import ConfigError, DataError
@@ -20,6 +21,7 @@ from eval_runner.evaluation.decisions import load_decision
 from eval_runner.evaluation.evaluate import EXPERIMENT as EVALUATIONS_EXPERIMENT
 from eval_runner.evaluation.gate import judge
 from eval_runner.evaluation.inputs import VersionEvaluations, load_evaluations, normalise_version
+from eval_runner.evaluation.lineage import MonthLineage, months_lineage
 from eval_runner.evaluation.policy import parse_policy
 from eval_runner.hashing import sha256_bytes
 from eval_runner.keys import Month, decision_key
@@ -44,6 +46,8 @@ class GateParams:
     release_id: str | None = None
     promote: bool = False
     model: str = "battery-lib"
+    # The review each month must be judged on (from validate-review); a month not named: its current review.
+    review_hashes: Mapping[Month, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -56,14 +60,22 @@ class GateOutput:
     promoted: ModelVersionRecord | None
 
 
-def default_release_id(candidate: str, baseline_label: str, months: tuple[Month, ...], policy_sha256: str) -> str:
+def default_release_id(
+    candidate: str,
+    baseline_label: str,
+    months: tuple[Month, ...],
+    policy_sha256: str,
+    lineage: Mapping[Month, MonthLineage],
+) -> str:
     """A release id from what identifies the question, so a rerun finds its earlier decision.
 
     The baseline is named by its label, not the version it resolves to: a retry after the promotion
-    (the champion is now the candidate) must find the decision instead of asking a new question.
+    (the champion is now the candidate) must find the decision instead of asking a new question. The
+    reviews are part of the question: after a revised review the same gate is a new decision.
     """
     span = "_".join(str(m) for m in sorted(months))
-    return f"{candidate}-vs-{baseline_label}-on-{span}-policy-{policy_sha256[:12]}"
+    reviews = sha256_bytes(",".join(f"{m}={lineage[m].review_hash}" for m in sorted(months)).encode())
+    return f"{candidate}-vs-{baseline_label}-on-{span}-policy-{policy_sha256[:12]}-reviews-{reviews[:12]}"
 
 
 def _baseline_label(label: str) -> str:
@@ -111,7 +123,7 @@ def _decide(params: GateParams, *, store: ObjectStore, tracker: Tracker, release
     baseline, baseline_model_version = resolve_baseline(params.baseline, tracker=tracker, model=params.model)
     if candidate == baseline:
         raise ConfigError(f"candidate and baseline are both {candidate}; nothing to gate")
-    loaded = load_evaluations(store, params.months, (candidate, baseline))
+    _, loaded = load_evaluations(store, params.months, (candidate, baseline), review_hashes=params.review_hashes)
     result = judge(loaded[candidate].errors, loaded[baseline].errors, policy)
     return GateDecision(
         release_id=release_id,
@@ -124,7 +136,9 @@ def _decide(params: GateParams, *, store: ObjectStore, tracker: Tracker, release
         ),
         hashes={
             r.month: MonthInputs(
-                dataset_hash=r.dataset_hash, manifest_sha256=r.manifest_sha256, review_csv_sha256=r.review_csv_sha256
+                dataset_hash=r.dataset_hash,
+                manifest_sha256=r.manifest_sha256,
+                review_csv_sha256=r.review_csv_sha256,
             )
             for r in loaded[candidate].records
         },
@@ -147,8 +161,9 @@ def run(params: GateParams, *, store: ObjectStore, tracker: Tracker) -> GateOutp
         raise ConfigError("gate needs at least one month")
     policy_sha = sha256_bytes(params.policy_text.encode())
     baseline_label = _baseline_label(params.baseline)
+    lineage = months_lineage(store, params.months, params.review_hashes)
     release_id = params.release_id or default_release_id(
-        normalise_version(params.candidate), baseline_label, params.months, policy_sha
+        normalise_version(params.candidate), baseline_label, params.months, policy_sha, lineage
     )
     key = decision_key(release_id)
     existing = load_decision(store, release_id)
@@ -167,6 +182,7 @@ def run(params: GateParams, *, store: ObjectStore, tracker: Tracker) -> GateOutp
                 f"{key} already holds a decision for other inputs (candidate, baseline, months or policy); "
                 "use another --release-id"
             )
+        _check_same_reviews(decision, lineage, key)
     else:
         decision = _decide(params, store=store, tracker=tracker, release_id=release_id)
         data = decision.to_json_bytes()
@@ -176,6 +192,17 @@ def run(params: GateParams, *, store: ObjectStore, tracker: Tracker) -> GateOutp
     if decision.verdict == "pass" and params.promote:
         promoted = _promote(decision, tracker=tracker, model=params.model)
     return GateOutput(decision=decision, key=key, reused=reused, promoted=promoted)
+
+
+def _check_same_reviews(decision: GateDecision, lineage: Mapping[Month, MonthLineage], key: str) -> None:
+    """A decision made on another review than the months' current (or given) one is stale: never reuse it."""
+    for month, item in sorted(lineage.items()):
+        judged = decision.hashes.get(str(month))
+        if judged is not None and judged.review_csv_sha256 != item.review_hash:
+            raise DataError(
+                f"{key} was decided on review {judged.review_csv_sha256} of {month}, but the review to judge "
+                f"is {item.review_hash} (revision {item.revision}); use another --release-id to gate the new review"
+            )
 
 
 def _promote(decision: GateDecision, *, tracker: Tracker, model: str) -> ModelVersionRecord:
@@ -192,6 +219,7 @@ def _evaluation_run(tracker: Tracker, decision: GateDecision, version: str, mont
         "month": month,
         "library_version": version,
         "dataset_hash": decision.hashes[month].dataset_hash,
+        "review_sha256": decision.hashes[month].review_csv_sha256,
     }
     found = tracker.find_runs(EVALUATIONS_EXPERIMENT, tags=tags)
     if not found:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import polars as pl
 
 from eval_runner.evaluation.compare import check_same_inputs
+from eval_runner.evaluation.lineage import MonthLineage, months_lineage
 from eval_runner.evaluation.metrics import with_errors
 from eval_runner.evaluation.records import EvaluationRecord, load_predictions, load_record
 from eval_runner.keys import Month
@@ -24,12 +25,34 @@ class VersionEvaluations:
 
 
 def load_evaluations(
-    store: ObjectStore, months: Sequence[Month], versions: Sequence[str]
-) -> dict[str, VersionEvaluations]:
-    """Records and errors per version; a missing evaluation or mismatched inputs is a DataError."""
-    records = {version: [load_record(store, month, version) for month in months] for version in versions}
+    store: ObjectStore,
+    months: Sequence[Month],
+    versions: Sequence[str],
+    *,
+    review_hashes: Mapping[Month, str] | None = None,
+) -> tuple[dict[Month, MonthLineage], dict[str, VersionEvaluations]]:
+    """Each month's lineage, and records and errors per version of evaluations of exactly that lineage.
+
+    Only evaluations of each month's current dataset and review are read (``review_hashes`` may insist
+    on the review per month; another current review is a DataError); evaluations of an older review are
+    stale and never judged. A missing evaluation or mismatched inputs is a DataError.
+    """
+    lineage = months_lineage(store, months, review_hashes or {})
+    records = {
+        version: [
+            load_record(
+                store,
+                month,
+                version,
+                dataset_hash=lineage[month].dataset_hash,
+                review_hash=lineage[month].review_hash,
+            )
+            for month in months
+        ]
+        for version in versions
+    }
     check_same_inputs([record for per_version in records.values() for record in per_version])
-    return {
+    return lineage, {
         version: VersionEvaluations(
             version=version,
             records=tuple(per_version),

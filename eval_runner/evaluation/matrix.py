@@ -1,14 +1,21 @@
-"""The month x version matrix of published evaluations, so a backfill's state shows at a glance (pure)."""
+"""The month x version matrix of published evaluations: which are current, which are stale (pure).
+
+An evaluation is *current* when it was made on its month's current dataset and current review, and
+*stale* otherwise (made on an older review revision or dataset build): it stays published, but the
+gate and the comparison never read it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import polars as pl
 
 from eval_runner.evaluation.records import EvaluationRecord
 
 _MISSING = "-"
+CURRENT = "current"
+STALE = "stale"
 
 
 def _version_key(version: str) -> tuple[tuple[int, int | str], ...]:
@@ -16,12 +23,19 @@ def _version_key(version: str) -> tuple[tuple[int, int | str], ...]:
     return tuple((0, int(part)) if part.isdigit() else (1, part) for part in version.split("."))
 
 
-def evaluations_frame(records: Sequence[EvaluationRecord]) -> pl.DataFrame:
-    """One row per published evaluation with its inputs and headline metrics."""
+def evaluations_frame(
+    records: Sequence[EvaluationRecord], current: Mapping[str, tuple[str, str] | None]
+) -> pl.DataFrame:
+    """One row per published evaluation with its inputs, whether they are current, and headline metrics.
+
+    ``current`` maps a month to its current (dataset hash, review hash), or None when it has none (no
+    valid review now): every evaluation of such a month is stale.
+    """
     rows = [
         {
             "month": r.month,
             "version": r.library_version,
+            "status": CURRENT if current.get(r.month) == (r.dataset_hash, r.review_csv_sha256) else STALE,
             "dataset_hash": r.dataset_hash[:12],
             "review_sha256": r.review_csv_sha256[:12],
             "n_evaluated": r.n_evaluated,
@@ -31,33 +45,41 @@ def evaluations_frame(records: Sequence[EvaluationRecord]) -> pl.DataFrame:
         }
         for r in records
     ]
-    schema = {"month": pl.String(), "version": pl.String(), "dataset_hash": pl.String(),
+    schema = {"month": pl.String(), "version": pl.String(), "status": pl.String(), "dataset_hash": pl.String(),
               "review_sha256": pl.String(), "n_evaluated": pl.Int64(), "runtime_abs_error_median": pl.Float64(),
               "capacity_abs_error_median": pl.Float64(), "runtime_q10_q90_coverage": pl.Float64()}  # fmt: skip
-    return pl.DataFrame(rows, schema=schema).sort("month", "version")
+    return pl.DataFrame(rows, schema=schema).sort("month", "version", "status", "review_sha256")
 
 
-def matrix(records: Sequence[EvaluationRecord]) -> pl.DataFrame:
-    """Months as rows, versions as columns; a cell reads ``<median abs runtime error> d @<dataset hash>``.
+def _cell(rows: pl.DataFrame) -> str:
+    """One (month, version): the current evaluation and how many stale ones, or the stale ones alone."""
+    current = rows.filter(pl.col("status") == CURRENT)
+    stale = rows.height - current.height
+    shown = (current if current.height else rows).row(0, named=True)
+    error = shown["runtime_abs_error_median"]
+    text = f"{'n/a' if error is None else round(error, 2)} d @{shown['dataset_hash'][:8]}/{shown['review_sha256'][:8]}"
+    if not current.height:
+        return f"stale: {text}" + (f" +{stale - 1} stale" if stale > 1 else "")
+    return text + (f" +{stale} stale" if stale else "")
 
-    A ``!`` after the hash marks a month whose evaluations were made on different dataset or review
-    hashes (re-evaluate before comparing); ``-`` marks a combination not evaluated yet.
+
+def matrix(records: Sequence[EvaluationRecord], current: Mapping[str, tuple[str, str] | None]) -> pl.DataFrame:
+    """Months as rows, versions as columns; a cell reads ``<median abs runtime error> d @<dataset>/<review>``.
+
+    The cell shows the current evaluation, with ``+N stale`` when older ones exist; ``stale: ...`` marks a
+    combination evaluated only on an older review or dataset (re-evaluate it before comparing); ``-``
+    marks one not evaluated yet.
     """
-    frame = evaluations_frame(records)
+    frame = evaluations_frame(records, current)
     if frame.height == 0:
         return pl.DataFrame({"month": []}, schema={"month": pl.String()})
     versions = sorted(frame.get_column("version").unique().to_list(), key=_version_key)
-    mixed = frame.group_by("month").agg((pl.struct("dataset_hash", "review_sha256").n_unique() > 1).alias("mixed"))
-    cells = frame.join(mixed, on="month").with_columns(
-        (
-            pl.col("runtime_abs_error_median").round(2).cast(pl.String()).fill_null("n/a")
-            + pl.lit(" d @")
-            + pl.col("dataset_hash").str.slice(0, 8)
-            + pl.when(pl.col("mixed")).then(pl.lit("!")).otherwise(pl.lit(""))
-        ).alias("cell")
+    months = sorted(frame.get_column("month").unique().to_list())
+    cells: dict[str, list[str]] = {version: [] for version in versions}
+    for month in months:
+        for version in versions:
+            rows = frame.filter((pl.col("month") == month) & (pl.col("version") == version))
+            cells[version].append(_cell(rows) if rows.height else _MISSING)
+    return pl.DataFrame(
+        {"month": months, **cells}, schema={"month": pl.String(), **dict.fromkeys(versions, pl.String())}
     )
-    wide = cells.pivot(on="version", index="month", values="cell").sort("month")
-    for version in versions:
-        if version not in wide.columns:
-            wide = wide.with_columns(pl.lit(None, pl.String()).alias(version))
-    return wide.select("month", *versions).fill_null(_MISSING)

@@ -2,7 +2,8 @@
 
 Started by ``eval-runner review serve``. The store comes from the FLEET_EVAL_S3_* settings, or from
 ``st.session_state["store"]`` when a test injects one. Decisions live in the session until the
-reviewer saves; saving validates the whole review and writes review.csv then review.json.
+reviewer saves; saving validates the whole review and publishes it as the month's next revision
+(review.csv then review.json); earlier revisions stay as they were.
 """
 
 from __future__ import annotations
@@ -186,7 +187,8 @@ def _save(store: ObjectStore, loaded: LoadedDataset, decisions: dict[str, bool],
     saved_review: LoadedReview | None = st.session_state.get("last_saved")
     if saved_review is not None and saved_review.dataset_hash == loaded.content_hash:
         st.success(
-            f"Saved by {saved_review.reviewer} at {saved_review.reviewed_at:%Y-%m-%d %H:%M} UTC: "
+            f"Revision {saved_review.revision} (review hash {saved_review.review_hash[:12]}) saved by "
+            f"{saved_review.reviewer} at {saved_review.reviewed_at:%Y-%m-%d %H:%M} UTC: "
             f"{len(saved_review.approved)} approved, {len(saved_review.rejected)} rejected, "
             f"{saved_review.unmentioned} not reviewed (not approved)."
         )

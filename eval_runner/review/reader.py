@@ -1,4 +1,9 @@
-"""Read and save a month's review (review.csv + review.json), validated against the dataset it names."""
+"""Read and save a month's review revisions (review.csv + review.json), validated against the dataset they name.
+
+Reviews are append-only: every save is a new revision under ``capacity/reviews/<month>/revision=NNNNNN/``
+and the newest complete one is the month's current review. Revision 0 is the layout from before
+revisions (review.csv and review.json directly in the month's folder), read as the oldest revision.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,25 @@ from datetime import datetime
 
 from eval_runner.dataset.reader import load_dataset
 from eval_runner.errors import ConfigError, DataError, TransientError
-from eval_runner.keys import DATASETS_PREFIX, Month, month_of_manifest_key, review_csv_key, review_json_key
-from eval_runner.review.manifest import Review, ReviewMeta, build_meta, render_review_csv, validate_review
-from eval_runner.storage import ObjectStore
+from eval_runner.keys import (
+    DATASETS_PREFIX,
+    LEGACY_REVISION,
+    Month,
+    month_of_manifest_key,
+    review_csv_key,
+    review_file_of_key,
+    review_json_key,
+    review_prefix,
+)
+from eval_runner.review.manifest import (
+    Review,
+    ReviewMeta,
+    build_meta,
+    parse_review_meta,
+    render_review_csv,
+    validate_review,
+)
+from eval_runner.storage import ContentConflictError, ObjectStore
 
 
 @dataclass(frozen=True)
@@ -18,6 +39,7 @@ class LoadedReview:
     """What evaluation needs from a review: the approved samples and how much was left unreviewed."""
 
     month: str
+    revision: int
     dataset_hash: str
     approved: frozenset[str]
     rejected: frozenset[str]
@@ -25,6 +47,38 @@ class LoadedReview:
     reviewer: str
     reviewed_at: datetime
     review_csv_sha256: str
+
+    @property
+    def review_hash(self) -> str:
+        """The review's identity: sha256 of its review.csv (what evaluations are keyed by)."""
+        return self.review_csv_sha256
+
+
+# How many revision numbers one save tries before it gives up: each lost try means another save of
+# the same month won a revision number in the meantime.
+_CLAIM_ATTEMPTS = 20
+
+
+def _revision_files(store: ObjectStore, month: Month) -> dict[int, set[str]]:
+    files: dict[int, set[str]] = {}
+    for key in store.list(review_prefix(month)):
+        found = review_file_of_key(month, key)
+        if found is not None:
+            files.setdefault(found[0], set()).add(found[1])
+    return files
+
+
+def review_revisions(store: ObjectStore, month: Month) -> list[int]:
+    """The month's complete review revisions (review.json written), oldest first; 0 is the legacy layout."""
+    return sorted(number for number, names in _revision_files(store, month).items() if "review.json" in names)
+
+
+def current_revision(store: ObjectStore, month: Month) -> int:
+    """The month's current review: its newest complete revision; a month without one is a DataError."""
+    revisions = review_revisions(store, month)
+    if not revisions:
+        raise DataError(f"review of {month}: nothing under {review_prefix(month)!r}; the month has not been reviewed")
+    return revisions[-1]
 
 
 def _sample_ids(store: ObjectStore, month: Month, dataset_hash: str) -> frozenset[str]:
@@ -38,16 +92,22 @@ def _sample_ids(store: ObjectStore, month: Month, dataset_hash: str) -> frozense
 
 
 def load_review(
-    store: ObjectStore, month: Month, dataset_hash: str, *, sample_ids: Collection[str] | None = None
+    store: ObjectStore,
+    month: Month,
+    dataset_hash: str,
+    *,
+    sample_ids: Collection[str] | None = None,
+    revision: int | None = None,
 ) -> LoadedReview:
-    """Load the month's review and validate it against the dataset with ``dataset_hash``.
+    """Load a revision of the month's review (default: the current one) and validate it against the dataset.
 
     ``sample_ids`` (the dataset's) saves re-reading dataset.parquet when the caller has it loaded.
     A missing review, a review for another dataset hash, or any bad line raises DataError.
     """
-    json_key, csv_key = review_json_key(month), review_csv_key(month)
+    number = current_revision(store, month) if revision is None else revision
+    json_key, csv_key = review_json_key(month, number), review_csv_key(month, number)
     if not store.exists(json_key):
-        raise DataError(f"review of {month}: {json_key!r} does not exist; the month has not been reviewed")
+        raise DataError(f"review of {month}: revision {number} ({json_key!r}) does not exist")
     ids = frozenset(sample_ids) if sample_ids is not None else _sample_ids(store, month, dataset_hash)
     review = validate_review(
         store.get_bytes(csv_key),
@@ -60,7 +120,21 @@ def load_review(
     )
     if review.meta is None:  # cannot happen: validate_review parses the meta it is given
         raise DataError(f"{json_key}: review metadata missing")
-    return _loaded(review, review.meta)
+    return _loaded(review, review.meta, number)
+
+
+def load_review_meta(store: ObjectStore, month: Month, revision: int) -> ReviewMeta:
+    """review.json of one revision, with its review.csv checked against the hash it names.
+
+    Cheaper than :func:`load_review` (no dataset read) for readers that need the review's identity
+    only, such as the gate: the evaluations it reads validated the review's lines when they were made.
+    """
+    json_key, csv_key = review_json_key(month, revision), review_csv_key(month, revision)
+    meta = parse_review_meta(store.get_bytes(json_key), name=json_key)
+    store.get_bytes(csv_key, expected_sha256=meta.review_csv_sha256)
+    if meta.month != str(month):
+        raise DataError(f"{json_key}: month is {meta.month}, expected {month}")
+    return meta
 
 
 def save_review(
@@ -73,11 +147,12 @@ def save_review(
     dataset_hash: str,
     sample_ids: Collection[str],
 ) -> LoadedReview:
-    """Validate ``decisions`` fully, then write review.csv and, last, review.json that vouches for it.
+    """Validate ``decisions`` fully, then publish them as the month's next review revision.
 
-    Nothing is written unless the whole review is valid. A review is human input that reviewers
-    revise, so both objects may be replaced; review.json names review.csv's hash, so a save that dies
-    between the two writes is detected by every reader instead of mixing two reviews.
+    Nothing is written unless the whole review is valid, and nothing is ever replaced: a revision is
+    claimed by conditional writes (review.csv, then review.json as the marker), so of two concurrent
+    saves that pick the same number exactly one gets it and the other takes the next one. A save that
+    dies between the two writes leaves a revision without review.json, which readers skip.
     """
     if not reviewer.strip():
         raise DataError(f"review of {month}: the reviewer's name is empty")
@@ -91,18 +166,30 @@ def save_review(
         csv_data=csv_data,
         review=review,
     )
-    csv_key = review_csv_key(month)
-    digest = store.put_bytes(csv_key, csv_data, overwrite=True)
-    info = store.head(csv_key)
-    if info is None or info.sha256 != digest:
-        raise TransientError(f"review of {month}: {csv_key!r} did not verify after writing; review.json not written")
-    store.put_bytes(review_json_key(month), meta.to_json_bytes(), overwrite=True)
-    return _loaded(review, meta)
+    for _ in range(_CLAIM_ATTEMPTS):
+        number = max(_revision_files(store, month), default=LEGACY_REVISION) + 1
+        csv_key = review_csv_key(month, number)
+        try:
+            digest = store.put_bytes(csv_key, csv_data)
+            info = store.head(csv_key)
+            if info is None or info.sha256 != digest:
+                raise TransientError(
+                    f"review of {month}: {csv_key!r} did not verify after writing; review.json not written"
+                )
+            store.put_bytes(review_json_key(month, number), meta.to_json_bytes())
+        except ContentConflictError:
+            continue  # another save claimed this revision first; ours becomes the next one
+        return _loaded(review, meta, number)
+    raise TransientError(
+        f"review of {month}: {_CLAIM_ATTEMPTS} revision numbers in a row were taken by concurrent saves; "
+        "nothing of this save is the current review, save again"
+    )
 
 
-def _loaded(review: Review, meta: ReviewMeta) -> LoadedReview:
+def _loaded(review: Review, meta: ReviewMeta, revision: int) -> LoadedReview:
     return LoadedReview(
         month=meta.month,
+        revision=revision,
         dataset_hash=meta.dataset_hash,
         approved=review.approved,
         rejected=review.rejected,

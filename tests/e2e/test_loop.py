@@ -11,7 +11,10 @@ import polars as pl
 import pytest
 
 from eval_runner import keys
-from eval_runner.keys import Month, dataset_manifest_key, review_json_key
+from eval_runner.evaluation.records import find_record
+from eval_runner.keys import Month, dataset_manifest_key, review_prefix
+from eval_runner.storage import S3ObjectStore
+from scripts.demo import cluster
 from scripts.demo.cluster import DATA_BUCKET
 from scripts.demo.loop import DEMO_REVIEWER, Loop, merge_summary
 from tests.fixtures.e2e_loop import Fleet
@@ -47,7 +50,15 @@ def test_datasets_are_built_reviewed_and_validated(e2e_loop: Loop, e2e_reviewed_
         assert phases[f"review {month}"] == "Succeeded"
         manifest = _json(e2e_loop, dataset_manifest_key(Month.parse(month)))
         assert manifest, f"manifest of {month} is empty"
-        review = _json(e2e_loop, review_json_key(Month.parse(month)))
+        # Reviews are revisions: the newest revision=NNNNNN/review.json is the month's current review.
+        prefix = review_prefix(Month.parse(month))
+        metas = sorted(
+            str(item.object_name)
+            for item in e2e_loop.s3.list_objects(DATA_BUCKET, prefix=prefix, recursive=True)
+            if str(item.object_name).endswith("/review.json") and "/revision=" in str(item.object_name)
+        )
+        assert metas, f"no review revision under {prefix}"
+        review = _json(e2e_loop, metas[-1])
         assert review["reviewer"] == DEMO_REVIEWER
 
 
@@ -64,10 +75,22 @@ def test_evaluate_gate_and_promote(e2e_loop: Loop, e2e_reviewed_months: list[str
     assert decision["inputs"]["candidate"]["library_version"] == "0.9.0"
     assert decision["inputs"]["baseline"]["library_version"] == "0.6.0"
     assert sorted(decision["hashes"]) == sorted(e2e_reviewed_months)
+    store = S3ObjectStore.from_settings(cluster.s3_settings(e2e_loop.creds, DATA_BUCKET))
     for month in e2e_reviewed_months:
+        # The gate names the review it judged per month, and every version has an evaluation of exactly
+        # that dataset and review: keyed by both, or (made by `make demo` before keys named their inputs,
+        # and reused) a legacy-layout record that names the same hashes.
+        judged = decision["hashes"][month]
         for version in ("0.6.0", "0.8.0", "0.9.0"):
-            key = f"capacity/evaluations/year={month[:4]}/month={month[5:]}/version={version}/metrics.json"
-            assert e2e_loop.s3.stat_object(DATA_BUCKET, key).size
+            record = find_record(
+                store,
+                Month.parse(month),
+                version,
+                dataset_hash=judged["dataset_hash"],
+                review_hash=judged["review_csv_sha256"],
+            )
+            assert record is not None, f"{version} on {month}: no evaluation of the review the gate judged"
+            assert store.exists(record.predictions.key)
     assert "0.9.0" in _champion(mlflow_api)
 
 

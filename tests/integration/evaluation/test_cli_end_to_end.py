@@ -19,6 +19,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from eval_runner.cli import main
+from eval_runner.evaluation.lineage import month_lineage
 from eval_runner.evaluation.records import load_record
 from eval_runner.keys import Month
 from eval_runner.settings import MlflowSettings, S3Settings
@@ -127,7 +128,9 @@ def test_evaluate_compare_gate_list_on_real_services(
     runs = client.search_runs([experiment_id(client, f"{env.experiment_prefix}/evaluations")])
     assert len(runs) == 6  # one per (month, version), the retry added none
     run = next(r for r in runs if r.data.tags["library_version"] == "0.10.0" and r.data.tags["month"] == "2026-04")
-    record = load_record(object_store, Month(2026, 4), "0.10.0")
+    lineage = month_lineage(object_store, Month(2026, 4))
+    record = load_record(object_store, Month(2026, 4), "0.10.0", dataset_hash=lineage.dataset_hash,
+                         review_hash=lineage.review_hash)  # fmt: skip
     assert run.data.params["version_label"] == "v0.10.0"
     assert run.data.params["library_version"] == "0.10.0"
     assert run.data.params["image_digest"] == "sha256:0.10.0"

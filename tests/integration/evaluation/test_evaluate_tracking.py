@@ -60,7 +60,9 @@ def test_an_evaluation_is_one_run_with_every_metric_and_artifact_and_a_retry_log
     # The artifacts are the published objects themselves (the same bytes) and the plot.
     logged = _artifacts(client, run.info.run_id, tmp_path / "first")
     assert set(logged) == ARTIFACTS
-    assert logged["metrics.json"] == object_store.get_bytes(metrics_key(MONTH, "0.9.0"))
+    assert logged["metrics.json"] == object_store.get_bytes(
+        metrics_key(MONTH, "0.9.0", dataset_hash=record.dataset_hash, review_hash=record.review_csv_sha256)
+    )
     assert logged["predictions.parquet"] == object_store.get_bytes(record.predictions.key)
     assert logged["plots/errors.png"].startswith(b"\x89PNG")
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,8 +14,9 @@ import eval_runner.review
 from eval_runner.cli import main
 from eval_runner.dataset.reader import LoadedDataset
 from eval_runner.errors import ExitCode
-from eval_runner.keys import Month, review_json_key, review_prefix
-from eval_runner.review.reader import load_review
+from eval_runner.hashing import sha256_bytes
+from eval_runner.keys import Month, review_csv_key, review_json_key, review_prefix
+from eval_runner.review.reader import load_review, review_revisions, save_review
 from eval_runner.storage import S3ObjectStore
 
 MONTH = Month(2026, 4)
@@ -84,9 +87,9 @@ def test_review_written_for_another_dataset_hash_is_refused(
     path = tmp_path / "review.csv"
     path.write_text(f"sample_id,use_for_training\n{_ids(built)[0]},true\n")
     assert main(["review", "submit", "--month", str(MONTH), "--file", str(path), "--reviewer", "ana"]) == ExitCode.OK
-    meta = json.loads(object_store.get_bytes(review_json_key(MONTH)))
+    meta = json.loads(object_store.get_bytes(review_json_key(MONTH, 1)))
     meta["dataset_hash"] = "0" * 64
-    object_store.put_bytes(review_json_key(MONTH), json.dumps(meta, indent=2).encode(), overwrite=True)
+    object_store.put_bytes(review_json_key(MONTH, 1), json.dumps(meta, indent=2).encode(), overwrite=True)
     capsys.readouterr()
     assert main(["review", "validate", "--month", str(MONTH)]) == ExitCode.DATA
     err = capsys.readouterr().err
@@ -110,3 +113,38 @@ def test_review_through_the_ui_on_real_s3(built: LoadedDataset, object_store: S3
     suggested = set(built.dataset.filter("suggest_use")["sample_id"].to_list())
     assert review.approved == suggested
     assert review.unmentioned == 0 and review.reviewer == "Ana"
+
+
+def test_validate_outputs_the_review_hash_and_concurrent_saves_on_s3_are_distinct_revisions(
+    built: LoadedDataset, object_store: S3ObjectStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = _ids(built)[:6]
+    saves = [{s: i <= n for i, s in enumerate(ids)} for n in range(6)]  # six different reviews
+    barrier = threading.Barrier(len(saves))
+    saved: list[int] = []
+
+    def save(n: int) -> None:
+        barrier.wait()  # start together, so the saves race for the same revision numbers
+        review = save_review(object_store, MONTH, saves[n], reviewer=f"reviewer-{n}", reviewed_at=datetime.now(UTC),
+                             dataset_hash=built.content_hash, sample_ids=_ids(built))  # fmt: skip
+        saved.append(review.revision)
+
+    threads = [threading.Thread(target=save, args=(n,)) for n in range(len(saves))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    revisions = review_revisions(object_store, MONTH)
+    assert sorted(saved) == revisions == list(range(1, len(saves) + 1))  # every save kept, none replaced another
+    reviewers = {load_review(object_store, MONTH, built.content_hash, revision=r).reviewer for r in revisions}
+    assert reviewers == {f"reviewer-{n}" for n in range(len(saves))}
+    capsys.readouterr()
+    assert main(["review", "validate", "--month", str(MONTH)]) == ExitCode.OK
+    summary = json.loads(capsys.readouterr().out)
+    current = load_review(object_store, MONTH, built.content_hash)
+    assert summary["revision"] == revisions[-1] == current.revision
+    assert (
+        summary["review_hash"]
+        == current.review_hash
+        == sha256_bytes(object_store.get_bytes(review_csv_key(MONTH, current.revision)))
+    )

@@ -4,6 +4,7 @@ import pytest
 
 from eval_runner.errors import ConfigError
 from eval_runner.keys import (
+    LEGACY_REVISION,
     Month,
     dataset_prefix,
     decision_key,
@@ -11,6 +12,9 @@ from eval_runner.keys import (
     fleet_batch_done_key,
     fleet_batch_key,
     fleet_results_key,
+    review_csv_key,
+    review_file_of_key,
+    review_json_key,
 )
 
 
@@ -36,7 +40,12 @@ def test_bad_month_is_a_config_error_naming_the_text(text: str) -> None:
 
 def test_layout_keys_match_the_design() -> None:
     month = Month.parse("2026-04")
-    assert evaluation_prefix(month, "0.9.0") == "capacity/evaluations/year=2026/month=04/version=0.9.0/"
+    dataset, review = "d" * 64, "e" * 64
+    assert evaluation_prefix(month, "0.9.0", dataset_hash=dataset, review_hash=review) == (
+        f"capacity/evaluations/year=2026/month=04/version=0.9.0/dataset={dataset}/review={review}/"
+    )
+    assert review_csv_key(month, 3) == "capacity/reviews/year=2026/month=04/revision=000003/review.csv"
+    assert review_json_key(month, LEGACY_REVISION) == "capacity/reviews/year=2026/month=04/review.json"
     assert decision_key("rel-0.10.0") == "capacity/decisions/rel-0.10.0/decision.json"
     assert fleet_batch_key("r1", 42) == "fleet/runs/r1/batches/batch=00042.parquet"
     assert fleet_batch_done_key("r1", 42) == "fleet/runs/r1/batches/batch=00042.done"
@@ -49,4 +58,16 @@ def test_layout_keys_match_the_design() -> None:
 @pytest.mark.parametrize("bad", ["../x", "a/b", "", "x y", "..", "-lead"])
 def test_unsafe_key_parts_are_refused(bad: str) -> None:
     with pytest.raises(ConfigError, match="cannot be used in an object key"):
-        evaluation_prefix(Month(2026, 4), bad)
+        evaluation_prefix(Month(2026, 4), bad, dataset_hash="d" * 64, review_hash="e" * 64)
+
+
+def test_review_keys_parse_back_to_their_revision() -> None:
+    month = Month(2026, 4)
+    assert review_file_of_key(month, review_json_key(month, 12)) == (12, "review.json")
+    assert review_file_of_key(month, review_csv_key(month, LEGACY_REVISION)) == (LEGACY_REVISION, "review.csv")
+    assert review_file_of_key(month, "capacity/reviews/year=2026/month=04/revision=1/review.csv") is None
+
+
+def test_evaluation_keys_refuse_what_is_not_a_hash() -> None:
+    with pytest.raises(ConfigError, match="review hash 'abc' is not a sha256"):
+        evaluation_prefix(Month(2026, 4), "0.9.0", dataset_hash="d" * 64, review_hash="abc")

@@ -6,17 +6,21 @@ import dataclasses
 import json
 import math
 import zlib
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 import pytest
 
+from eval_runner.dataset.reader import load_dataset
 from eval_runner.errors import ConfigError, DataError
 from eval_runner.evaluation import compare_step, evaluate, gate_step
 from eval_runner.evaluation.decision import GateDecision
-from eval_runner.evaluation.matrix import matrix
+from eval_runner.evaluation.lineage import month_lineage
+from eval_runner.evaluation.matrix import evaluations_frame, matrix
 from eval_runner.evaluation.records import list_records
 from eval_runner.keys import Month, decision_key
+from eval_runner.review.reader import load_review, save_review
 from tests.fakes import MemoryObjectStore
 from tests.fixtures.evaluation import FakePredictor, FakeTracker, publish_reviewed_month, synthetic_month, truth_of
 
@@ -73,12 +77,12 @@ def test_compare_refuses_evaluations_on_different_inputs(
     eval_store: MemoryObjectStore, fake_tracker: FakeTracker
 ) -> None:
     evaluate_all(eval_store, fake_tracker, months=(APRIL,))
-    key = "capacity/evaluations/year=2026/month=04/version=0.9.0/metrics.json"
+    key = _record_key(eval_store, "year=2026/month=04/version=0.9.0/")
     record = json.loads(eval_store.objects[key])
-    record["dataset_hash"] = "f" * 64
+    record["manifest_sha256"] = "f" * 64
     eval_store.objects[key] = json.dumps(record).encode()
     with pytest.raises(
-        DataError, match=r"evaluations of 2026-04 were made on different inputs.*0\.9\.0 on dataset ffff"
+        DataError, match=r"evaluations of 2026-04 were made on different inputs.*0\.9\.0 on dataset \w+ / manifest ffff"
     ):
         compare_step.run(compare_step.CompareParams((APRIL,), ("0.8.0", "0.9.0")), store=eval_store,
                          tracker=fake_tracker)  # fmt: skip
@@ -158,7 +162,7 @@ def test_a_release_id_with_other_inputs_is_refused(world: tuple[MemoryObjectStor
 
 def test_months_evaluated_in_different_images_are_not_gated(world: tuple[MemoryObjectStore, FakeTracker]) -> None:
     store, tracker = world
-    key = "capacity/evaluations/year=2026/month=05/version=0.9.0/metrics.json"
+    key = _record_key(store, "year=2026/month=05/version=0.9.0/")
     record = json.loads(store.objects[key])
     record["image_digest"] = image_of("rebuilt")
     store.objects[key] = json.dumps(record).encode()
@@ -208,10 +212,10 @@ def test_a_bad_policy_writes_no_decision(world: tuple[MemoryObjectStore, FakeTra
 
 def test_matrix_shows_every_month_and_version(world: tuple[MemoryObjectStore, FakeTracker]) -> None:
     store, _ = world
-    table = matrix(list_records(store))
+    table = matrix(list_records(store), _current(store))
     assert table.columns == ["month", "0.8.0", "0.9.0", "0.10.0"]
     assert table.get_column("month").to_list() == ["2026-04", "2026-05"]
-    assert all(" d @" in cell and "!" not in cell for cell in table.get_column("0.10.0").to_list())
+    assert all(" d @" in cell and "stale" not in cell for cell in table.get_column("0.10.0").to_list())
 
 
 def test_matrix_marks_missing_combinations(eval_store: MemoryObjectStore, fake_tracker: FakeTracker) -> None:
@@ -220,6 +224,84 @@ def test_matrix_marks_missing_combinations(eval_store: MemoryObjectStore, fake_t
     truth = truth_of(synthetic_month(MAY, 100, seed=5)[0])
     evaluate.run(evaluate.EvaluateParams(MAY, "0.9.0"), store=eval_store, tracker=fake_tracker,
                  predictor=FakePredictor("0.9.0", truth, {}))  # fmt: skip
-    table = matrix(list_records(eval_store))
+    table = matrix(list_records(eval_store), _current(eval_store))
     may = table.filter(pl.col("month") == "2026-05").row(0, named=True)
     assert may["0.8.0"] == "-" and may["0.10.0"] == "-" and may["0.9.0"] != "-"
+
+
+def _record_key(store: MemoryObjectStore, folder: str) -> str:
+    """The one metrics.json of a (month, version) folder (its key names the dataset and review hashes)."""
+    keys = [k for k in store.list(f"capacity/evaluations/{folder}") if k.endswith("/metrics.json")]
+    assert len(keys) == 1, keys
+    return keys[0]
+
+
+def _current(store: MemoryObjectStore) -> dict[str, tuple[str, str] | None]:
+    months = {record.month for record in list_records(store)}
+    lineage = {m: month_lineage(store, Month.parse(m)) for m in months}
+    return {m: (item.dataset_hash, item.review_hash) for m, item in lineage.items()}
+
+
+def _revise(store: MemoryObjectStore, month: Month) -> str:
+    """A second review revision of ``month`` that rejects one more sample; return its review hash."""
+    lineage = month_lineage(store, month)
+    current = load_review(store, month, lineage.dataset_hash)
+    decisions = dict.fromkeys(current.approved, True) | dict.fromkeys(current.rejected, False)
+    decisions[sorted(current.approved)[0]] = False
+    dataset = load_dataset(store, month, with_series=False).dataset
+    revised = save_review(store, month, decisions, reviewer="second", reviewed_at=datetime(2026, 6, 1, tzinfo=UTC),
+                          dataset_hash=lineage.dataset_hash, sample_ids=dataset["sample_id"].to_list())  # fmt: skip
+    return revised.review_hash
+
+
+def test_the_gate_refuses_evaluations_of_a_stale_review(world: tuple[MemoryObjectStore, FakeTracker]) -> None:
+    store, tracker = world
+    old = month_lineage(store, MAY).review_hash
+    new = _revise(store, MAY)  # every evaluation of May is now of a stale review
+    with pytest.raises(DataError, match=rf"no evaluation of version \S+ on 2026-05 with review {new}.*only stale "
+                                        rf"evaluations exist, made on review {old}"):  # fmt: skip
+        gate_step.run(gate_params("0.9.0", baseline="0.8.0", promote=False), store=store, tracker=tracker)
+    with pytest.raises(DataError, match=rf"review of 2026-05: this step must use review {old}, but the month's "
+                                        rf"current review is {new}"):  # fmt: skip
+        gate_step.run(dataclasses.replace(gate_params("0.9.0", baseline="0.8.0", promote=False),
+                                          review_hashes={MAY: old}), store=store, tracker=tracker)  # fmt: skip
+    assert store.list("capacity/decisions/") == []
+
+
+def test_after_re_evaluating_the_gate_judges_and_names_the_current_reviews(
+    world: tuple[MemoryObjectStore, FakeTracker],
+) -> None:
+    store, tracker = world
+    new = _revise(store, MAY)
+    truth = truth_of(synthetic_month(MAY, N, seed=1)[0])
+    for version in ("0.8.0", "0.9.0"):
+        bias, noise = BIAS[version]
+        predictor = FakePredictor(version, truth, bias, noise=noise, seed=zlib.crc32(version.encode()))
+        params = evaluate.EvaluateParams(MAY, version, image_digest=image_of(version))
+        evaluate.run(params, store=store, tracker=tracker, predictor=predictor)
+    out = gate_step.run(dataclasses.replace(gate_params("0.9.0", baseline="0.8.0", promote=False),
+                                            review_hashes={MAY: new}), store=store, tracker=tracker)  # fmt: skip
+    assert out.decision.hashes["2026-05"].review_csv_sha256 == new
+    assert out.decision.hashes["2026-04"].review_csv_sha256 == month_lineage(store, APRIL).review_hash
+
+
+def test_the_matrix_marks_stale_evaluations(world: tuple[MemoryObjectStore, FakeTracker]) -> None:
+    store, tracker = world
+    _revise(store, MAY)
+    truth = truth_of(synthetic_month(MAY, N, seed=1)[0])
+    evaluate.run(evaluate.EvaluateParams(MAY, "0.9.0", image_digest=image_of("0.9.0")), store=store, tracker=tracker,
+                 predictor=FakePredictor("0.9.0", truth, {}, noise=0.15))  # fmt: skip
+    records = list_records(store)
+    frame = evaluations_frame(records, _current(store))
+    may = frame.filter(pl.col("month") == "2026-05")
+    assert sorted(may.filter(pl.col("status") == "stale").get_column("version").to_list()) == [
+        "0.10.0",
+        "0.8.0",
+        "0.9.0",
+    ]
+    assert may.filter(pl.col("status") == "current").get_column("version").to_list() == ["0.9.0"]
+    row = matrix(records, _current(store)).filter(pl.col("month") == "2026-05").row(0, named=True)
+    assert row["0.9.0"].endswith(" +1 stale") and not row["0.9.0"].startswith("stale")
+    assert row["0.8.0"].startswith("stale: ") and row["0.10.0"].startswith("stale: ")
+    april = matrix(records, _current(store)).filter(pl.col("month") == "2026-04").row(0, named=True)
+    assert not any("stale" in april[v] for v in ("0.8.0", "0.9.0", "0.10.0"))

@@ -41,7 +41,7 @@ def test_review_in_the_ui_and_save(tiny_month: tuple[MemoryObjectStore, str]) ->
     at.sidebar.text_input(key="reviewer").input("Ana Reviewer").run()
     at.button(key="save").click().run()
     assert not at.exception
-    assert "Saved by Ana Reviewer" in at.success[0].value
+    assert "Revision 1 (review hash " in at.success[0].value and "saved by Ana Reviewer" in at.success[0].value
     review = load_review(store, MONTH, digest)
     assert review.approved == {SAMPLE_IDS[0]}
     assert review.rejected == {SAMPLE_IDS[2]}
@@ -57,7 +57,13 @@ def test_a_saved_review_is_the_starting_point(tiny_month: tuple[MemoryObjectStor
     at.button(key="save").click().run()
     again = _app(store)
     assert "Reviewed 3 / 3" in again.get("progress")[0].proto.text
-    assert store.exists(review_json_key(MONTH))
+    assert store.exists(review_json_key(MONTH, 1))
+    again.button(key="bulk_approve").click().run()
+    again.sidebar.text_input(key="reviewer").input("bo").run()
+    again.button(key="save").click().run()
+    # A second save is a second revision; the first stays as it was.
+    assert store.exists(review_json_key(MONTH, 1)) and store.exists(review_json_key(MONTH, 2))
+    assert "Revision 2" in again.success[0].value
 
 
 def test_without_datasets_the_page_says_what_to_do(dataset_store: MemoryObjectStore) -> None:
