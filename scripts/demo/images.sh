@@ -19,6 +19,10 @@ STAMPS=$CACHE/demo-images
 PYTHON_BASE=fleet-eval/python:3.11-bookworm
 DEBIAN_BASE=local/debian:bookworm
 PYPISERVER_VERSION=2.4.2
+# pypiserver alone serves with wsgiref, one request at a time: a build downloading pyarrow keeps every
+# other build (and the readiness probe) waiting until connections time out. waitress serves in threads.
+WAITRESS_VERSION=3.0.2
+PYPISERVER_TAG=$PYPISERVER_VERSION-waitress$WAITRESS_VERSION
 FIELDSIM_VERSION=0.1.0
 GIT_SERVER_VERSION=0.1.0
 RUNNER_VERSION=$("$PY" -c 'import eval_runner; print(eval_runner.__version__)')
@@ -75,7 +79,7 @@ build() {
 }
 
 # A local index over the wheelhouse: the same locked wheels, by the same hashes, as in the cluster.
-WHEELHOUSE=$(bash "$REPO/scripts/build/wheelhouse.sh" "pypiserver==$PYPISERVER_VERSION")
+WHEELHOUSE=$(bash "$REPO/scripts/build/wheelhouse.sh" "pypiserver==$PYPISERVER_VERSION" "waitress==$WAITRESS_VERSION")
 INDEX_PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$(dirname "$PY")/pypi-server" run --host 127.0.0.1 --port "$INDEX_PORT" --disable-fallback \
   --authenticate . --passwords . "$WHEELHOUSE" >"$LOG_DIR/demo-images-index.log" 2>&1 &
@@ -121,9 +125,10 @@ DIGEST_EXTRA="$(docker image inspect -f '{{.Id}}' "$PYTHON_BASE")" build "$CORE"
   --build-arg LOCK_SHA256="$(cat "$WORK/runner/LOCK_SHA256")" --build-arg REVISION="$(git -C "$REPO" rev-parse HEAD)"
 DIGEST_EXTRA="$CONTEXT_DIGEST" build "$REGISTRY/fleet-eval/fieldsim:$FIELDSIM_VERSION" "$WORK/fieldsim" \
   "$HERE/fieldsim.Dockerfile" --build-arg CORE_IMAGE="$CORE"
-DIGEST_EXTRA="$(docker image inspect -f '{{.Id}}' "$PYTHON_BASE")" build "$REGISTRY/fleet-eval/pypiserver:$PYPISERVER_VERSION" \
+DIGEST_EXTRA="$(docker image inspect -f '{{.Id}}' "$PYTHON_BASE")" build "$REGISTRY/fleet-eval/pypiserver:$PYPISERVER_TAG" \
   "$WORK/pypiserver" "$HERE/pypiserver.Dockerfile" --build-arg BASE_IMAGE="$PYTHON_BASE" \
-  --build-arg PIP_INDEX_URL="$INDEX" --build-arg PYPISERVER_VERSION="$PYPISERVER_VERSION"
+  --build-arg PIP_INDEX_URL="$INDEX" --build-arg PYPISERVER_VERSION="$PYPISERVER_VERSION" \
+  --build-arg WAITRESS_VERSION="$WAITRESS_VERSION"
 DIGEST_EXTRA="$(docker image inspect -f '{{.Id}}' "$DEBIAN_BASE")" build "$REGISTRY/fleet-eval/git-server:$GIT_SERVER_VERSION" \
   "$WORK/git-server" "$HERE/git-server/Dockerfile" --build-arg BASE_IMAGE="$DEBIAN_BASE"
 log "all demo images are in $REGISTRY (runner context $CONTEXT_DIGEST)"
