@@ -140,7 +140,22 @@ elif [ -d "/tmp/sources/$LIBRARY_VERSION" ]; then
 else
   echo "build: $LIBRARY_VERSION has neither a hashed requirement nor a source tree" >&2; exit 2
 fi
-build() { # build TARGET OUTPUT [FLAG...]: one buildctl call with this image's build arguments
+# A build that failed reaching the index, the registry or buildkitd exits 75 (retried with backoff); any
+# other failure (a missing wheel, a hash mismatch, a broken library) keeps buildctl's code and is final.
+UNREACHABLE='timed out|i/o timeout|connection refused|connection reset|error sending request|code = Unavailable'
+UNREACHABLE="$UNREACHABLE|dns error|no such host|temporary failure in name resolution"
+UNREACHABLE="$UNREACHABLE|502 Bad Gateway|503 Service Unavailable|504 Gateway"
+build() { # build TARGET OUTPUT [FLAG...]: run_buildctl, its log kept, its failure classified
+  # The status goes through a file: in a pipeline, sh reports tee's, and tee keeps the log live.
+  { run_buildctl "$@" 2>&1 && echo 0 >/tmp/build.rc || echo $? >/tmp/build.rc; } | tee /tmp/build.log
+  code=$(cat /tmp/build.rc)
+  [ "$code" -eq 0 ] && return 0
+  if grep -Eiq "$UNREACHABLE" /tmp/build.log; then
+    echo "build: $1 failed reaching a service (see above); exit 75 so the step is retried" >&2; exit 75
+  fi
+  exit "$code"
+}
+run_buildctl() { # run_buildctl TARGET OUTPUT [FLAG...]: one buildctl call with this image's build arguments
   target=$1 output=$2; shift 2
   buildctl --addr "$BUILDKIT_ADDR" build --frontend dockerfile.v0 \\
     --local context=/tmp/build --local dockerfile=/tmp/build --opt target="$target" \\

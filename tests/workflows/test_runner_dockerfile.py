@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from workflows import versions
 
 REPO = Path(__file__).resolve().parents[2]
@@ -66,3 +68,37 @@ def test_the_committed_requirement_exports_match_the_lock() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
+
+
+def _build_function(tmp_path: Path, fake_buildctl: str) -> str:
+    """The step's ``build`` function, its scratch files under tmp_path, over a fake ``run_buildctl``."""
+    script = versions.BUILD_SCRIPT
+    functions = script[script.index("UNREACHABLE=") : script.index("run_buildctl() {")]
+    return "set -eu\n" + functions.replace("/tmp/", f"{tmp_path}/") + f"run_buildctl() {{ {fake_buildctl}; }}\n"
+
+
+@pytest.mark.parametrize(
+    ("buildctl", "exit_code"),
+    [
+        # uv inside BuildKit, the package index busy (the CI failure of 2026-12-02)
+        (
+            "echo '  x Failed to download `numpy==2.3.5`'; echo '  -> Request failed after 3 retries in 48.3s:"
+            " client error (Connect): operation timed out' ; return 1",
+            75,
+        ),
+        ("echo 'error: failed to get status: rpc error: code = Unavailable desc = connection error'; return 1", 75),
+        # final: the wheel's hash is not the locked one, or the library fails `uv pip check`
+        ("echo '  x Failed to download: Hash mismatch for `numpy==2.3.5`'; return 1", 1),
+        ("echo 'battery-lib 0.9.1 requires numpy<2, but numpy 2.3.5 is installed'; return 2", 2),
+        ("echo built; return 0", 0),
+    ],
+    ids=["index-timeout", "buildkitd-unavailable", "hash-mismatch", "pip-check", "success"],
+)
+def test_a_build_that_could_not_reach_a_service_exits_75_and_any_other_failure_keeps_its_code(
+    tmp_path: Path, buildctl: str, exit_code: int
+) -> None:
+    script = _build_function(tmp_path, buildctl) + 'build runner "type=image"\necho returned\n'
+    done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=False)
+    assert done.returncode == exit_code, done.stdout + done.stderr
+    assert ("returned" in done.stdout) == (exit_code == 0)
+    assert (tmp_path / "build.log").read_text().strip()  # the log the classification read
