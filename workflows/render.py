@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from workflows import dataset_build, evaluate, fleet_rollout, generated_files, release
+from workflows import dataset_build, evaluate, fleet_rollback, fleet_rollout, generated_files, release
 
 ROOT = Path(__file__).resolve().parent.parent
 CHART_FILES = ROOT / "charts" / "fleet-eval" / "files"
@@ -25,6 +25,7 @@ BUILDERS: dict[str, tuple[str, Callable[[], Any]]] = {
     "dataset-build-monthly.yaml": ("workflows/dataset_build.py", dataset_build.build_cron),
     "evaluate.yaml": ("workflows/evaluate.py", evaluate.build),
     "fleet-rollout.yaml": ("workflows/fleet_rollout.py", fleet_rollout.build),
+    "fleet-rollback.yaml": ("workflows/fleet_rollback.py", fleet_rollback.build),
     "release.yaml": ("workflows/release.py", release.build),
 }
 

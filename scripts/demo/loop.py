@@ -231,8 +231,9 @@ class Loop:
         run_id: str = "",
         release_id: str = "",
         gate_override_reason: str = "",
+        apply: bool = False,
     ) -> Workflow:
-        """Run fleet-rollout (configuration stays a dry run: apply=false).
+        """Run fleet-rollout (configuration is a dry run unless ``apply``: then it writes to the devices).
 
         The version needs a pass decision that judged its image (``release_id`` names it; empty: any of
         the version's), or ``gate_override_reason`` saying why it rolls out without one.
@@ -243,7 +244,7 @@ class Loop:
             "mode": mode,
             "shards": str(shards),
             "batch-size": str(batch_size),
-            "apply": "false",
+            "apply": "true" if apply else "false",
             "run-id": run_id,
             "release-id": release_id,
             "gate-override-reason": gate_override_reason,
@@ -258,6 +259,16 @@ class Loop:
             f"rollout {version} {mode}", wf, started,
             f"{merge.get('devices', '?')} devices in {merge.get('batches', '?')} batches",
         )  # fmt: skip
+        return wf
+
+    def rollback(self, run_id: str, *, apply: bool) -> Workflow:
+        """Run fleet-rollback for a configuration run: restore (or, without ``apply``, count) its writes."""
+        started = time.monotonic()
+        wf = self.argo.run(
+            "fleet-rollback", {"run-id": run_id, "apply": "true" if apply else "false"}, timeout=self.timeout
+        )
+        summary = parse_json(next(iter(wf.node_outputs("rollback")), {}).get("summary"), {})
+        self._record(f"rollback {run_id}", wf, started, json.dumps(summary, sort_keys=True))
         return wf
 
     def submit_rollout(

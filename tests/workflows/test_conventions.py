@@ -289,3 +289,19 @@ def test_one_build_per_month_and_one_holder_per_run_step(documents: dict[str, Do
         "fleet-shard": "fleet-run-{{inputs.parameters.run-id}}-{{inputs.parameters.shard}}",
         "fleet-merge": "fleet-run-{{inputs.parameters.run-id}}-merge",
     }
+
+
+def test_fleet_rollback_is_one_retried_step_per_run_holding_only_the_shard_credentials(
+    documents: dict[str, Doc],
+) -> None:
+    step = _template(documents, "fleet-rollback", "fleet-rollback-step")
+    args = step["container"]["args"]
+    assert args[:4] == ["fleet", "rollback", "--run-id", "{{inputs.parameters.run-id}}"]
+    # Dry run unless apply=true: the flag is the only thing the expression can switch.
+    assert args[-1].startswith("{{=inputs.parameters.apply == 'true' ? '--apply' : ")
+    assert step["synchronization"]["mutexes"] == [{"name": "fleet-rollback-{{inputs.parameters.run-id}}"}]
+    assert step["retryStrategy"]["expression"]
+    secrets = {e["valueFrom"]["secretKeyRef"]["name"] for e in step["container"]["env"] if "valueFrom" in e}
+    assert not any("postgres" in s or "mlflow" in s for s in secrets), secrets
+    arguments = {p["name"]: p["value"] for p in _spec(documents, "fleet-rollback")["arguments"]["parameters"]}
+    assert arguments["apply"] == "false"

@@ -1,0 +1,74 @@
+"""fleet-rollback: put back exactly the devices a configuration run wrote, from the Argo UI or `argo submit`.
+
+One pod in the core image running `eval-runner fleet rollback`: the devices and their previous
+parameters come from the run's batch results (a halted run rolls back too), and the restore is a
+configuration write under its own run id (``<run>-rollback``) with the apply's confirm-and-journal,
+canary and error-rate halt. So a retried or resubmitted rollback resumes and never writes a device
+twice. Dry run (a count) unless apply=true. A rollback that left devices unrestored ends Failed
+(exit 3), naming failed.parquet; submit it again to resume.
+"""
+
+from __future__ import annotations
+
+from hera.workflows import DAG, Container, WorkflowTemplate
+from hera.workflows import models as m
+
+from workflows import images
+from workflows.common import Needs, arg, inp, param, runner_step, task, template_defaults
+
+NAME = "fleet-rollback"
+ENTRY = "fleet-rollback"
+INPUTS = ("run-id", "apply", "canary", "max-error-rate", "min-writes")
+# `fleet rollback --apply` is a flag; Argo cannot drop an argument, so a dry run repeats an option instead.
+APPLY_FLAG = "{{=inputs.parameters.apply == 'true' ? '--apply' : '--canary=' + inputs.parameters.canary}}"
+
+
+def rollback_template() -> Container:
+    """Restore (or count, dry run) the devices the run wrote; its summary is the counts."""
+    return runner_step(
+        "fleet-rollback-step",
+        [
+            "fleet",
+            "rollback",
+            "--run-id",
+            inp("run-id"),
+            f"--canary={inp('canary')}",
+            f"--max-error-rate={inp('max-error-rate')}",
+            f"--min-writes={inp('min-writes')}",
+            APPLY_FLAG,
+        ],
+        image=images.CORE_IMAGE,
+        inputs=[param(n) for n in INPUTS],
+        needs=(Needs.SHARDS,),
+        summary_keys=("would_restore", "devices", "attempted"),
+        memory="2Gi",
+        # One rollback of a run at a time: a resubmit while one runs waits, then resumes from its journal.
+        synchronization=m.Synchronization(mutexes=[m.Mutex(name=f"fleet-rollback-{inp('run-id')}")]),
+    )
+
+
+def build() -> WorkflowTemplate:
+    """The fleet-rollback WorkflowTemplate."""
+    with (
+        WorkflowTemplate(
+            name=NAME,
+            entrypoint=ENTRY,
+            arguments=[
+                arg("run-id", "", "the configuration run to roll back (its fleet-rollout workflow's run id)"),
+                arg(
+                    "apply",
+                    "false",
+                    "really write the previous parameters (default: dry run, a count)",
+                    ["false", "true"],
+                ),
+                arg("canary", "10", "devices restored first; the rest only if they all succeed"),
+                arg("max-error-rate", "0.05", "halt above this failed-write share (once min-writes were attempted)"),
+                arg("min-writes", "20", "writes attempted before the error rate can halt the rollback"),
+            ],
+            annotations={"workflows.argoproj.io/description": "Restore exactly the devices a configuration run wrote."},
+            **template_defaults(),
+        ) as wt,
+        DAG(name=ENTRY, inputs=[param(n) for n in INPUTS]),
+    ):
+        task(rollback_template(), "rollback", arguments={n: inp(n) for n in INPUTS})
+    return wt
