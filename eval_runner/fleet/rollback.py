@@ -85,7 +85,8 @@ def run_rollback(
     rest = diff.filter(~pl.col("device_id").is_in(canary_ids))
     parts = [first] + [frame for _, frame in rest.group_by("batch", maintain_order=True)]
 
-    async def restore() -> list[pl.DataFrame]:
+    async def restore() -> tuple[list[pl.DataFrame], int]:
+        """The restored rows of each part, and how many devices this call tried (journaled ones are not tried again)."""
         outcomes: list[pl.DataFrame] = []
         attempted = failed = 0
         async with client_factory() as client:
@@ -100,13 +101,18 @@ def run_rollback(
                 halted = attempted >= min_writes and failed / attempted > max_error_rate
                 if (index == 0 and outcome.failed) or halted:
                     break
-        return outcomes
+        return outcomes, attempted
 
-    rows = pl.concat(asyncio.run(restore())) if parts else diff
+    outcomes, tried = asyncio.run(restore()) if parts else ([diff], 0)
+    rows = pl.concat(outcomes)
     failed = failed_devices(rows)
     store.put_bytes(keys.fleet_report_key(restore_run, "failed.parquet"), frame_to_parquet(failed), overwrite=True)
     counts = {str(a): int(n) for a, n in rows.group_by("action").agg(pl.len()).iter_rows()}
-    summary = {"run_id": run_id, "mode": "apply", "devices": diff.height, "attempted": rows.height, **counts}
+    # "tried": devices this call read and wrote (or found changed by someone else); a resumed rollback
+    # shows it left every journaled device alone.
+    summary = {
+        "run_id": run_id, "mode": "apply", "devices": diff.height, "attempted": rows.height, "tried": tried, **counts,
+    }  # fmt: skip
     if failed.height or rows.height < diff.height:
         raise DataError(
             f"fleet rollback of {run_id!r}: {failed.height} devices not restored and "

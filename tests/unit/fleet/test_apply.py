@@ -249,7 +249,8 @@ def test_rollback_restores_exactly_the_written_devices_and_leaves_later_changes_
     for device in written - {touched_later}:
         assert api.parameters[device] == originals[device]
     assert api.parameters[touched_later] != originals[touched_later]
-    # Resumed, the rollback sends nothing again: its journal holds every restored device.
-    with pytest.raises(DataError, match=r"1 devices not restored"):
+    # Resumed, the rollback sends nothing again: its journal holds every restored device, and says so.
+    with pytest.raises(DataError, match=r"1 devices not restored") as resumed:
         run_rollback(RUN, store=store, client_factory=client, apply=True, max_error_rate=0.5)
     assert sum(api.puts.values()) == puts + len(written) - 1
+    assert "'tried': 1," in str(resumed.value)  # only the device someone changed is tried again (and refused)
