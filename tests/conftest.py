@@ -13,12 +13,22 @@ pytest_plugins = sorted(
     f"tests.fixtures.{path.stem}" for path in (_HERE / "fixtures").glob("*.py") if path.stem != "__init__"
 )
 
-_TIER_MARKERS = {"integration": "integration", "e2e": "e2e"}
+# The marks every test of a tier directory carries, so `-m "not e2e"` selects without per-file boilerplate.
+_TIER_MARKS = {
+    "integration": [pytest.mark.integration],
+    "e2e": [
+        pytest.mark.e2e,
+        # argo-server's certificate is self-signed; the tests talk to it without verification on purpose.
+        pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning"),
+        # Hera 7.1's WorkflowsService serialises with pydantic's deprecated .json(); not ours to fix.
+        pytest.mark.filterwarnings("ignore::pydantic.warnings.PydanticDeprecatedSince20"),
+    ],
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test by its tier directory, so `-m "not e2e"` selects without per-file boilerplate."""
+    """Give each test the marks of its tier directory."""
     for item in items:
         parts = Path(str(item.path)).relative_to(_HERE).parts
-        if parts and parts[0] in _TIER_MARKERS:
-            item.add_marker(getattr(pytest.mark, _TIER_MARKERS[parts[0]]))
+        for mark in _TIER_MARKS.get(parts[0], []) if parts else []:
+            item.add_marker(mark)

@@ -267,8 +267,7 @@ class Loop:
         wf = self.argo.run(
             "fleet-rollback", {"run-id": run_id, "apply": "true" if apply else "false"}, timeout=self.timeout
         )
-        summary = parse_json(next(iter(wf.node_outputs("rollback")), {}).get("summary"), {})
-        self._record(f"rollback {run_id}", wf, started, json.dumps(summary, sort_keys=True))
+        self._record(f"rollback {run_id}", wf, started, json.dumps(rollback_summary(wf), sort_keys=True))
         return wf
 
     def submit_rollout(
@@ -282,8 +281,17 @@ class Loop:
         )  # fmt: skip
 
 
+def _step_summary(wf: Workflow, step: str) -> dict[str, Any]:
+    """The JSON ``summary`` output of the workflow's first node of ``step``; empty when it has none."""
+    summary = parse_json(next(iter(wf.node_outputs(step)), {}).get("summary"), {})
+    return summary if isinstance(summary, dict) else {}
+
+
 def merge_summary(wf: Workflow) -> dict[str, Any]:
     """The merge node's summary (devices, batches, library_version, counts)."""
-    outputs = next(iter(wf.node_outputs("merge")), {})
-    summary = parse_json(outputs.get("summary"), {})
-    return summary if isinstance(summary, dict) else {}
+    return _step_summary(wf, "merge")
+
+
+def rollback_summary(wf: Workflow) -> dict[str, Any]:
+    """The rollback node's summary (a dry run's would_restore, or an apply's devices, tried and counts)."""
+    return _step_summary(wf, "rollback")

@@ -37,10 +37,7 @@ from scripts.demo.loop import Loop, merge_summary
 from tests.fixtures.e2e_loop import Fleet
 from tests.fixtures.fleet import FleetFrameSource
 
-pytestmark = [
-    pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning"),
-    pytest.mark.timeout(2400),
-]
+pytestmark = pytest.mark.timeout(2400)
 
 # A version no other e2e test rolls out, so these rollouts publish under their own keys.
 VERSION = "0.10.0"

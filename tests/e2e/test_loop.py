@@ -19,10 +19,7 @@ from scripts.demo.cluster import DATA_BUCKET
 from scripts.demo.loop import DEMO_REVIEWER, Loop, merge_summary
 from tests.fixtures.e2e_loop import Fleet
 
-pytestmark = [
-    pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning"),
-    pytest.mark.timeout(3600),
-]
+pytestmark = pytest.mark.timeout(3600)
 
 
 def _json(loop: Loop, key: str) -> dict[str, object]:

@@ -22,14 +22,7 @@ from minio import Minio
 
 from tests.e2e.conftest import NAMESPACE, S3_ENDPOINT, component_version
 
-pytestmark = [
-    pytest.mark.e2e,
-    # argo-server's certificate is self-signed; the test talks to it without verification on purpose.
-    pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning"),
-    # Hera 7.1's WorkflowsService serialises with pydantic's deprecated .json(); not ours to fix.
-    pytest.mark.filterwarnings("ignore::pydantic.warnings.PydanticDeprecatedSince20"),
-    pytest.mark.timeout(900),
-]
+pytestmark = pytest.mark.timeout(900)
 
 # Images come from the cluster registry (kind's local-registry pattern); make cluster pushed them.
 PYTHON_IMAGE = "localhost:5001/fleet-eval/python:3.11-bookworm"

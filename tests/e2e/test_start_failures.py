@@ -18,12 +18,7 @@ from hera.workflows.models import PodSecurityContext, TTLStrategy
 from tests.e2e.conftest import NAMESPACE
 from workflows.common import retry_transient
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning"),
-    pytest.mark.filterwarnings("ignore::pydantic.warnings.PydanticDeprecatedSince20"),
-    pytest.mark.timeout(600),
-]
+pytestmark = pytest.mark.timeout(600)
 
 PYTHON_IMAGE = "localhost:5001/fleet-eval/python:3.11-bookworm"
 # runc cannot start a container whose command does not exist: StartError (exit code 128), as with a

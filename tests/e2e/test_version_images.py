@@ -30,10 +30,7 @@ from scripts.demo.cluster import DATA_BUCKET, GIT_NODE_PORT
 from scripts.demo.loop import Loop, image_builds
 from tests.services.package_index import LIBRARY_ROOT
 
-pytestmark = [
-    pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning"),
-    pytest.mark.timeout(3600),
-]
+pytestmark = pytest.mark.timeout(3600)
 RUN = str(int(time.time()))
 NEW_VERSION = f"0.9.1.post{RUN}"
 LIBRARY_GIT = f"http://127.0.0.1:{GIT_NODE_PORT}/git/battery-lib.git"
