@@ -12,6 +12,7 @@ import polars as pl
 from eval_runner.errors import ConfigError
 from eval_runner.evaluation.compare import leaderboard, segment_table
 from eval_runner.evaluation.inputs import load_evaluations
+from eval_runner.evaluation.lineage import months_lineage
 from eval_runner.evaluation.plots import cdf_png, segment_bars_png
 from eval_runner.hashing import sha256_bytes
 from eval_runner.keys import Month
@@ -51,7 +52,8 @@ def run(params: CompareParams, *, store: ObjectStore, tracker: Tracker) -> Compa
         raise ConfigError(f"compare needs at least two distinct versions, got {list(params.versions)}")
     if not params.months:
         raise ConfigError("compare needs at least one month")
-    lineage, loaded = load_evaluations(store, params.months, params.versions, review_hashes=params.review_hashes)
+    lineage = months_lineage(store, params.months, params.review_hashes)
+    loaded = load_evaluations(store, lineage, params.versions)
     errors = {version: item.errors for version, item in loaded.items()}
     board = leaderboard(errors)
     segments = segment_table(errors, reference=params.versions[0])

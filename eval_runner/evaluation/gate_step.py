@@ -117,13 +117,20 @@ def _image(item: VersionEvaluations) -> str:
     return digests[0]
 
 
-def _decide(params: GateParams, *, store: ObjectStore, tracker: Tracker, release_id: str) -> GateDecision:
+def _decide(
+    params: GateParams,
+    *,
+    store: ObjectStore,
+    tracker: Tracker,
+    release_id: str,
+    lineage: Mapping[Month, MonthLineage],
+) -> GateDecision:
     policy = parse_policy(params.policy_text, name=params.policy_name)
     candidate = normalise_version(params.candidate)
     baseline, baseline_model_version = resolve_baseline(params.baseline, tracker=tracker, model=params.model)
     if candidate == baseline:
         raise ConfigError(f"candidate and baseline are both {candidate}; nothing to gate")
-    _, loaded = load_evaluations(store, params.months, (candidate, baseline), review_hashes=params.review_hashes)
+    loaded = load_evaluations(store, lineage, (candidate, baseline))
     result = judge(loaded[candidate].errors, loaded[baseline].errors, policy)
     return GateDecision(
         release_id=release_id,
@@ -184,7 +191,7 @@ def run(params: GateParams, *, store: ObjectStore, tracker: Tracker) -> GateOutp
             )
         _check_same_reviews(decision, lineage, key)
     else:
-        decision = _decide(params, store=store, tracker=tracker, release_id=release_id)
+        decision = _decide(params, store=store, tracker=tracker, release_id=release_id, lineage=lineage)
         data = decision.to_json_bytes()
         store.put_bytes(key, data)
         _track(tracker, decision, data)

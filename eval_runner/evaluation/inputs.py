@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from eval_runner.evaluation.compare import check_same_inputs
-from eval_runner.evaluation.lineage import MonthLineage, months_lineage
+from eval_runner.evaluation.lineage import MonthLineage
 from eval_runner.evaluation.metrics import with_errors
 from eval_runner.evaluation.records import EvaluationRecord, load_predictions, load_record
 from eval_runner.keys import Month
@@ -25,19 +25,16 @@ class VersionEvaluations:
 
 
 def load_evaluations(
-    store: ObjectStore,
-    months: Sequence[Month],
-    versions: Sequence[str],
-    *,
-    review_hashes: Mapping[Month, str] | None = None,
-) -> tuple[dict[Month, MonthLineage], dict[str, VersionEvaluations]]:
-    """Each month's lineage, and records and errors per version of evaluations of exactly that lineage.
+    store: ObjectStore, lineage: Mapping[Month, MonthLineage], versions: Sequence[str]
+) -> dict[str, VersionEvaluations]:
+    """Records and errors per version of evaluations of exactly each month's ``lineage``, in month order.
 
-    Only evaluations of each month's current dataset and review are read (``review_hashes`` may insist
-    on the review per month; another current review is a DataError); evaluations of an older review are
-    stale and never judged. A missing evaluation or mismatched inputs is a DataError.
+    The caller reads the lineage once (:func:`~eval_runner.evaluation.lineage.months_lineage`) and uses
+    the same one for everything it derives, so a review saved meanwhile cannot split a decision between
+    two reviews. Evaluations of an older review are stale and never read. A missing evaluation or
+    mismatched inputs is a DataError.
     """
-    lineage = months_lineage(store, months, review_hashes or {})
+    months = list(lineage)
     records = {
         version: [
             load_record(
@@ -52,7 +49,7 @@ def load_evaluations(
         for version in versions
     }
     check_same_inputs([record for per_version in records.values() for record in per_version])
-    return lineage, {
+    return {
         version: VersionEvaluations(
             version=version,
             records=tuple(per_version),
