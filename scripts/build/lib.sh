@@ -16,6 +16,25 @@ mkdir -p "$BIN_CACHE" "$CACHE_ROOT/logs"
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
+# ---- free disk: a build that runs out of space half-way fails far from the cause ------------------------
+# A cold `make cluster` writes about 20 GB (Go caches, image tarballs, BuildKit, the node's containerd);
+# an in-cluster build that hits "no space left on device" reads like a library failure.
+MIN_FREE_GB=${FLEET_EVAL_MIN_FREE_GB:-10}
+# require_free_space DIR...: stop, naming the biggest consumers, unless each DIR's filesystem has MIN_FREE_GB.
+require_free_space() {
+  local dir free_gb
+  for dir in "$@"; do
+    [ -e "$dir" ] || continue
+    free_gb=$(( $(df -Pk "$dir" | awk 'NR == 2 { print $4 }') / 1024 / 1024 ))
+    if [ "$free_gb" -lt "$MIN_FREE_GB" ]; then
+      log "only $free_gb GB free on the filesystem of $dir; builds need $MIN_FREE_GB GB (FLEET_EVAL_MIN_FREE_GB)."
+      log "largest users: $(du -sh "$CACHE_ROOT"/* /var/lib/docker/volumes/* 2>/dev/null | sort -rh | head -4 | tr '\t\n' ' ')"
+      log "reclaim with: docker image prune -f; docker exec fleet-eval-control-plane crictl rmi --prune"
+      return 1
+    fi
+  done
+}
+
 # ---- how long a cold build takes, so a long one says where it is -----------------------------------
 # Minutes of wall time per component on these 2-core machines with empty caches, from the clean cold
 # runs in docs/offline-install.md (Flux and the Argo web UI measured later under load, scaled down).

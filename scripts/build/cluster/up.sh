@@ -19,6 +19,7 @@ phase() { log "== $* (+$(( $(date +%s) - T0 ))s)"; }
 
 phase "docker"
 "$REPO_ROOT/scripts/host/setup-docker.sh"
+require_free_space "$CACHE_ROOT" "$(docker info -f '{{.DockerRootDir}}')"
 
 phase "binaries (Go module proxy; cached by version)"
 # Go comes with the machine image (GOTOOLCHAIN=local: no toolchain downloads); modules need >= 1.25.
