@@ -8,8 +8,10 @@ this process's interpreter lock), then snapshot it twice into a real local S3 (v
 Both must write byte-identical batches (same samples and series hashes), so the figure is for the same work.
 Wall and CPU time are printed (CPU of this process, and of the shard process); the machine is shared.
 
-Usage: python bench/snapshot.py [SIZE ...]  (default 10000 100000); --profile writes a cProfile of the
-live snapshot next to the working directory.
+Usage: python bench/snapshot.py [SIZE ...] [--workers=2,3] [--profile]  (default 10000 100000 and the
+snapshot's default workers). The live snapshot runs serially (workers=1: how it ran before batches were
+read ahead) and with each workers count given; --profile writes a cProfile of the largest count to the
+working directory.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import importlib  # noqa: E402  (imports follow the path set-up above)
 
 from eval_runner.contracts import FLEET_SERIES_DAYS  # noqa: E402
 from eval_runner.fleet.models import SnapshotManifest  # noqa: E402
-from eval_runner.fleet.snapshot import run_snapshot  # noqa: E402
+from eval_runner.fleet.snapshot import SNAPSHOT_WORKERS, run_snapshot  # noqa: E402
 from eval_runner.fleet.sources import LiveFleetSource  # noqa: E402
 from eval_runner.settings import PostgresSettings, ShardSettings  # noqa: E402
 from eval_runner.sources.analytics import PostgresAnalytics  # noqa: E402
@@ -81,8 +83,13 @@ def _same_content(baseline: SnapshotManifest, live: SnapshotManifest) -> bool:
     return baseline.devices_sha256 == live.devices_sha256 and hashes(baseline) == hashes(live)
 
 
-def measure(s3: S3Server, pg: PostgresServer, n: int, *, profile: bool) -> dict[str, Any]:
-    """Simulate and load one fleet of ``n`` devices, snapshot it both ways; return the figures."""
+def measure(
+    s3: S3Server, pg: PostgresServer, n: int, *, profile: bool, workers_tried: tuple[int, ...]
+) -> dict[str, Any]:
+    """Simulate and load one fleet of ``n`` devices, snapshot it in-process and live; return the figures.
+
+    Live runs serially, then with each of ``workers_tried`` batches in flight (one database connection each).
+    """
     bucket = f"bench-{uuid.uuid4().hex[:10]}"
     store = S3ObjectStore.from_settings(s3.settings(bucket))
     store.ensure_bucket()
@@ -111,47 +118,53 @@ def measure(s3: S3Server, pg: PostgresServer, n: int, *, profile: bool) -> dict[
     server.start()
     urls = receive.recv()
     del states
+    live: dict[int, tuple[SnapshotManifest, float, float]] = {}  # workers -> (manifest, wall s, cpu s)
     try:
-        profiler = cProfile.Profile() if profile else None
-        wall, cpu = time.perf_counter(), time.process_time()
-        with (
-            PostgresAnalytics.connect(PostgresSettings(dsn=dsn)) as analytics,
-            LiveFleetSource(ShardSettings(urls=tuple(urls)), analytics) as source,
-        ):
-            if profiler is not None:
-                profiler.enable()
-            live = run_snapshot(f"live-{n}", AS_OF, store=store, source=source)
-            if profiler is not None:
-                profiler.disable()
-        live_wall, live_cpu = time.perf_counter() - wall, time.process_time() - cpu
+        for workers in sorted({1, *workers_tried}):
+            profiler = cProfile.Profile() if profile and workers == max(workers_tried) else None
+            wall, cpu = time.perf_counter(), time.process_time()
+            with (
+                PostgresAnalytics.connect(PostgresSettings(dsn=dsn), connections=workers) as analytics,
+                LiveFleetSource(ShardSettings(urls=tuple(urls)), analytics) as source,
+            ):
+                if profiler is not None:
+                    profiler.enable()
+                manifest = run_snapshot(f"live-{n}-w{workers}", AS_OF, store=store, source=source, workers=workers)
+                if profiler is not None:
+                    profiler.disable()
+                    profiler.dump_stats(f"snapshot-{n}.prof")
+            live[workers] = (manifest, time.perf_counter() - wall, time.process_time() - cpu)
     finally:
         server.terminate()
         server.join()
     shard_cpu = _children_cpu() - cpu_before
-    if profiler is not None:
-        profiler.dump_stats(f"snapshot-{n}.prof")
+    best = min(live, key=lambda w: live[w][1])
     return {
         "devices": n,
-        "batches": len(live.batches),
-        "series_rows": sum(b.series_rows for b in live.batches),
-        "same_content": _same_content(baseline, live),
+        "batches": len(baseline.batches),
+        "series_rows": sum(b.series_rows for b in baseline.batches),
+        "same_content": all(_same_content(baseline, manifest) for manifest, _, _ in live.values()),
         "simulate_s": simulate_s,
         "load_sources_s": load_s,
         "baseline_wall_s": baseline_wall,
         "baseline_cpu_s": baseline_cpu,
-        "live_wall_s": live_wall,
-        "live_cpu_s": live_cpu,
-        "shard_server_cpu_s": shard_cpu,
         "baseline_devices_per_s": n / baseline_wall,
-        "live_devices_per_s": n / live_wall,
-        "live_vs_baseline": baseline_wall / live_wall,
+        "shard_server_cpu_s": shard_cpu,
+        **{f"live_w{w}_wall_s": wall for w, (_, wall, _) in live.items()},
+        **{f"live_w{w}_cpu_s": cpu for w, (_, _, cpu) in live.items()},
+        **{f"live_w{w}_devices_per_s": n / wall for w, (_, wall, _) in live.items()},
+        "best_workers": best,
+        "best_vs_serial": live[1][1] / live[best][1],
+        "best_vs_in_process": baseline_wall / live[best][1],
     }
 
 
 def main(argv: list[str]) -> int:
     """Run the sizes given (default 10k and 100k) and print the figures and ratios."""
     profile = "--profile" in argv
-    sizes = [int(a) for a in argv if a != "--profile"] or [10_000, 100_000]
+    workers_arg = next((a.split("=", 1)[1] for a in argv if a.startswith("--workers=")), str(SNAPSHOT_WORKERS))
+    workers_tried = tuple(int(w) for w in workers_arg.split(","))
+    sizes = [int(a) for a in argv if not a.startswith("--")] or [10_000, 100_000]
     print(f"load average at start: {os.getloadavg()}; cpus={os.cpu_count()}; as_of {AS_OF.isoformat()}")
     print(f"series window {FLEET_SERIES_DAYS} days hourly; batch size 250; 5 shards, 8 requests in flight each")
     results = []
@@ -160,19 +173,21 @@ def main(argv: list[str]) -> int:
         pg = start_postgres(Path(tmp) / "pg")
         try:
             for n in sizes:
-                figures = measure(s3, pg, n, profile=profile)
+                figures = measure(s3, pg, n, profile=profile, workers_tried=workers_tried)
                 results.append(figures)
                 print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in figures.items()}))
                 sys.stdout.flush()
         finally:
             pg.stop()
             s3.stop()
-    print("\n   size  live devices/s  (wall s / cpu s / shard cpu s)  in-process devices/s  live/in-process  same")
+    tried = sorted({1, *workers_tried})
+    header = "  ".join(f"live w={w}: dev/s (wall s)" for w in tried)
+    print(f"\n   size  {header}  in-process dev/s  best/serial  same")
     for r in results:
+        cells = "  ".join(f"{r[f'live_w{w}_devices_per_s']:>15.0f} ({r[f'live_w{w}_wall_s']:>5.1f})" for w in tried)
         print(
-            f"{r['devices']:>7}  {r['live_devices_per_s']:>14.0f}  ({r['live_wall_s']:>6.1f} / "
-            f"{r['live_cpu_s']:>6.1f} / {r['shard_server_cpu_s']:>6.1f})  "
-            f"{r['baseline_devices_per_s']:>20.0f}  {r['live_vs_baseline']:>15.2f}x  {r['same_content']}"
+            f"{r['devices']:>7}  {cells}  {r['baseline_devices_per_s']:>16.0f}  "
+            f"{r['best_vs_serial']:>10.2f}x  {r['same_content']}"
         )
     return 0 if all(r["same_content"] for r in results) else 1
 

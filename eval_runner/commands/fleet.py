@@ -100,7 +100,7 @@ def _snapshot(
 ) -> dict[str, Any]:
     from eval_runner.fleet.models import SnapshotManifest, parse_model
     from eval_runner.fleet.plan import check_canary
-    from eval_runner.fleet.snapshot import run_snapshot
+    from eval_runner.fleet.snapshot import SNAPSHOT_WORKERS, run_snapshot
     from eval_runner.fleet.sources import LiveFleetSource
     from eval_runner.keys import fleet_snapshot_manifest_key
     from eval_runner.sources.analytics import PostgresAnalytics
@@ -111,7 +111,8 @@ def _snapshot(
         manifest = parse_model(SnapshotManifest, store.get_bytes(key), name=key)
     else:
         with (
-            PostgresAnalytics.connect(runtime.postgres_settings()) as analytics,
+            # One database connection per batch in flight.
+            PostgresAnalytics.connect(runtime.postgres_settings(), connections=SNAPSHOT_WORKERS) as analytics,
             LiveFleetSource(runtime.shard_settings(), analytics) as source,
         ):
             manifest = run_snapshot(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -21,6 +22,9 @@ from eval_runner.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
+# Batches in flight at once. Measured with bench/snapshot.py on 2 cores: see docs/scale.md.
+SNAPSHOT_WORKERS = 3
+
 
 class FleetSource(Protocol):
     """Where the snapshot reads the fleet from (the live sources, or a generator in tests and benchmarks)."""
@@ -33,7 +37,8 @@ class FleetSource(Protocol):
         """Return the raw rows of ``device_ids`` the library's input is built from.
 
         Version history, the current battery parameters (one row per device), sensor rows and valve
-        movements with ``start <= ts < as_of``. Rows at or after as_of are allowed and ignored.
+        movements with ``start <= ts < as_of``. Rows at or after as_of are allowed and ignored. The
+        snapshot calls it from several threads at once, one batch each.
         """
         ...
 
@@ -85,11 +90,14 @@ def run_snapshot(
     batch_size: int = DEFAULT_BATCH_SIZE,
     series_days: int = FLEET_SERIES_DAYS,
     check_batches: Callable[[int], None] | None = None,
+    workers: int = SNAPSHOT_WORKERS,
 ) -> SnapshotManifest:
     """Write the run's inputs batch by batch, then devices.parquet, then the manifest last.
 
-    A run whose manifest exists is complete and returned as is, so a retried step does nothing. Inputs
-    written before a crash are overwritten on retry: nothing trusts them until the manifest exists.
+    ``workers`` batches are read, shaped and written at once: while one thread waits for the database
+    another shapes, so the database and this process work at the same time. A run whose manifest
+    exists is complete and returned as is, so a retried step does nothing. Inputs written before a
+    crash are overwritten on retry: nothing trusts them until the manifest exists.
     """
     if as_of.tzinfo is None:
         raise ConfigError(f"fleet snapshot: as_of {as_of.isoformat()} needs a time zone (use UTC)")
@@ -101,37 +109,41 @@ def run_snapshot(
     if check_batches is not None:  # e.g. the canary batch: refused before any per-device read
         check_batches(assigned.get_column("batch").n_unique())
     start = as_of - timedelta(days=series_days)
-    batches: list[SnapshotBatch] = []
-    for (batch,), members in assigned.group_by(["batch"], maintain_order=True):
-        ids = members.get_column("device_id").to_list()
+
+    def write_batch(batch: int, ids: list[str]) -> SnapshotBatch:
         samples, series = shape_batch(
             source.device_sources(ids, start=start, as_of=as_of),
             ids,
             as_of=as_of,
             window=timedelta(days=series_days),
-            batch=int(batch),
+            batch=batch,
         )
         samples_bytes, series_bytes = frame_to_parquet(samples), frame_to_parquet(series)
-        store.put_bytes(keys.fleet_samples_key(run_id, int(batch)), samples_bytes, overwrite=True)
-        store.put_bytes(keys.fleet_series_key(run_id, int(batch)), series_bytes, overwrite=True)
-        batches.append(
-            SnapshotBatch(
-                batch=int(batch),
-                devices=len(ids),
-                first_device=ids[0],
-                last_device=ids[-1],
-                samples_sha256=sha256_bytes(samples_bytes),
-                series_sha256=sha256_bytes(series_bytes),
-                series_rows=series.height,
-            )
+        store.put_bytes(keys.fleet_samples_key(run_id, batch), samples_bytes, overwrite=True)
+        store.put_bytes(keys.fleet_series_key(run_id, batch), series_bytes, overwrite=True)
+        log.info("snapshot %s: batch %d written (%d devices, %d series rows)", run_id, batch, len(ids), series.height)
+        return SnapshotBatch(
+            batch=batch,
+            devices=len(ids),
+            first_device=ids[0],
+            last_device=ids[-1],
+            samples_sha256=sha256_bytes(samples_bytes),
+            series_sha256=sha256_bytes(series_bytes),
+            series_rows=series.height,
         )
-        log.info(
-            "snapshot %s: batch %d written (%d devices, %d series rows)",
-            run_id,
-            batch,
-            len(ids),
-            series.height,
-        )
+
+    members = [
+        (int(batch), frame.get_column("device_id").to_list())
+        for (batch,), frame in assigned.group_by(["batch"], maintain_order=True)
+    ]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="snapshot") as pool:
+        futures = [pool.submit(write_batch, batch, ids) for batch, ids in members]
+        try:
+            batches = [future.result() for future in futures]
+        except BaseException:
+            for future in futures:  # the first failure ends the snapshot: batches not started never start
+                future.cancel()
+            raise
     devices_bytes = frame_to_parquet(assigned)
     devices_sha = store.put_bytes(keys.fleet_devices_key(run_id), devices_bytes, overwrite=True)
     manifest = SnapshotManifest(

@@ -10,6 +10,7 @@ batch takes its devices' rows from those frames.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -47,7 +48,9 @@ class LiveFleetSource:
     """FleetSource over the real (or simulated) shards and analytics database.
 
     The shard client is async; this source owns one event loop for its lifetime so the client's
-    connections survive between calls. Use as a context manager.
+    connections survive between calls. Use as a context manager. ``device_sources`` may be called from
+    several threads at once: the shard listings are read once, under a lock, and each call's analytics
+    reads take a database connection of their own.
     """
 
     def __init__(self, shard_settings: ShardSettings, analytics: AnalyticsSource) -> None:
@@ -56,6 +59,7 @@ class LiveFleetSource:
         self._analytics = analytics
         self._versions: dict[datetime, pl.DataFrame] = {}
         self._parameters: pl.DataFrame | None = None
+        self._listings = threading.Lock()  # one thread at a time runs the event loop and fills the caches
 
     def __enter__(self) -> LiveFleetSource:
         return self
@@ -87,18 +91,20 @@ class LiveFleetSource:
         return [record.device_id for record in devices]
 
     def _battery_parameters(self) -> pl.DataFrame:
-        if self._parameters is None:
-            (parameters,) = self._every_shard(self._shards.battery_parameters)
-            self._parameters = parameters_frame(parameters)
-        return self._parameters
+        with self._listings:
+            if self._parameters is None:
+                (parameters,) = self._every_shard(self._shards.battery_parameters)
+                self._parameters = parameters_frame(parameters)
+            return self._parameters
 
     def _version_events(self, as_of: datetime) -> pl.DataFrame:
-        if as_of not in self._versions:
-            # `to` is an exclusive date: ask for the whole day of as_of; library_input cuts at as_of.
-            end = (as_of + timedelta(days=1)).date()
-            (events,) = self._every_shard(lambda shard: self._shards.version_history(shard, end))
-            self._versions[as_of] = events_frame(events)
-        return self._versions[as_of]
+        with self._listings:
+            if as_of not in self._versions:
+                # `to` is an exclusive date: ask for the whole day of as_of; library_input cuts at as_of.
+                end = (as_of + timedelta(days=1)).date()
+                (events,) = self._every_shard(lambda shard: self._shards.version_history(shard, end))
+                self._versions[as_of] = events_frame(events)
+            return self._versions[as_of]
 
     def device_sources(self, device_ids: Sequence[str], *, start: datetime, as_of: datetime) -> DeviceSources:
         """Return the raw rows of ``device_ids``: version history, current battery parameters, series rows."""

@@ -11,8 +11,9 @@ can change them; every other value is its type's own text output, as COPY would 
 from __future__ import annotations
 
 import io
+import queue
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -82,30 +83,54 @@ _WORK_MEM = "64MB"
 
 
 class PostgresAnalytics:
-    """AnalyticsSource on PostgreSQL; takes an open connection (see ``connect``)."""
+    """AnalyticsSource on PostgreSQL; takes open connections (see ``connect``).
 
-    def __init__(self, connection: psycopg.Connection[Any]) -> None:
-        self._connection = connection
+    Each read holds one connection for its duration, so up to ``len(connections)`` threads read at once,
+    each query in its own server process (the fleet snapshot reads batches ahead this way).
+    """
+
+    def __init__(self, connections: Sequence[psycopg.Connection[Any]]) -> None:
+        if not connections:
+            raise ConfigError("analytics database: at least one connection is needed")
+        self._first = connections[0]
+        self._idle: queue.SimpleQueue[psycopg.Connection[Any]] = queue.SimpleQueue()
+        for connection in connections:
+            self._idle.put(connection)
 
     @classmethod
     @contextmanager
-    def connect(cls, settings: PostgresSettings) -> Iterator[PostgresAnalytics]:
-        """Open a read-only connection for the duration of a ``with`` block."""
+    def connect(cls, settings: PostgresSettings, *, connections: int = 1) -> Iterator[PostgresAnalytics]:
+        """Open ``connections`` read-only connections for the duration of a ``with`` block."""
+        opened: list[psycopg.Connection[Any]] = []
         try:
-            connection = psycopg.connect(settings.dsn.get_secret_value(), connect_timeout=10)
-        except psycopg.OperationalError as error:
-            # A refused login is a ConfigError (exit 2), a server that is down a TransientError: the table.
-            raise wrap("analytics database: connecting", error) from error
-        try:
-            connection.read_only = True
-            yield cls(connection)
+            for _ in range(connections):
+                try:
+                    connection = psycopg.connect(settings.dsn.get_secret_value(), connect_timeout=10)
+                except psycopg.OperationalError as error:
+                    # A refused login is a ConfigError (exit 2), a server that is down a TransientError.
+                    raise wrap("analytics database: connecting", error) from error
+                opened.append(connection)
+                connection.read_only = True
+            yield cls(opened)
         finally:
-            connection.close()
+            for connection in opened:
+                connection.close()
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """Lend an idle connection for one read; it comes back with its read-only transaction ended."""
+        connection = self._idle.get()  # waits while every connection is reading
+        try:
+            yield connection
+        finally:
+            with suppress(psycopg.Error):  # a broken connection fails the next read, not this one
+                connection.rollback()  # nothing was written; an aborted transaction must not be lent again
+            self._idle.put(connection)
 
     @property
     def location(self) -> str:
         """Where the rows come from, for lineage; never the password."""
-        info = self._connection.info
+        info = self._first.info
         return f"postgresql://{info.host}:{info.port}/{info.dbname}"
 
     def sensor_logs(self, start: datetime, end: datetime, device_ids: Sequence[str] | None = None) -> pl.DataFrame:
@@ -137,9 +162,9 @@ class PostgresAnalytics:
         counts: list[int] = []
         buffer = io.BytesIO()
         try:
-            with self._connection.cursor(name=f"read_{table}") as cursor:
+            with self._connection() as connection, connection.cursor(name=f"read_{table}") as cursor:
                 # A batch's rows are sorted by device in memory; at the 4 MB default the sort spills to disk.
-                self._connection.execute(f"SET LOCAL work_mem = '{_WORK_MEM}'")
+                connection.execute(f"SET LOCAL work_mem = '{_WORK_MEM}'")
                 cursor.itersize = _GROUPS_PER_FETCH
                 cursor.execute(query, params)
                 for device_id, count, lines in cursor:
@@ -147,7 +172,6 @@ class PostgresAnalytics:
                     counts.append(count)
                     buffer.write(lines.encode())
                     buffer.write(b"\n")
-            self._connection.rollback()  # end the read-only transaction; nothing was written
         except psycopg.errors.UndefinedTable as error:
             raise DataError(f"analytics database: table {table!r} does not exist") from error
         except psycopg.OperationalError as error:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import polars as pl
@@ -40,6 +41,25 @@ def test_analytics_reads_exactly_the_rows_in_the_window(fieldsim_sources: FieldS
         )
         assert analytics.location.startswith("postgresql://")
         assert "password" not in analytics.location
+
+
+def test_analytics_reads_from_several_threads_at_once_each_get_their_own_rows(fieldsim_sources: FieldSources) -> None:
+    fleet = fieldsim_sources.fleet
+    groups = [[f"dev-{i:06d}" for i in range(start, 60, 4)] for start in range(4)]
+    settings = PostgresSettings(dsn=fieldsim_sources.postgres_dsn)
+    with PostgresAnalytics.connect(settings, connections=2) as analytics, ThreadPoolExecutor(max_workers=4) as pool:
+        read = list(pool.map(lambda devices: analytics.sensor_logs(START, END, devices), groups * 3))
+    for devices, frame in zip(groups * 3, read, strict=True):
+        assert_frame_equal(frame, _expected(fleet.sensor_logs, SENSOR_LOG_SCHEMA, devices))
+
+
+def test_a_read_the_server_refuses_leaves_its_connection_fit_for_the_next_read(postgres_dsn: str) -> None:
+    # An empty database: the query fails in the server and aborts the connection's transaction. Lent again
+    # unrolled back, the second read would fail with "current transaction is aborted" instead.
+    with PostgresAnalytics.connect(PostgresSettings(dsn=postgres_dsn), connections=1) as analytics:
+        for _ in range(2):
+            with pytest.raises(DataError, match="table 'sensor_logs' does not exist"):
+                analytics.sensor_logs(START, END)
 
 
 def test_unreachable_database_is_transient() -> None:

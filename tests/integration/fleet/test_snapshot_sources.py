@@ -28,12 +28,13 @@ AS_OF = datetime(2026, 4, 20, 13, tzinfo=UTC)  # inside the fixture fleet's hour
 BATCH_SIZE = 16  # 60 devices: four batches, the last one short
 
 
-def _live_snapshot(sources: FieldSources, store: S3ObjectStore, run_id: str) -> SnapshotManifest:
+def _live_snapshot(sources: FieldSources, store: S3ObjectStore, run_id: str, *, workers: int = 3) -> SnapshotManifest:
+    """The snapshot as `eval-runner fleet snapshot` takes it: batches in flight at once, a connection each."""
     with (
-        PostgresAnalytics.connect(PostgresSettings(dsn=sources.postgres_dsn)) as analytics,
+        PostgresAnalytics.connect(PostgresSettings(dsn=sources.postgres_dsn), connections=workers) as analytics,
         LiveFleetSource(ShardSettings(urls=sources.shard_urls), analytics) as source,
     ):
-        return run_snapshot(run_id, AS_OF, store=store, source=source, batch_size=BATCH_SIZE)
+        return run_snapshot(run_id, AS_OF, store=store, source=source, batch_size=BATCH_SIZE, workers=workers)
 
 
 def _frames(store: S3ObjectStore, manifest: SnapshotManifest) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -45,8 +46,13 @@ def test_the_live_snapshot_equals_the_snapshot_of_the_fleet_the_sources_serve(
     fieldsim_sources: FieldSources, object_store: S3ObjectStore
 ) -> None:
     live = _live_snapshot(fieldsim_sources, object_store, "live")
-    oracle = run_snapshot(
-        "oracle", AS_OF, store=object_store, source=FleetFrameSource(fieldsim_sources.fleet), batch_size=BATCH_SIZE
+    oracle = run_snapshot(  # one batch at a time
+        "oracle",
+        AS_OF,
+        store=object_store,
+        source=FleetFrameSource(fieldsim_sources.fleet),
+        batch_size=BATCH_SIZE,
+        workers=1,
     )
     live_samples, live_series = _frames(object_store, live)
     oracle_samples, oracle_series = _frames(object_store, oracle)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,8 @@ from eval_runner.contracts import FLEET_SERIES_DAYS
 from eval_runner.errors import DataError
 from eval_runner.fleet.shard import read_inputs
 from eval_runner.fleet.snapshot import run_snapshot, shape_batch
+from eval_runner.keys import fleet_snapshot_manifest_key
+from eval_runner.library.inputs import DeviceSources
 from tests.fakes import MemoryObjectStore
 from tests.fixtures.fleet import FleetFrameSource, SyntheticSource
 
@@ -47,3 +50,32 @@ def test_a_device_the_source_forgot_is_named() -> None:
     rows = source.device_sources(ids[:2], start=AS_OF - timedelta(days=1), as_of=AS_OF)
     with pytest.raises(DataError, match=r"batch 4: the source returned no record for 1 devices.*trv-000002"):
         shape_batch(rows, ids, as_of=AS_OF, window=timedelta(days=1), batch=4)
+
+
+def test_batches_written_in_parallel_are_the_batches_written_one_by_one(memory_store: MemoryObjectStore) -> None:
+    serial = run_snapshot("serial", AS_OF, store=memory_store, source=SyntheticSource(95), batch_size=10, workers=1)
+    parallel = run_snapshot("parallel", AS_OF, store=memory_store, source=SyntheticSource(95), batch_size=10, workers=4)
+    assert len(parallel.batches) == 10
+    assert parallel.model_copy(update={"run_id": "serial"}) == serial  # same batches, in batch order
+
+
+def test_a_failing_batch_ends_the_snapshot_unpublished_and_unread_batches_stay_unread(
+    memory_store: MemoryObjectStore,
+) -> None:
+    class FailsOnBatch1(SyntheticSource):
+        def __init__(self) -> None:
+            super().__init__(200)
+            self.read: list[str] = []
+
+        def device_sources(self, device_ids: Sequence[str], *, start: datetime, as_of: datetime) -> DeviceSources:
+            self.read.append(device_ids[0])
+            if "trv-000010" in device_ids:
+                raise DataError("analytics database: reading sensor_logs: the server went away")
+            return super().device_sources(device_ids, start=start, as_of=as_of)
+
+    source = FailsOnBatch1()
+    with pytest.raises(DataError, match="the server went away"):
+        run_snapshot("broken", AS_OF, store=memory_store, source=source, batch_size=10, workers=2)
+    assert not memory_store.exists(fleet_snapshot_manifest_key("broken"))
+    # Two workers: at most the batches already started when batch 1 failed are read, never all 20.
+    assert "trv-000010" in source.read and len(source.read) < 20, source.read
