@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import polars as pl
+import psycopg
 import pytest
 from fieldsim.shards import Faults
 from polars.testing import assert_frame_equal
@@ -60,6 +61,25 @@ def test_a_read_the_server_refuses_leaves_its_connection_fit_for_the_next_read(p
         for _ in range(2):
             with pytest.raises(DataError, match="table 'sensor_logs' does not exist"):
                 analytics.sensor_logs(START, END)
+
+
+def test_timestamps_travel_to_the_microsecond_and_each_devices_rows_come_in_time_order(
+    fieldsim_sources: FieldSources,
+) -> None:
+    # Inserted last, so the table holds this device's rows out of time order; ts travels as epoch
+    # microseconds through a double, which must not move an odd microsecond.
+    odd = datetime(2026, 4, 3, 12, 34, 56, 789123, tzinfo=UTC)
+    with psycopg.connect(fieldsim_sources.postgres_dsn) as connection:
+        connection.execute(
+            "INSERT INTO sensor_logs (device_id, ts, battery_mv, temperature_c, radio_tx, radio_rx, rssi_dbm,"
+            " valve_travel_total) VALUES ('dev-000003', %s, 2900, 20.5, 1, 2, -70, 1.5)",
+            [odd],
+        )
+    with PostgresAnalytics.connect(PostgresSettings(dsn=fieldsim_sources.postgres_dsn)) as analytics:
+        rows = analytics.sensor_logs(START, END, ["dev-000003", "dev-000004"])
+    assert odd in rows.filter(pl.col("device_id") == "dev-000003")["ts"].to_list()
+    assert rows["device_id"].is_sorted()
+    assert all(frame["ts"].is_sorted() for frame in rows.partition_by("device_id"))
 
 
 def test_unreachable_database_is_transient() -> None:
