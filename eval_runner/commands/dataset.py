@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from eval_runner.dataset.build import build_month, publish, require_data, require_month_over
+from eval_runner.dataset.build import READ_AHEAD, build_month, publish, require_data, require_month_over
 from eval_runner.dataset.reader import load_dataset
 from eval_runner.keys import Month, dataset_manifest_key, extract_prefix
 from eval_runner.settings import ShardSettings
@@ -56,7 +56,7 @@ def build(runtime: Runtime, month_text: str, refetch: bool, allow_unfinished_mon
     shard_settings = runtime.shard_settings()
     checkpoint = StoreCheckpoint(store, extract_prefix(month))
     extracts = asyncio.run(_fetch(shard_settings, month, checkpoint, refetch))
-    with PostgresAnalytics.connect(runtime.postgres_settings()) as analytics:
+    with PostgresAnalytics.connect(runtime.postgres_settings(), connections=READ_AHEAD) as analytics:
         built = build_month(month, analytics=analytics, extracts=extracts)
     if not allow_no_data:
         require_data(built, month)
