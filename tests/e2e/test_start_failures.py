@@ -9,11 +9,12 @@ exactly one retry; with no retries left the same step must end Failed, so the te
 """
 
 # No `from __future__ import annotations` here: Hera reads the models' real annotations.
+import re
 import time
 
 import pytest
 from hera.workflows import Container, UserContainer, Workflow, WorkflowsService
-from hera.workflows.models import PodSecurityContext, TTLStrategy
+from hera.workflows.models import NodeStatus, PodSecurityContext, TTLStrategy
 
 from tests.e2e.conftest import NAMESPACE
 from workflows.common import retry_transient
@@ -47,8 +48,18 @@ def _workflow(service: WorkflowsService, *, retries: int) -> Workflow:
     return w
 
 
+def _attempt(node: NodeStatus) -> int:
+    """The retry attempt a pod node ran: Argo names them ``<step>(0)``, ``<step>(1)``, ...
+
+    Not its start time: a pod that never started may carry none, and times have whole seconds only.
+    """
+    match = re.search(r"\((\d+)\)$", node.name or "")
+    assert match, f"pod node {node.name!r} is not named as a retry attempt"
+    return int(match.group(1))
+
+
 def _run(service: WorkflowsService, *, retries: int, timeout: float = 420) -> tuple[str, list[tuple[str, str]]]:
-    """Submit, wait, and return the workflow's phase and (phase, message) of every pod it ran, in start order."""
+    """Submit, wait, and return the workflow's phase and (phase, message) of every pod it ran, in attempt order."""
     name = _workflow(service, retries=retries).create().metadata.name
     assert name
     deadline = time.monotonic() + timeout
@@ -58,7 +69,7 @@ def _run(service: WorkflowsService, *, retries: int, timeout: float = 420) -> tu
         if phase in ("Succeeded", "Failed", "Error"):
             nodes = sorted(
                 (n for n in (wf.status.nodes or {}).values() if n.type == "Pod"),  # type: ignore[union-attr]
-                key=lambda n: str(n.started_at),
+                key=_attempt,
             )
             return phase, [(str(n.phase), n.message or "") for n in nodes]
         time.sleep(3)
