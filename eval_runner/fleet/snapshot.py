@@ -22,7 +22,7 @@ from eval_runner.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
-# Batches in flight at once. Measured with bench/snapshot.py on 2 cores: see docs/scale.md.
+# Batches in flight at once, one database connection each: on 2 cores 3 beat 2 and 4 (bench/results/snapshot.txt).
 SNAPSHOT_WORKERS = 3
 
 
