@@ -30,6 +30,11 @@ __all__ = ["Runtime", "cli", "load_settings", "main", "pass_runtime", "run"]  # 
 # `eval-runner --help` imports nothing). tests/unit/core/test_settings_and_cli.py checks both against the
 # commands themselves.
 COMMAND_TABLE: dict[str, tuple[str, str, str]] = {
+    "champion": (
+        "eval_runner.commands.evaluation",
+        "champion_group",
+        "The champion of record (capacity/champion/ in S3), which MLflow's alias mirrors.",
+    ),
     "compare": (
         "eval_runner.commands.evaluation",
         "compare",

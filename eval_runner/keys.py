@@ -170,6 +170,30 @@ def decision_key(release_id: str) -> str:
     return f"{DECISIONS_PREFIX}{_safe('release id', release_id)}/decision.json"
 
 
+_GENERATION_DIGITS = 6
+_GENERATION_FILE = re.compile(r"^generation=(\d{6})\.json$")
+
+
+def champion_prefix(model: str) -> str:
+    """Folder of one registered model's champion records: one ``generation=NNNNNN.json`` per promotion."""
+    return f"capacity/champion/model={_safe('model', model)}/"
+
+
+def champion_key(model: str, generation: int) -> str:
+    """The champion record of one generation (1 is the first champion; each promotion writes the next)."""
+    if generation < 1 or generation >= 10**_GENERATION_DIGITS:
+        top = 10**_GENERATION_DIGITS - 1
+        raise ConfigError(f"champion generation {generation} of {model} is out of range (1 to {top})")
+    return f"{champion_prefix(model)}generation={generation:0{_GENERATION_DIGITS}d}.json"
+
+
+def champion_generation_of_key(model: str, key: str) -> int | None:
+    """The generation a key under the model's champion folder names, else None (not a record's key)."""
+    prefix = champion_prefix(model)
+    found = _GENERATION_FILE.match(key[len(prefix) :]) if key.startswith(prefix) else None
+    return int(found.group(1)) if found else None
+
+
 def fleet_run_prefix(run_id: str) -> str:
     """Folder of one fleet run: plan.json, inputs/, batches/, journal/."""
     return f"fleet/runs/{_safe('run id', run_id)}/"

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 import polars as pl
 
-from eval_runner.errors import ConfigError
+from eval_runner.errors import ConfigError, DataError
 from eval_runner.keys import Month
 
 if TYPE_CHECKING:
@@ -223,14 +223,14 @@ def compare(
 @click.option("--policy", "policy_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Gate policy YAML (see policies/default.yaml).")  # fmt: skip
 @click.option("--candidate", required=True, help="The version that wants to become champion.")
-@click.option("--baseline", default="champion", show_default=True, help="A version, or 'champion' (the MLflow alias).")
+@click.option("--baseline", default="champion", show_default=True, help="A version, or 'champion' (of record).")
 @click.option("--month", "--months", "months", multiple=True, required=True, help="Month(s) judged together, YYYY-MM.")
 @click.option(
     "--release-id",
     default=None,
     help="Names capacity/decisions/<release-id>/ (default: from candidate, months, policy).",
 )
-@click.option("--promote/--no-promote", default=False, show_default=True, help="Move the champion alias on a pass.")
+@click.option("--promote/--no-promote", default=False, show_default=True, help="Promote the candidate on a pass.")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also write verdict.txt and decision.json here (Argo output parameters).")  # fmt: skip
 @REVIEW_HASH_OPTION
@@ -278,7 +278,7 @@ def gate(
     for reason in decision.reasons:
         click.echo(reason, err=True)
     if out.promoted is not None:
-        click.echo(f"champion -> {out.promoted.library_version} (model version {out.promoted.version})", err=True)
+        click.echo(f"champion -> {out.promoted.library_version} (generation {out.promoted.generation})", err=True)
     if output_dir is not None:
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "verdict.txt").write_text(decision.verdict)
@@ -294,6 +294,7 @@ def gate(
             "reviews": {month: inputs.review_csv_sha256 for month, inputs in sorted(decision.hashes.items())},
             "reused": out.reused,
             "promoted": out.promoted.library_version if out.promoted else None,
+            "champion_generation": out.promoted.generation if out.promoted else None,
         }
     )
 
@@ -308,7 +309,6 @@ def evaluations() -> None:
 @click.pass_obj
 def list_evaluations(runtime: Runtime, fmt: str) -> None:
     """Show the month x version matrix: which evaluations are current (of the month's current review and dataset)."""
-    from eval_runner.errors import DataError
     from eval_runner.evaluation.lineage import month_lineage
     from eval_runner.evaluation.matrix import evaluations_frame, matrix
     from eval_runner.evaluation.records import list_records
@@ -337,7 +337,7 @@ def list_evaluations(runtime: Runtime, fmt: str) -> None:
 
 @evaluations.command(name="labels")
 @click.option("--candidate", required=True, help="The version a release wants to promote.")
-@click.option("--baseline", default="champion", show_default=True, help="A version, or 'champion' (the MLflow alias).")
+@click.option("--baseline", default="champion", show_default=True, help="A version, or 'champion' (of record).")
 @click.pass_obj
 def release_labels(runtime: Runtime, candidate: str, baseline: str) -> None:
     """Print the JSON list of labels a release evaluates: the candidate, then the version it is judged against.
@@ -345,14 +345,41 @@ def release_labels(runtime: Runtime, candidate: str, baseline: str) -> None:
     Evaluating both on the release's months lets the comparison and the gate work on months the
     baseline was never evaluated on; evaluations that exist are reused, not redone.
     """
-    from eval_runner.evaluation.gate_step import resolve_baseline
+    from eval_runner.evaluation import champion
+    from eval_runner.evaluation.gate_step import CHAMPION, resolve_baseline
     from eval_runner.evaluation.inputs import normalise_version
 
     model = runtime.mlflow_settings().registered_model
-    version, _ = resolve_baseline(baseline, tracker=runtime.tracker(), model=model)
+    champion_now = champion.current(runtime.store(), model) if baseline == CHAMPION else None
+    version = resolve_baseline(baseline, champion_now, model=model)
     labels = [candidate] if normalise_version(version) == normalise_version(candidate) else [candidate, version]
     click.echo(json.dumps(labels))
 
 
+@click.group(name="champion")
+def champion_group() -> None:
+    """The champion of record (capacity/champion/ in S3), which MLflow's alias mirrors."""
+
+
+@champion_group.command(name="show")
+@click.option("--history", is_flag=True, help="Every generation, oldest first, not only the current one.")
+@click.pass_obj
+def champion_show(runtime: Runtime, history: bool) -> None:
+    """Print the champion of record as JSON (with --history, the list of every generation).
+
+    Each generation printed is checked to chain onto the one before; a broken chain exits 3.
+    """
+    from eval_runner.evaluation import champion
+
+    store, model = runtime.store(), runtime.mlflow_settings().registered_model
+    if history:
+        _echo_json([record.model_dump(mode="json") for record in champion.history(store, model)])
+        return
+    record = champion.current(store, model)
+    if record is None:
+        raise DataError(f"registered model {model!r} has no champion of record yet")
+    _echo_json(record.model_dump(mode="json"))
+
+
 # What cli.py registers from this module (top-level commands and groups).
-commands: tuple[click.Command, ...] = (evaluate, compare, gate, evaluations)
+commands: tuple[click.Command, ...] = (evaluate, compare, gate, evaluations, champion_group)

@@ -68,11 +68,17 @@ class PolicyRef(_Frozen):
 
 
 class Promotion(_Frozen):
-    """Whether a pass should move the alias, and which."""
+    """Whether a pass should move the champion, and the generation of record it was decided against.
+
+    ``replaces_generation`` is the champion generation current when the gate decided (0: none yet); a
+    promotion may only write the one after it (see champion.py). None in decisions made before the
+    champion had records.
+    """
 
     requested: bool
     model: str
     alias: str
+    replaces_generation: int | None = Field(default=None, ge=0)
 
 
 class GateDecision(StoredRecord):

@@ -1,4 +1,4 @@
-"""Step: gate a candidate against a baseline, write decision.json, and move the champion alias on a pass."""
+"""Step: gate a candidate against a baseline, write decision.json, and move the champion of record on a pass."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from eval_runner import __version__
 from eval_runner.errors import ConfigError, DataError
+from eval_runner.evaluation import champion
+from eval_runner.evaluation.champion import ChampionRecord
 from eval_runner.evaluation.decision import (
     BaselineRef,
     CandidateRef,
@@ -26,7 +28,7 @@ from eval_runner.evaluation.policy import parse_policy
 from eval_runner.hashing import sha256_bytes
 from eval_runner.keys import Month, decision_key
 from eval_runner.storage import ObjectStore
-from eval_runner.tracking import ModelVersionRecord, Tracker
+from eval_runner.tracking import Tracker
 
 CHAMPION = "champion"
 EXPERIMENT = "gates"
@@ -52,12 +54,12 @@ class GateParams:
 
 @dataclass(frozen=True)
 class GateOutput:
-    """The decision as written, whether it was already there, and the promotion if one happened."""
+    """The decision as written, whether it was already there, and the champion generation it promoted to."""
 
     decision: GateDecision
     key: str
     reused: bool
-    promoted: ModelVersionRecord | None
+    promoted: ChampionRecord | None
 
 
 def default_release_id(
@@ -82,16 +84,15 @@ def _baseline_label(label: str) -> str:
     return label if label == CHAMPION else normalise_version(label)
 
 
-def resolve_baseline(label: str, *, tracker: Tracker, model: str) -> tuple[str, str | None]:
-    """The library version (and registered model version) a baseline label stands for."""
+def resolve_baseline(label: str, champion_now: ChampionRecord | None, *, model: str) -> str:
+    """The library version a baseline label stands for: itself, or the champion of record."""
     if label != CHAMPION:
-        return normalise_version(label), None
-    champion = tracker.alias_version(model, CHAMPION)
-    if champion is None or not champion.library_version:
+        return normalise_version(label)
+    if champion_now is None:
         raise ConfigError(
-            f"registered model {model!r} has no {CHAMPION!r} alias yet; pass --baseline <version> for the first gate"
+            f"registered model {model!r} has no {CHAMPION} of record yet; pass --baseline <version> for the first gate"
         )
-    return champion.library_version, champion.version
+    return champion_now.library_version
 
 
 def _per_month(item: VersionEvaluations) -> dict[str, MonthEvaluation]:
@@ -127,7 +128,9 @@ def _decide(
 ) -> GateDecision:
     policy = parse_policy(params.policy_text, name=params.policy_name)
     candidate = normalise_version(params.candidate)
-    baseline, baseline_model_version = resolve_baseline(params.baseline, tracker=tracker, model=params.model)
+    # Read once: the baseline it names and the generation a promotion may replace are the same reading.
+    champion_now = champion.current(store, params.model)
+    baseline = resolve_baseline(params.baseline, champion_now, model=params.model)
     if candidate == baseline:
         raise ConfigError(f"candidate and baseline are both {candidate}; nothing to gate")
     loaded = load_evaluations(store, lineage, (candidate, baseline))
@@ -139,7 +142,7 @@ def _decide(
         inputs=DecisionInputs(
             months=[str(m) for m in params.months],
             candidate=CandidateRef(label=params.candidate, library_version=candidate),
-            baseline=BaselineRef(label=params.baseline, library_version=baseline, model_version=baseline_model_version),
+            baseline=BaselineRef(label=params.baseline, library_version=baseline),
         ),
         hashes={
             r.month: MonthInputs(
@@ -153,15 +156,20 @@ def _decide(
         images={version: _image(item) for version, item in loaded.items()},
         policy=PolicyRef(name=params.policy_name, sha256=sha256_bytes(params.policy_text.encode()), rule=policy),
         result=result,
-        promotion=Promotion(requested=params.promote, model=params.model, alias=CHAMPION),
+        promotion=Promotion(
+            requested=params.promote,
+            model=params.model,
+            alias=CHAMPION,
+            replaces_generation=champion_now.generation if champion_now is not None else 0,
+        ),
         eval_runner_version=__version__,
     )
 
 
 def run(params: GateParams, *, store: ObjectStore, tracker: Tracker) -> GateOutput:
-    """Decide (or reuse the decision of an earlier attempt), publish it, then promote on a pass.
+    """Decide (or reuse the decision of an earlier attempt), publish it, promote on a pass, mirror the alias.
 
-    The decision is written before the alias moves: a retry after a crash finds the decision, does
+    The decision is written before the champion moves: a retry after a crash finds the decision, does
     not re-judge against a champion that may already be the candidate, and only finishes the promotion.
     """
     if not params.months:
@@ -195,9 +203,8 @@ def run(params: GateParams, *, store: ObjectStore, tracker: Tracker) -> GateOutp
         data = decision.to_json_bytes()
         store.put_bytes(key, data)
         _track(tracker, decision, data)
-    promoted = None
-    if decision.verdict == "pass" and params.promote:
-        promoted = _promote(decision, tracker=tracker, model=params.model)
+    promoted = champion.promote(store, decision) if decision.verdict == "pass" and params.promote else None
+    mirror_alias(store, tracker, model=params.model)
     return GateOutput(decision=decision, key=key, reused=reused, promoted=promoted)
 
 
@@ -212,11 +219,28 @@ def _check_same_reviews(decision: GateDecision, lineage: Mapping[Month, MonthLin
             )
 
 
-def _promote(decision: GateDecision, *, tracker: Tracker, model: str) -> ModelVersionRecord:
-    version = decision.inputs.candidate.library_version
+def mirror_alias(store: ObjectStore, tracker: Tracker, *, model: str) -> bool:
+    """Point MLflow's alias at the champion of record when it points elsewhere; True when it was moved.
+
+    Every gate calls it, so a mirror lost to a crash between the record and the alias, or an alias
+    moved by hand in MLflow, is put back by the next gate.
+    """
+    record = champion.current(store, model)
+    if record is None:
+        return False
+    alias = tracker.alias_version(model, CHAMPION)
+    if alias is not None and alias.library_version == record.library_version:
+        return False
+    decision = load_decision(store, record.release_id)
+    if decision is None:
+        raise DataError(
+            f"champion generation {record.generation} of {model!r} names decision {record.release_id}, "
+            f"which is missing from {decision_key(record.release_id)}"
+        )
     latest = sorted(decision.inputs.months)[-1]
-    run_id = _evaluation_run(tracker, decision, version, latest)
-    return tracker.promote(model, library_version=version, run_id=run_id, alias=CHAMPION)
+    run_id = _evaluation_run(tracker, decision, record.library_version, latest)
+    tracker.promote(model, library_version=record.library_version, run_id=run_id, alias=CHAMPION)
+    return True
 
 
 def _evaluation_run(tracker: Tracker, decision: GateDecision, version: str, month: str) -> str:

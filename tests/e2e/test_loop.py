@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 
 from eval_runner import keys
+from eval_runner.evaluation import champion
 from eval_runner.evaluation.records import find_record
 from eval_runner.keys import Month, dataset_manifest_key, review_prefix
 from eval_runner.storage import S3ObjectStore
@@ -88,6 +89,12 @@ def test_evaluate_gate_and_promote(e2e_loop: Loop, e2e_reviewed_months: list[str
             )
             assert record is not None, f"{version} on {month}: no evaluation of the review the gate judged"
             assert store.exists(record.predictions.key)
+    # A generation of the champion of record names this decision (on a kept cluster, `make demo`'s
+    # promotion of 0.9.0 may have come after it), the newest is 0.9.0, and MLflow's alias mirrors it.
+    history = champion.history(store, "battery-lib")
+    ours = [r for r in history if r.release_id == gate["release_id"]]
+    assert len(ours) == 1 and ours[0].image_digest == decision["images"]["0.9.0"], history
+    assert history[-1].library_version == "0.9.0"
     assert "0.9.0" in _champion(mlflow_api)
 
 
@@ -104,6 +111,10 @@ def test_release_of_a_worse_version_is_refused(
     assert decision["reasons"][0].startswith("refuse:"), decision["reasons"]
     assert any(r.startswith("refuse:") and "hardware_revision=C" in r for r in decision["reasons"]), decision["reasons"]
     assert not wf.pods("fleet-shard"), "a refused release must not roll out"
+    store = S3ObjectStore.from_settings(cluster.s3_settings(e2e_loop.creds, DATA_BUCKET))
+    now = champion.current(store, "battery-lib")
+    assert now is not None and now.library_version == "0.9.0"
+    assert decision["promotion"]["replaces_generation"] == now.generation  # judged against the record
     assert "0.9.0" in _champion(mlflow_api)
 
 

@@ -211,7 +211,8 @@ NOT_A_VALID = sorted(set(RECORDS) - {"review meta"})
 GOLDEN = {
     "dataset manifest": "1c20503a038e790550813173d4f8637ad47a490c7d5bb9aba33219db8b6018fe",
     "evaluation record": "3c583ed72f73e3e87f6467498bdafc95aee5847ebeaee9526a9ea6b7b16ad68c",
-    "gate decision": "f38f78b7786e5d884ca5c8639539964c27ff8ff2b2cd7296b2e47f248e37a323",
+    # Changed once on purpose: the promotion gained replaces_generation (the champion of record's CAS).
+    "gate decision": "4024d3e9bfe3ff01e58b5a0ea18363586b8420c238927df82741e1d1a129b870",
     "review meta": "caa845b5ce0d9e9e8a33e6d27f51bf9c1dde9398549739e8a7f97a31e8bead91",
     "shard extract": "6cec4e0091e422c2728e1737d6ab70214dd69f3f77b85499c08d6d7729260f3d",
 }

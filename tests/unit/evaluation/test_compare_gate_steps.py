@@ -7,14 +7,13 @@ import json
 import math
 import zlib
 from datetime import UTC, datetime
-from pathlib import Path
 
 import polars as pl
 import pytest
 
 from eval_runner.dataset.reader import load_dataset
 from eval_runner.errors import ConfigError, DataError
-from eval_runner.evaluation import compare_step, evaluate, gate_step
+from eval_runner.evaluation import champion, compare_step, evaluate, gate_step
 from eval_runner.evaluation.decision import GateDecision
 from eval_runner.evaluation.lineage import month_lineage
 from eval_runner.evaluation.matrix import evaluations_frame, matrix
@@ -22,43 +21,23 @@ from eval_runner.evaluation.records import list_records
 from eval_runner.keys import Month, decision_key
 from eval_runner.review.reader import load_review, save_review
 from tests.fakes import MemoryObjectStore
-from tests.fixtures.evaluation import FakePredictor, FakeTracker, publish_reviewed_month, synthetic_month, truth_of
+from tests.fixtures.evaluation import (
+    FakePredictor,
+    FakeTracker,
+    publish_reviewed_month,
+    seed_champion,
+    synthetic_month,
+    truth_of,
+)
+from tests.fixtures.gate_world import DEFAULT_POLICY, GATE_BIAS, GATE_SAMPLES, evaluate_all, gate_params, image_of
 
 APRIL, MAY = Month(2026, 4), Month(2026, 5)
-N = 400
-POLICY = (Path(__file__).parents[3] / "policies" / "default.yaml").read_text()
-# Shaped like the versions in notes/battery-domain.md section 6: 0.9.0 better everywhere, 0.10.0 better
-# on rev B but ~30% off on rev C.
-BIAS = {"0.8.0": ({}, 0.30), "0.9.0": ({}, 0.15), "0.10.0": ({"C": 1.35}, 0.12)}
+N = GATE_SAMPLES
+POLICY = DEFAULT_POLICY
 
 
-def image_of(version: str) -> str:
-    return "registry.local/battery-lib-runner@sha256:" + f"{zlib.crc32(version.encode()):08x}" * 8
-
-
-def evaluate_all(store: MemoryObjectStore, tracker: FakeTracker, months: tuple[Month, ...] = (APRIL, MAY)) -> None:
-    for index, month in enumerate(months):
-        publish_reviewed_month(store, month, N, seed=index)
-        truth = truth_of(synthetic_month(month, N, seed=index)[0])
-        for version, (bias, noise) in BIAS.items():
-            predictor = FakePredictor(version, truth, bias, noise=noise, seed=zlib.crc32(version.encode()))
-            params = evaluate.EvaluateParams(month, version, image_digest=image_of(version))
-            evaluate.run(params, store=store, tracker=tracker, predictor=predictor)
-
-
-@pytest.fixture
-def world(eval_store: MemoryObjectStore, fake_tracker: FakeTracker) -> tuple[MemoryObjectStore, FakeTracker]:
-    evaluate_all(eval_store, fake_tracker)
-    return eval_store, fake_tracker
-
-
-def gate_params(candidate: str, baseline: str = "champion", promote: bool = True) -> gate_step.GateParams:
-    return gate_step.GateParams(months=(APRIL, MAY), candidate=candidate, baseline=baseline, policy_text=POLICY,
-                                policy_name="default.yaml", promote=promote)  # fmt: skip
-
-
-def test_compare_ranks_versions_and_logs_one_comparison_run(world: tuple[MemoryObjectStore, FakeTracker]) -> None:
-    store, tracker = world
+def test_compare_ranks_versions_and_logs_one_comparison_run(gate_world: tuple[MemoryObjectStore, FakeTracker]) -> None:
+    store, tracker = gate_world
     params = compare_step.CompareParams((APRIL, MAY), ("0.8.0", "0.9.0", "0.10.0"))
     out = compare_step.run(params, store=store, tracker=tracker)
     assert out.leaderboard.get_column("version").to_list()[-1] == "0.8.0"
@@ -89,13 +68,15 @@ def test_compare_refuses_evaluations_on_different_inputs(
 
 
 def test_gate_on_two_months_promotes_a_clear_win_and_refuses_the_rev_c_regression(
-    world: tuple[MemoryObjectStore, FakeTracker],
+    gate_world: tuple[MemoryObjectStore, FakeTracker],
 ) -> None:
-    store, tracker = world
-    with pytest.raises(ConfigError, match="no 'champion' alias yet"):
+    store, tracker = gate_world
+    with pytest.raises(ConfigError, match="has no champion of record yet; pass --baseline <version>"):
         gate_step.run(gate_params("0.9.0"), store=store, tracker=tracker)
     first = gate_step.run(gate_params("0.9.0", baseline="0.8.0"), store=store, tracker=tracker)
     assert first.decision.verdict == "pass" and first.promoted is not None
+    assert first.decision.promotion.replaces_generation == 0 and first.promoted.generation == 1
+    assert champion.current(store, "battery-lib") == first.promoted
     assert tracker.alias_version("battery-lib", "champion").library_version == "0.9.0"  # type: ignore[union-attr]
     decision = json.loads(store.get_bytes(first.key))
     assert decision["inputs"]["months"] == ["2026-04", "2026-05"]
@@ -108,29 +89,32 @@ def test_gate_on_two_months_promotes_a_clear_win_and_refuses_the_rev_c_regressio
     second = gate_step.run(gate_params("0.10.0"), store=store, tracker=tracker)
     assert second.decision.verdict == "refuse" and second.promoted is None
     assert second.decision.inputs.baseline.library_version == "0.9.0"
+    assert second.decision.promotion.replaces_generation == 1
+    assert champion.current(store, "battery-lib") == first.promoted
     assert any(r.startswith("refuse:") and "hardware_revision=C" in r for r in second.decision.reasons)
     assert tracker.alias_version("battery-lib", "champion").library_version == "0.9.0"  # type: ignore[union-attr]
     assert [r for r in tracker.runs if r[0] == "gates"][-1][3].params["verdict"] == "refuse"
 
 
 def test_a_retried_gate_reuses_its_decision_after_the_champion_moved(
-    world: tuple[MemoryObjectStore, FakeTracker],
+    gate_world: tuple[MemoryObjectStore, FakeTracker],
 ) -> None:
-    store, tracker = world
-    tracker.promote("battery-lib", library_version="0.8.0", run_id="run-of-0.8.0", alias="champion")
+    store, tracker = gate_world
+    seed_champion(store, tracker, "0.8.0")
     params = gate_params("0.9.0", baseline="champion")
     first = gate_step.run(params, store=store, tracker=tracker)
-    assert first.decision.verdict == "pass"
+    assert first.decision.verdict == "pass" and first.promoted is not None and first.promoted.generation == 2
     assert tracker.alias_version("battery-lib", "champion").library_version == "0.9.0"  # type: ignore[union-attr]
     writes = len(store.writes)
     # The champion is the candidate now; a retry must not ask "0.9.0 against 0.9.0".
     again = gate_step.run(params, store=store, tracker=tracker)
     assert again.reused and again.decision == first.decision and len(store.writes) == writes
+    assert again.promoted == first.promoted
     assert len([r for r in tracker.runs if r[0] == "gates"]) == 1
 
 
-def test_another_baseline_is_another_question(world: tuple[MemoryObjectStore, FakeTracker]) -> None:
-    store, tracker = world
+def test_another_baseline_is_another_question(gate_world: tuple[MemoryObjectStore, FakeTracker]) -> None:
+    store, tracker = gate_world
     against_08 = gate_step.run(gate_params("0.10.0", baseline="0.8.0", promote=False), store=store, tracker=tracker)
     against_09 = gate_step.run(gate_params("0.10.0", baseline="0.9.0", promote=False), store=store, tracker=tracker)
     assert not against_09.reused and against_09.key != against_08.key
@@ -138,9 +122,9 @@ def test_another_baseline_is_another_question(world: tuple[MemoryObjectStore, Fa
     assert "-vs-0.9.0-" in against_09.decision.release_id
 
 
-def test_an_empty_release_id_is_the_default_one(world: tuple[MemoryObjectStore, FakeTracker]) -> None:
+def test_an_empty_release_id_is_the_default_one(gate_world: tuple[MemoryObjectStore, FakeTracker]) -> None:
     # The evaluate template passes `--release-id=` when it was given none (release passes its Workflow's name).
-    store, tracker = world
+    store, tracker = gate_world
     default = gate_step.run(gate_params("0.10.0", baseline="0.8.0", promote=False), store=store, tracker=tracker)
     empty = dataclasses.replace(gate_params("0.10.0", baseline="0.8.0", promote=False), release_id="")
     again = gate_step.run(empty, store=store, tracker=tracker)
@@ -150,8 +134,8 @@ def test_an_empty_release_id_is_the_default_one(world: tuple[MemoryObjectStore, 
     assert not own.reused and own.key == "capacity/decisions/release-battery-lib-0-10-0-e2e-1-0123abcd/decision.json"
 
 
-def test_a_release_id_with_other_inputs_is_refused(world: tuple[MemoryObjectStore, FakeTracker]) -> None:
-    store, tracker = world
+def test_a_release_id_with_other_inputs_is_refused(gate_world: tuple[MemoryObjectStore, FakeTracker]) -> None:
+    store, tracker = gate_world
     gate_step.run(gate_step.GateParams(months=(APRIL,), candidate="0.9.0", baseline="0.8.0", policy_text=POLICY,
                                        policy_name="p", release_id="r1"), store=store, tracker=tracker)  # fmt: skip
     with pytest.raises(DataError, match="already holds a decision for other inputs"):
@@ -160,8 +144,8 @@ def test_a_release_id_with_other_inputs_is_refused(world: tuple[MemoryObjectStor
     assert store.exists(decision_key("r1"))
 
 
-def test_months_evaluated_in_different_images_are_not_gated(world: tuple[MemoryObjectStore, FakeTracker]) -> None:
-    store, tracker = world
+def test_months_evaluated_in_different_images_are_not_gated(gate_world: tuple[MemoryObjectStore, FakeTracker]) -> None:
+    store, tracker = gate_world
     key = _record_key(store, "year=2026/month=05/version=0.9.0/")
     record = json.loads(store.objects[key])
     record["image_digest"] = image_of("rebuilt")
@@ -201,8 +185,8 @@ def test_a_candidate_that_predicts_nan_gets_a_decision_in_strict_json(
     assert GateDecision.from_json_bytes(data, name=out.key).to_json_bytes() == data
 
 
-def test_a_bad_policy_writes_no_decision(world: tuple[MemoryObjectStore, FakeTracker]) -> None:
-    store, tracker = world
+def test_a_bad_policy_writes_no_decision(gate_world: tuple[MemoryObjectStore, FakeTracker]) -> None:
+    store, tracker = gate_world
     bad = gate_step.GateParams(months=(APRIL,), candidate="0.9.0", baseline="0.8.0", policy_text="primary: {x: 1}",
                                policy_name="bad.yaml", release_id="r2")  # fmt: skip
     with pytest.raises(ConfigError, match=r"gate policy bad\.yaml: primary\.x: Extra inputs"):
@@ -210,8 +194,8 @@ def test_a_bad_policy_writes_no_decision(world: tuple[MemoryObjectStore, FakeTra
     assert not store.exists(decision_key("r2"))
 
 
-def test_matrix_shows_every_month_and_version(world: tuple[MemoryObjectStore, FakeTracker]) -> None:
-    store, _ = world
+def test_matrix_shows_every_month_and_version(gate_world: tuple[MemoryObjectStore, FakeTracker]) -> None:
+    store, _ = gate_world
     table = matrix(list_records(store), _current(store))
     assert table.columns == ["month", "0.8.0", "0.9.0", "0.10.0"]
     assert table.get_column("month").to_list() == ["2026-04", "2026-05"]
@@ -254,8 +238,8 @@ def _revise(store: MemoryObjectStore, month: Month) -> str:
     return revised.review_hash
 
 
-def test_the_gate_refuses_evaluations_of_a_stale_review(world: tuple[MemoryObjectStore, FakeTracker]) -> None:
-    store, tracker = world
+def test_the_gate_refuses_evaluations_of_a_stale_review(gate_world: tuple[MemoryObjectStore, FakeTracker]) -> None:
+    store, tracker = gate_world
     old = month_lineage(store, MAY).review_hash
     new = _revise(store, MAY)  # every evaluation of May is now of a stale review
     with pytest.raises(DataError, match=rf"no evaluation of version \S+ on 2026-05 with review {new}.*only stale "
@@ -269,13 +253,13 @@ def test_the_gate_refuses_evaluations_of_a_stale_review(world: tuple[MemoryObjec
 
 
 def test_after_re_evaluating_the_gate_judges_and_names_the_current_reviews(
-    world: tuple[MemoryObjectStore, FakeTracker],
+    gate_world: tuple[MemoryObjectStore, FakeTracker],
 ) -> None:
-    store, tracker = world
+    store, tracker = gate_world
     new = _revise(store, MAY)
     truth = truth_of(synthetic_month(MAY, N, seed=1)[0])
     for version in ("0.8.0", "0.9.0"):
-        bias, noise = BIAS[version]
+        bias, noise = GATE_BIAS[version]
         predictor = FakePredictor(version, truth, bias, noise=noise, seed=zlib.crc32(version.encode()))
         params = evaluate.EvaluateParams(MAY, version, image_digest=image_of(version))
         evaluate.run(params, store=store, tracker=tracker, predictor=predictor)
@@ -285,8 +269,8 @@ def test_after_re_evaluating_the_gate_judges_and_names_the_current_reviews(
     assert out.decision.hashes["2026-04"].review_csv_sha256 == month_lineage(store, APRIL).review_hash
 
 
-def test_the_matrix_marks_stale_evaluations(world: tuple[MemoryObjectStore, FakeTracker]) -> None:
-    store, tracker = world
+def test_the_matrix_marks_stale_evaluations(gate_world: tuple[MemoryObjectStore, FakeTracker]) -> None:
+    store, tracker = gate_world
     _revise(store, MAY)
     truth = truth_of(synthetic_month(MAY, N, seed=1)[0])
     evaluate.run(evaluate.EvaluateParams(MAY, "0.9.0", image_digest=image_of("0.9.0")), store=store, tracker=tracker,

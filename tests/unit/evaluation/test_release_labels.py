@@ -7,45 +7,47 @@ import json
 from click.testing import CliRunner
 
 from eval_runner.cli import cli
-from eval_runner.runtime import Runtime
-from eval_runner.settings import MlflowSettings
-from tests.fixtures.evaluation import FakeTracker
+from tests.fakes import MemoryObjectStore
+from tests.fixtures.evaluation import FakeRuntime, FakeTracker, seed_champion
 
 
-class _Runtime(Runtime):
-    def __init__(self, tracker: FakeTracker) -> None:
-        super().__init__()
-        self._tracker = tracker
-
-    def tracker(self) -> FakeTracker:  # type: ignore[override]  # the fake stands in for MlflowTracker
-        return self._tracker
-
-    def mlflow_settings(self) -> MlflowSettings:
-        return MlflowSettings(tracking_uri="http://unused")
-
-
-def _labels(tracker: FakeTracker, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, ["evaluations", "labels", *args], obj=_Runtime(tracker))
+def _labels(tracker: FakeTracker, store: MemoryObjectStore, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["evaluations", "labels", *args], obj=FakeRuntime(tracker, store))
     return result.exit_code, result.output
 
 
-def test_candidate_then_champion(fake_tracker: FakeTracker) -> None:
-    fake_tracker.promote("battery-lib", library_version="0.9.0", run_id="r1", alias="champion")
-    code, out = _labels(fake_tracker, "--candidate", "0.10.0")
+def test_candidate_then_champion(fake_tracker: FakeTracker, eval_store: MemoryObjectStore) -> None:
+    seed_champion(eval_store, fake_tracker, "0.9.0")
+    code, out = _labels(fake_tracker, eval_store, "--candidate", "0.10.0")
     assert code == 0
     assert json.loads(out) == ["0.10.0", "0.9.0"]
 
 
-def test_a_candidate_that_is_the_champion_is_listed_once(fake_tracker: FakeTracker) -> None:
+def test_the_champion_is_the_record_not_the_alias(fake_tracker: FakeTracker, eval_store: MemoryObjectStore) -> None:
+    seed_champion(eval_store, fake_tracker, "0.9.0")
+    fake_tracker.promote("battery-lib", library_version="0.6.0", run_id="r0", alias="champion")  # moved by hand
+    assert json.loads(_labels(fake_tracker, eval_store, "--candidate", "0.10.0")[1]) == ["0.10.0", "0.9.0"]
+
+
+def test_a_candidate_that_is_the_champion_is_listed_once(
+    fake_tracker: FakeTracker, eval_store: MemoryObjectStore
+) -> None:
+    seed_champion(eval_store, fake_tracker, "0.9.0")
+    assert json.loads(_labels(fake_tracker, eval_store, "--candidate", "v0.9.0")[1]) == ["v0.9.0"]
+
+
+def test_an_explicit_baseline_needs_no_champion(fake_tracker: FakeTracker, eval_store: MemoryObjectStore) -> None:
+    out = _labels(fake_tracker, eval_store, "--candidate", "0.9.0", "--baseline", "0.8.0")[1]
+    assert json.loads(out) == ["0.9.0", "0.8.0"]
+
+
+def test_no_champion_yet_is_a_config_error_saying_what_to_do(
+    fake_tracker: FakeTracker, eval_store: MemoryObjectStore
+) -> None:
+    # An alias alone is not a champion: anyone who reaches MLflow can set one.
     fake_tracker.promote("battery-lib", library_version="0.9.0", run_id="r1", alias="champion")
-    assert json.loads(_labels(fake_tracker, "--candidate", "v0.9.0")[1]) == ["v0.9.0"]
-
-
-def test_an_explicit_baseline_needs_no_champion(fake_tracker: FakeTracker) -> None:
-    assert json.loads(_labels(fake_tracker, "--candidate", "0.9.0", "--baseline", "0.8.0")[1]) == ["0.9.0", "0.8.0"]
-
-
-def test_no_champion_yet_is_a_config_error_saying_what_to_do(fake_tracker: FakeTracker) -> None:
-    result = CliRunner().invoke(cli, ["evaluations", "labels", "--candidate", "0.9.0"], obj=_Runtime(fake_tracker))
+    result = CliRunner().invoke(
+        cli, ["evaluations", "labels", "--candidate", "0.9.0"], obj=FakeRuntime(fake_tracker, eval_store)
+    )
     assert result.exit_code != 0
-    assert "has no 'champion' alias yet; pass --baseline <version>" in str(result.exception)
+    assert "has no champion of record yet; pass --baseline <version>" in str(result.exception)
