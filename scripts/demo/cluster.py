@@ -121,6 +121,11 @@ def helm_values(*, devices: int, months: int, start: str, creds: Credentials) ->
         # The demo Git server on the host port kind-config.yaml maps (clone, push the GitOps values).
         "--set",
         f"demo.gitServer.nodePort={GIT_NODE_PORT}",
+        # MLflow's UI and API on the host through its node port (see expose_node_ports).
+        "--set-string",
+        f"mlflow.allowedHosts[0]=127.0.0.1:{MLFLOW_NODE_PORT}",
+        "--set-string",
+        f"mlflow.allowedHosts[1]=localhost:{MLFLOW_NODE_PORT}",
         "--set",
         "networkPolicies.enabled=false",
         "--set",

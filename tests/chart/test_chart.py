@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from pathlib import Path
 
@@ -253,10 +252,25 @@ def test_versions_that_sanitise_alike_get_different_names(template: Template) ->
     assert len(names) == 4
 
 
-def test_mlflow_accepts_its_service_names_as_host(template: Template) -> None:
-    deployment = next(d for d in by_kind(template(), "Deployment") if d["metadata"]["name"] == "fe-fleet-eval-mlflow")
-    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
-    allowed = next(a for a in args if a.startswith("--allowed-hosts=")).split("=", 1)[1].split(",")
-    host = "fe-fleet-eval-mlflow.argo.svc:5000"  # what FLEET_EVAL_MLFLOW_TRACKING_URI makes clients send
-    assert any(fnmatch.fnmatch(host, pattern) for pattern in allowed)
-    assert any(fnmatch.fnmatch("localhost:5000", pattern) for pattern in allowed)
+def test_mlflow_accepts_exactly_its_service_names_as_host(template: Template) -> None:
+    from mlflow.server.security_utils import is_allowed_host_header  # the server's own matching
+
+    def allowed_hosts(*sets: str) -> list[str]:
+        deployment = next(
+            d for d in by_kind(template(sets=sets), "Deployment") if d["metadata"]["name"] == "fe-fleet-eval-mlflow"
+        )
+        args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        return str(next(a for a in args if a.startswith("--allowed-hosts="))).split("=", 1)[1].split(",")
+
+    allowed = allowed_hosts()
+    assert not any("*" in host for host in allowed), allowed
+    for host in (
+        "fe-fleet-eval-mlflow.argo.svc:5000",  # what FLEET_EVAL_MLFLOW_TRACKING_URI makes clients send
+        "fe-fleet-eval-mlflow:5000",
+        "fe-fleet-eval-mlflow.argo.svc.cluster.local:5000",
+        "localhost:5000",  # kubectl port-forward svc/... 5000 (NOTES.txt)
+    ):
+        assert is_allowed_host_header(allowed, host), host
+    for host in ("fe-fleet-eval-mlflow.argo.svc.attacker.example:5000", "localhost.attacker.example", "evil:5000"):
+        assert not is_allowed_host_header(allowed, host), host
+    assert is_allowed_host_header(allowed_hosts("mlflow.allowedHosts={mlflow.example.com}"), "mlflow.example.com")

@@ -69,6 +69,17 @@ app.kubernetes.io/part-of: fleet-eval
 {{- end -}}
 
 {{/* The MLflow tracking URI the pods use. */}}
+{{- define "fleet-eval.mlflowAllowedHosts" -}}
+{{- $name := include "fleet-eval.componentName" (dict "context" . "component" "mlflow") -}}
+{{- $ns := .Release.Namespace -}}
+{{- $names := list $name (printf "%s.%s" $name $ns) (printf "%s.%s.svc" $name $ns) (printf "%s.%s.svc.cluster.local" $name $ns) "localhost" "127.0.0.1" -}}
+{{- $hosts := list -}}
+{{- range $names -}}
+{{- $hosts = append $hosts (printf "%s:%d" . (int $.Values.mlflow.port)) -}}
+{{- end -}}
+{{- join "," (concat $hosts .Values.mlflow.allowedHosts) -}}
+{{- end -}}
+
 {{- define "fleet-eval.mlflowUri" -}}
 {{- if .Values.mlflow.enabled -}}
 {{- printf "http://%s.%s.svc:%d" (include "fleet-eval.componentName" (dict "context" . "component" "mlflow")) .Release.Namespace (int .Values.mlflow.port) -}}
