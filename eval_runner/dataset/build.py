@@ -5,14 +5,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections import deque
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 
 import polars as pl
 
+from eval_runner.concurrency import in_order
 from eval_runner.dataset.manifest import DatasetManifest, SourceFingerprint
 from eval_runner.dataset.publish import encode_dataset, publish_dataset
 from eval_runner.dataset.shape import (
@@ -120,13 +119,10 @@ def build_month(
 
     # Chunks are read ahead, READ_AHEAD at once: the database works on the next chunks (each on its own
     # connection, when the source has that many) while this process shapes the current one.
-    with ThreadPoolExecutor(max_workers=READ_AHEAD, thread_name_prefix="dataset-read") as reader:
-        upcoming = deque(reader.submit(read, chunk) for chunk in chunks[:READ_AHEAD])
-        for index, chunk in enumerate(chunks):
+    with in_order(read, chunks, workers=READ_AHEAD, name="dataset-read") as reads:
+        for chunk in chunks:
             started = time.perf_counter()
-            sensor_logs, movements = upcoming.popleft().result()
-            if index + READ_AHEAD < len(chunks):
-                upcoming.append(reader.submit(read, chunks[index + READ_AHEAD]))
+            sensor_logs, movements = next(reads)
             sensor_fp.update(sensor_logs)  # in chunk order: the fingerprint is of the rows in device order
             movement_fp.update(movements)
             seconds["read_analytics"] += time.perf_counter() - started

@@ -20,6 +20,7 @@ from pathlib import Path
 import polars as pl
 
 from eval_runner import keys
+from eval_runner.concurrency import in_order
 from eval_runner.contracts import LIBRARY_SAMPLE_COLUMNS
 from eval_runner.errors import ConfigError, DataError, TransientError
 from eval_runner.fleet.apply import ParameterClient, apply_batch
@@ -213,14 +214,15 @@ def _predict_batches(
     them. Commits still happen in batch order, and a failed commit stops the shard at the next batch.
     """
     sizes = {b.batch: b.devices for b in manifest.batches}
-    with ThreadPoolExecutor(max_workers=1) as reader, ThreadPoolExecutor(max_workers=1) as writer:
-        upcoming = reader.submit(read_inputs, store, manifest, todo[0])
+
+    def read(batch: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+        return read_inputs(store, manifest, batch)
+
+    # Leaving the block stops the reads first, then waits for the commit in flight.
+    with ThreadPoolExecutor(max_workers=1) as writer, in_order(read, todo, workers=1, name="shard-read") as inputs:
         committing: Future[None] | None = None
         committed = 0
-        for index, batch in enumerate(todo):
-            samples, series = upcoming.result()
-            if index + 1 < len(todo):
-                upcoming = reader.submit(read_inputs, store, manifest, todo[index + 1])
+        for batch, (samples, series) in zip(todo, inputs, strict=True):
             marker, data = _compute_batch(plan, batch, samples, series, predictor=predictor, report=report)
             if committing is not None:
                 committing.result()

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Protocol
 
 import polars as pl
 
 from eval_runner import keys
+from eval_runner.concurrency import in_order
 from eval_runner.contracts import FLEET_SERIES_DAYS
 from eval_runner.errors import ConfigError, DataError
 from eval_runner.fleet.models import SnapshotBatch, SnapshotManifest, parse_model
@@ -110,7 +110,8 @@ def run_snapshot(
         check_batches(assigned.get_column("batch").n_unique())
     start = as_of - timedelta(days=series_days)
 
-    def write_batch(batch: int, ids: list[str]) -> SnapshotBatch:
+    def write_batch(member: tuple[int, list[str]]) -> SnapshotBatch:
+        batch, ids = member
         samples, series = shape_batch(
             source.device_sources(ids, start=start, as_of=as_of),
             ids,
@@ -136,14 +137,10 @@ def run_snapshot(
         (int(batch), frame.get_column("device_id").to_list())
         for (batch,), frame in assigned.group_by(["batch"], maintain_order=True)
     ]
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="snapshot") as pool:
-        futures = [pool.submit(write_batch, batch, ids) for batch, ids in members]
-        try:
-            batches = [future.result() for future in futures]
-        except BaseException:
-            for future in futures:  # the first failure ends the snapshot: batches not started never start
-                future.cancel()
-            raise
+    # Every batch may be queued (its result is a small record), so the workers never wait on a slow one;
+    # the first failure ends the snapshot and the batches not started never start.
+    with in_order(write_batch, members, workers=workers, ahead=len(members) or 1, name="snapshot") as written:
+        batches = list(written)
     devices_bytes = frame_to_parquet(assigned)
     devices_sha = store.put_bytes(keys.fleet_devices_key(run_id), devices_bytes, overwrite=True)
     manifest = SnapshotManifest(
