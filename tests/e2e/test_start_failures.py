@@ -14,7 +14,14 @@ import time
 
 import pytest
 from hera.workflows import Container, UserContainer, Workflow, WorkflowsService
-from hera.workflows.models import NodeStatus, PodSecurityContext, TTLStrategy
+from hera.workflows.models import (
+    Capabilities,
+    NodeStatus,
+    PodSecurityContext,
+    SeccompProfile,
+    SecurityContext,
+    TTLStrategy,
+)
 
 from tests.e2e.conftest import NAMESPACE
 from workflows.common import retry_transient
@@ -32,7 +39,17 @@ def _workflow(service: WorkflowsService, *, retries: int) -> Workflow:
         name="step",
         image=PYTHON_IMAGE,
         command=["python3", "-c", "print('the step ran')"],
-        init_containers=[UserContainer(name="flaky-start", image=PYTHON_IMAGE, command=[FIRST_ATTEMPT_COMMAND])],
+        init_containers=[
+            UserContainer(
+                name="flaky-start",
+                image=PYTHON_IMAGE,
+                command=[FIRST_ATTEMPT_COMMAND],
+                # The namespace enforces Pod Security `restricted`; Argo's defaults do not reach user init containers.
+                security_context=SecurityContext(
+                    allow_privilege_escalation=False, capabilities=Capabilities(drop=["ALL"])
+                ),
+            )
+        ],
         retry_strategy=retry_transient(limit=retries),
     )
     with Workflow(
@@ -42,7 +59,12 @@ def _workflow(service: WorkflowsService, *, retries: int) -> Workflow:
         workflows_service=service,
         labels={"fleet-eval/test": "e2e-start-failure"},
         ttl_strategy=TTLStrategy(seconds_after_completion=3600),
-        security_context=PodSecurityContext(run_as_user=1000, run_as_group=1000, run_as_non_root=True),
+        security_context=PodSecurityContext(
+            run_as_user=1000,
+            run_as_group=1000,
+            run_as_non_root=True,
+            seccomp_profile=SeccompProfile(type="RuntimeDefault"),
+        ),
     ) as w:
         w.templates.append(step)
     return w

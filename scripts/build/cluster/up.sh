@@ -175,6 +175,11 @@ phase "S3 (versitygw) and BuildKit"
 for ns in fleet-infra argo; do
   kubectl create namespace "$ns" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 done
+# Pod Security `restricted` where workflows run: non-root, no capabilities, no escalation, RuntimeDefault
+# seccomp, no host access. Argo's own pods and containers meet it through argo-kustomization.yaml.
+# BuildKit, privileged by design, lives in fleet-infra.
+kubectl label --overwrite namespace argo pod-security.kubernetes.io/enforce=restricted \
+  pod-security.kubernetes.io/warn=restricted pod-security.kubernetes.io/audit=restricted >/dev/null
 # One random credential pair per cluster, kept in Secrets (created once, then reused).
 if ! kubectl -n fleet-infra get secret s3-credentials >/dev/null 2>&1; then
   ak=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n') sk=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -201,6 +206,8 @@ kubectl kustomize "$W" >"$W/rendered.yaml"
 sum=$(sha256sum <"$W/rendered.yaml" | cut -c1-16)
 if [ "$(kubectl -n argo get configmap fleet-eval-argo-install -o jsonpath='{.data.sha256}' 2>/dev/null)" != "$sum" ]; then
   kubectl apply --server-side --force-conflicts -f "$W/rendered.yaml" >/dev/null
+  # Clusters made before the client had its own Role bound it to `edit`; apply does not remove that.
+  kubectl -n argo delete rolebinding fleet-eval-client-edit --ignore-not-found >/dev/null
   kubectl -n argo create configmap fleet-eval-argo-install --from-literal=sha256="$sum" \
     --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 else
