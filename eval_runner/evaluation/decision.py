@@ -23,7 +23,11 @@ class CandidateRef(_Frozen):
 
 
 class BaselineRef(_Frozen):
-    """The baseline as asked (a version or ``champion``), what it resolved to, and the registry entry."""
+    """The baseline as asked (a version or ``champion``) and what it resolved to.
+
+    ``model_version`` (MLflow's registered version) is only in decisions made while the alias was the
+    champion; the champion of record is ``promotion.replaces_generation``.
+    """
 
     label: str
     library_version: str

@@ -122,7 +122,6 @@ def _decide(
     params: GateParams,
     *,
     store: ObjectStore,
-    tracker: Tracker,
     release_id: str,
     lineage: Mapping[Month, MonthLineage],
 ) -> GateDecision:
@@ -199,7 +198,7 @@ def run(params: GateParams, *, store: ObjectStore, tracker: Tracker) -> GateOutp
             )
         _check_same_reviews(decision, lineage, key)
     else:
-        decision = _decide(params, store=store, tracker=tracker, release_id=release_id, lineage=lineage)
+        decision = _decide(params, store=store, release_id=release_id, lineage=lineage)
         data = decision.to_json_bytes()
         store.put_bytes(key, data)
         _track(tracker, decision, data)
