@@ -3,7 +3,7 @@
 One submit takes a list of months and a list of version labels, so a backfill is one workflow:
 resolve the labels, build the runner images the registry lacks, evaluate each version in its own image
 for each month, compare the versions per month, and gate the first label (the candidate) against the
-baseline (the champion alias) over all months. The gate writes decision.json; whether it passed is an
+baseline (the champion of record) over all months. The gate writes decision.json; whether it passed is an
 output parameter of the entry template, which release reads.
 """
 
@@ -36,7 +36,7 @@ INPUTS = (
 CURRENT_REVIEWS = "{}"
 # Evaluation pods running at once (each holds a month of series in memory); a backfill queues the rest.
 PARALLELISM = 6
-# On a pass the gate may move the champion alias; a boolean flag pair, chosen by an expression.
+# On a pass the gate may promote the candidate; a boolean flag pair, chosen by an expression.
 PLOTS_DIR = f"{OUTPUTS}/plots"  # what runner_step(plots=True) uploads for the Argo UI
 PROMOTE_FLAG = "{{=inputs.parameters.promote == 'true' ? '--promote' : '--no-promote'}}"
 
@@ -261,8 +261,8 @@ def build() -> WorkflowTemplate:
             arg("labels", '["latest"]', "JSON list of version labels; the first is the gate's candidate"),
             arg("gate", "true", "judge the first label against the baseline", enum=["true", "false"]),
             arg("policy", "default", "gate policy name (a key of the fleet-eval-policies ConfigMap)"),
-            arg("baseline", "champion", "the version to beat: 'champion' (MLflow alias) or a version"),
-            arg("promote", "false", "move the champion alias to the candidate on a pass", enum=["false", "true"]),
+            arg("baseline", "champion", "the version to beat: 'champion' (the champion of record in S3) or a version"),
+            arg("promote", "false", "promote the candidate to champion on a pass", enum=["false", "true"]),
             arg("release-id", "", "capacity/decisions/<release-id>/; empty: derived from the question"),
             arg("image-repository", images.RUNNER_REPOSITORY, "repository pods pull runner images from"),
             arg(
