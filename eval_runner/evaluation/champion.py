@@ -54,12 +54,16 @@ def _generations(store: ObjectStore, model: str) -> list[int]:
     return sorted(g for g in found if g is not None)
 
 
-def _read(store: ObjectStore, model: str, generation: int) -> ChampionRecord:
+def _parse(data: bytes, model: str, generation: int) -> ChampionRecord:
     key = champion_key(model, generation)
-    record = ChampionRecord.from_json_bytes(store.get_bytes(key), name=key)
+    record = ChampionRecord.from_json_bytes(data, name=key)
     if record.model != model or record.generation != generation:
         raise DataError(f"{key}: holds generation {record.generation} of {record.model!r}, not what its key says")
     return record
+
+
+def _read(store: ObjectStore, model: str, generation: int) -> ChampionRecord:
+    return _parse(store.get_bytes(champion_key(model, generation)), model, generation)
 
 
 def _sha256_of(store: ObjectStore, key: str, what: str) -> str:
@@ -73,28 +77,42 @@ def _record_sha256(store: ObjectStore, model: str, generation: int) -> str:
     return _sha256_of(store, champion_key(model, generation), f"the champion history of {model!r} has a gap")
 
 
+def _check_link(store: ObjectStore, record: ChampionRecord, previous_sha256: str | None = None) -> None:
+    """Refuse a record that does not chain onto the generation before it (hashed here unless given)."""
+    if record.generation == 1:
+        return
+    if previous_sha256 is None:
+        previous_sha256 = _record_sha256(store, record.model, record.generation - 1)
+    if record.previous_sha256 != previous_sha256:
+        raise DataError(
+            f"{champion_key(record.model, record.generation)}: does not chain onto generation "
+            f"{record.generation - 1} (previous_sha256 differs from that record's stored sha256); "
+            "the champion history was altered"
+        )
+
+
 def current(store: ObjectStore, model: str) -> ChampionRecord | None:
     """The newest generation, checked to chain onto the one before; None before the first promotion."""
     generations = _generations(store, model)
     if not generations:
         return None
     record = _read(store, model, generations[-1])
-    if record.generation > 1 and record.previous_sha256 != _record_sha256(store, model, record.generation - 1):
-        raise DataError(
-            f"{champion_key(model, record.generation)}: does not chain onto generation {record.generation - 1} "
-            "(previous_sha256 differs from that record's stored sha256); the champion history was altered"
-        )
+    _check_link(store, record)
     return record
 
 
 def history(store: ObjectStore, model: str) -> list[ChampionRecord]:
-    """Every generation, oldest first, each checked to chain onto the one before."""
-    records = [_read(store, model, g) for g in _generations(store, model)]
-    for expected, record in enumerate(records, start=1):
-        if record.generation != expected:
+    """Every generation, oldest first, each checked to chain onto the one before (each read once)."""
+    records: list[ChampionRecord] = []
+    previous_sha256: str | None = None
+    for expected, generation in enumerate(_generations(store, model), start=1):
+        if generation != expected:
             raise DataError(f"champion records of {model!r}: generation {expected} is missing")
-        if expected > 1 and record.previous_sha256 != _record_sha256(store, model, expected - 1):
-            raise DataError(f"{champion_key(model, expected)}: does not chain onto generation {expected - 1}")
+        data = store.get_bytes(champion_key(model, generation))
+        record = _parse(data, model, generation)
+        _check_link(store, record, previous_sha256)
+        records.append(record)
+        previous_sha256 = sha256_bytes(data)
     return records
 
 
