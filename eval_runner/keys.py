@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from eval_runner.contracts import SCHEMA_VERSION
 from eval_runner.errors import ConfigError
 
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -62,31 +63,49 @@ def _safe(kind: str, value: str) -> str:
 
 
 DATASETS_PREFIX = "capacity/datasets/"
+# A month has one dataset build per extractor schema version, each immutable. Version 1 lives in the month's
+# folder itself (where every dataset was before builds had versions); a later version's build goes to
+# ``schema=N/`` inside it, so a new extractor publishes beside the build that old reviews and evaluations name.
+FIRST_SCHEMA_VERSION = 1
+_MANIFEST_KEY = re.compile(
+    r"^capacity/datasets/year=(\d{4})/month=(\d{2})/(?:schema=([2-9]|[1-9]\d+)/)?manifest\.json$"
+)
 
 
-def dataset_prefix(month: Month) -> str:
-    """Folder of one month's dataset: dataset.parquet, series.parquet, events.parquet, manifest.json."""
-    return f"{DATASETS_PREFIX}{month.partition}/"
+def dataset_prefix(month: Month, schema_version: int = SCHEMA_VERSION) -> str:
+    """Folder of one build of a month's dataset: dataset.parquet, series.parquet, events.parquet, manifest.json."""
+    if schema_version < FIRST_SCHEMA_VERSION:
+        raise ConfigError(f"extractor schema version {schema_version} of {month} is out of range (1 or more)")
+    month_folder = f"{DATASETS_PREFIX}{month.partition}/"
+    return month_folder if schema_version == FIRST_SCHEMA_VERSION else f"{month_folder}schema={schema_version}/"
 
 
 DATASET_FILES = {"dataset": "dataset.parquet", "series": "series.parquet", "events": "events.parquet"}
-_MANIFEST_KEY = re.compile(r"^capacity/datasets/year=(\d{4})/month=(\d{2})/manifest\.json$")
 
 
-def dataset_file_key(month: Month, name: str) -> str:
-    """Key of one of a month's dataset files ("dataset", "series" or "events")."""
-    return f"{dataset_prefix(month)}{DATASET_FILES[name]}"
+def dataset_file_key(month: Month, name: str, schema_version: int = SCHEMA_VERSION) -> str:
+    """Key of one of a build's dataset files ("dataset", "series" or "events")."""
+    return f"{dataset_prefix(month, schema_version)}{DATASET_FILES[name]}"
 
 
-def dataset_manifest_key(month: Month) -> str:
-    """Key of a month's dataset manifest (written last: it is the marker)."""
-    return f"{dataset_prefix(month)}manifest.json"
+def dataset_manifest_key(month: Month, schema_version: int = SCHEMA_VERSION) -> str:
+    """Key of a build's dataset manifest (written last: it is the marker)."""
+    return f"{dataset_prefix(month, schema_version)}manifest.json"
+
+
+def dataset_of_manifest_key(key: str) -> tuple[Month, int] | None:
+    """(month, extractor schema version) of the build whose dataset manifest ``key`` is, or None for any other key."""
+    found = _MANIFEST_KEY.match(key)
+    if found is None:
+        return None
+    schema_version = int(found.group(3)) if found.group(3) else FIRST_SCHEMA_VERSION
+    return Month(int(found.group(1)), int(found.group(2))), schema_version
 
 
 def month_of_manifest_key(key: str) -> Month | None:
-    """The month whose dataset manifest ``key`` is, or None for any other key."""
-    found = _MANIFEST_KEY.match(key)
-    return None if found is None else Month(int(found.group(1)), int(found.group(2)))
+    """The month whose dataset manifest (of any build) ``key`` is, or None for any other key."""
+    found = dataset_of_manifest_key(key)
+    return None if found is None else found[0]
 
 
 def extract_prefix(month: Month) -> str:

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 
 import click
 
+from eval_runner.contracts import SCHEMA_VERSION
 from eval_runner.dataset.build import READ_AHEAD, build_month, publish, require_data, require_month_over
-from eval_runner.dataset.reader import load_dataset
+from eval_runner.dataset.reader import load_dataset, published_schema_versions
 from eval_runner.keys import Month, dataset_manifest_key, extract_prefix
 from eval_runner.settings import ShardSettings
 from eval_runner.sources.analytics import PostgresAnalytics
@@ -45,7 +46,8 @@ def build(runtime: Runtime, month_text: str, refetch: bool, allow_unfinished_mon
     """Extract a month from the analytics database and the API shards, and publish its dataset.
 
     Rebuilding from unchanged sources writes nothing new (the files are byte-identical); a month
-    already published with different content is refused, because reviews name its content hash. A month
+    already published with different content by this extractor schema version is refused, because reviews
+    name its content hash. A new extractor schema version publishes its own build beside the old ones. A month
     that has not ended (exit 2) or whose sources hold no data for it (exit 3) is refused before anything is
     published, unless allowed explicitly.
     """
@@ -62,7 +64,8 @@ def build(runtime: Runtime, month_text: str, refetch: bool, allow_unfinished_mon
         require_data(built, month)
     manifest = publish(store, built)
     summary = {
-        "manifest": dataset_manifest_key(month),
+        "manifest": dataset_manifest_key(month, manifest.schema_version),
+        "schema_version": manifest.schema_version,
         "content_hash": manifest.content_hash,
         "rows": {name: entry.rows for name, entry in manifest.files.items()},
         "seconds": {name: round(value, 3) for name, value in built.seconds.items()},
@@ -74,8 +77,15 @@ def build(runtime: Runtime, month_text: str, refetch: bool, allow_unfinished_mon
 @click.option("--month", "month_text", required=True, help="The month, YYYY-MM.")
 @click.pass_obj
 def show(runtime: Runtime, month_text: str) -> None:
-    """Verify a published month (hashes, rows, schema version) and print its manifest."""
-    loaded = load_dataset(runtime.store(), Month.parse(month_text), with_series=True)
+    """Verify a published month's build by this extractor (hashes, rows, schema version); print its manifest.
+
+    Builds by other extractor schema versions are listed on stderr: they are kept, and not comparable.
+    """
+    store, month = runtime.store(), Month.parse(month_text)
+    for version in published_schema_versions(store, month):
+        if version != SCHEMA_VERSION:
+            click.echo(f"{month}: a build by extractor schema version {version} is kept too (incomparable)", err=True)
+    loaded = load_dataset(store, month, with_series=True)
     click.echo(loaded.manifest.to_json_bytes().decode(), nl=False)
 
 

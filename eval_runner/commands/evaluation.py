@@ -308,7 +308,12 @@ def evaluations() -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_obj
 def list_evaluations(runtime: Runtime, fmt: str) -> None:
-    """Show the month x version matrix: which evaluations are current (of the month's current review and dataset)."""
+    """Show the month x version matrix: which evaluations are current, stale or incomparable.
+
+    Current: of the month's current review and dataset. Incomparable: of a dataset built by another
+    extractor schema version.
+    """
+    from eval_runner.dataset.reader import dataset_builds
     from eval_runner.evaluation.lineage import month_lineage
     from eval_runner.evaluation.matrix import evaluations_frame, matrix
     from eval_runner.evaluation.records import list_records
@@ -316,21 +321,25 @@ def list_evaluations(runtime: Runtime, fmt: str) -> None:
     store = runtime.store()
     records = list_records(store)
     current: dict[str, tuple[str, str] | None] = {}
+    dataset_schemas: dict[str, int] = {}
     for month in sorted({record.month for record in records}):
+        builds = dataset_builds(store, Month.parse(month))
+        dataset_schemas |= {manifest.content_hash: version for version, manifest in builds.items()}
         try:
             lineage = month_lineage(store, Month.parse(month))
-        except DataError as error:  # no valid current review: every evaluation of the month is stale
-            click.echo(f"{month}: no current review ({error})", err=True)
+        except DataError as error:  # no valid current review or dataset build: nothing of the month is current
+            click.echo(f"{month}: nothing is current ({error})", err=True)
             current[month] = None
         else:
             current[month] = (lineage.dataset_hash, lineage.review_hash)
     if fmt == "json":
-        _echo_json(evaluations_frame(records, current).to_dicts())
+        _echo_json(evaluations_frame(records, current, dataset_schemas).to_dicts())
         return
-    click.echo(_table(matrix(records, current)))
+    click.echo(_table(matrix(records, current, dataset_schemas)))
     click.echo(
         "cell: median abs runtime error (days) @ dataset/review hash of the current evaluation; "
         "'+N stale' = older evaluations kept; 'stale:' = evaluated only on an older review or dataset; "
+        "'incomparable (schema vN):' = evaluated only on a dataset built by another extractor schema version; "
         "'-' = not evaluated"
     )
 

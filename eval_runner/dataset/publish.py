@@ -26,8 +26,12 @@ def encode_dataset(
     *,
     sources: Mapping[str, SourceFingerprint],
     suggestion_policy: Mapping[str, float],
+    schema_version: int = SCHEMA_VERSION,
 ) -> tuple[dict[str, bytes], DatasetManifest]:
-    """Encode the files and their manifest; pure, so a rebuild can be compared without a store."""
+    """Encode the files and their manifest; pure, so a rebuild can be compared without a store.
+
+    The keys are those of the ``schema_version`` build (the running extractor's unless a test says).
+    """
     named = {"dataset": dataset, "series": series, "events": events}
     for name, frame in named.items():
         schema = SCHEMAS[name]
@@ -36,13 +40,13 @@ def encode_dataset(
     objects: dict[str, bytes] = {}
     entries: dict[str, FileEntry] = {}
     for name, frame in named.items():
-        key = dataset_file_key(month, name)
+        key = dataset_file_key(month, name, schema_version)
         data = frame_to_parquet(frame)
         objects[key] = data
         entries[name] = FileEntry(key=key, sha256=sha256_bytes(data), rows=frame.height, size=len(data))
     manifest = DatasetManifest(
         month=str(month),
-        schema_version=SCHEMA_VERSION,
+        schema_version=schema_version,
         eval_runner_version=__version__,
         engines=installed_engines(),
         content_hash=content_hash({name: entry.sha256 for name, entry in entries.items()}),
@@ -56,17 +60,20 @@ def encode_dataset(
 def publish_dataset(store: ObjectStore, objects: Mapping[str, bytes], manifest: DatasetManifest) -> None:
     """Write the files, verify them, then the manifest; a rebuild with equal content writes nothing new.
 
-    A month already published with different content is a DataError from the store: published
-    datasets are immutable because reviews and evaluations name their content hash.
+    Each extractor schema version has its own build of the month, so a new extractor publishes beside the
+    old build and leaves it as it was. A build of the same version with different content is a DataError:
+    published builds are immutable because reviews and evaluations name their content hash.
     """
     month = Month.parse(manifest.month)
-    key = dataset_manifest_key(month)
+    key = dataset_manifest_key(month, manifest.schema_version)
     if store.exists(key):
         published = DatasetManifest.from_json_bytes(store.get_bytes(key), name=key)
         if published != manifest:
             raise DataError(
-                f"dataset {month} is already published with content hash {published.content_hash}; this build "
-                f"has {manifest.content_hash} (sources or extractor changed). Published datasets are "
-                "immutable because reviews and evaluations name their hash"
+                f"dataset {month} (extractor schema version {manifest.schema_version}) is already published "
+                f"with content hash {published.content_hash}; this build has {manifest.content_hash}: the "
+                "sources changed, or the extractor changed without a new SCHEMA_VERSION (a new version is "
+                "published beside the old build). Published builds are immutable because reviews and "
+                "evaluations name their hash"
             )
     store.publish(objects, marker_key=key, marker=manifest.to_json_bytes())

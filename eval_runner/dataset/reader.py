@@ -10,7 +10,14 @@ from eval_runner.contracts import DATASET_SCHEMA, SCHEMA_VERSION, SERIES_SCHEMA
 from eval_runner.dataset.manifest import DatasetManifest, IncomparableDatasetError, content_hash
 from eval_runner.dataset.shape import EVENTS_SCHEMA
 from eval_runner.errors import DataError
-from eval_runner.keys import DATASET_FILES, Month, dataset_manifest_key
+from eval_runner.keys import (
+    DATASET_FILES,
+    FIRST_SCHEMA_VERSION,
+    Month,
+    dataset_manifest_key,
+    dataset_of_manifest_key,
+    dataset_prefix,
+)
 from eval_runner.parquet import parquet_to_frame
 from eval_runner.storage import ObjectStore
 
@@ -32,22 +39,35 @@ class LoadedDataset:
         return self.manifest.content_hash
 
 
-def load_manifest(store: ObjectStore, month: Month, *, schema_version: int | None = SCHEMA_VERSION) -> DatasetManifest:
-    """Read and check a month's manifest; without one the dataset is not published (DataError).
+def published_schema_versions(store: ObjectStore, month: Month) -> list[int]:
+    """The extractor schema versions the month has a published build of (its manifest exists), ascending."""
+    builds = (dataset_of_manifest_key(key) for key in store.list(dataset_prefix(month, FIRST_SCHEMA_VERSION)))
+    return sorted(build[1] for build in builds if build is not None and build[0] == month)
 
-    A manifest of another extractor schema version raises IncomparableDatasetError unless
-    ``schema_version`` is None (for tools that only display it).
+
+def load_manifest(store: ObjectStore, month: Month, *, schema_version: int = SCHEMA_VERSION) -> DatasetManifest:
+    """Read and check the manifest of the month's build by extractor ``schema_version`` (the running one's).
+
+    Without that build the month is not published for this extractor: IncomparableDatasetError when it has
+    builds of other versions only (they are kept, and are not comparable with this one), else DataError.
     """
-    key = dataset_manifest_key(month)
+    key = dataset_manifest_key(month, schema_version)
     if not store.exists(key):
+        others = published_schema_versions(store, month)
+        if others:
+            raise IncomparableDatasetError(
+                f"dataset {month} has builds of extractor schema version {', '.join(map(str, others))} only; this "
+                f"eval_runner reads version {schema_version}: incomparable. Build the month with this extractor "
+                "(`dataset build` publishes beside the old builds, which stay as they are), then review it"
+            )
         raise DataError(f"dataset {month}: {key!r} does not exist; the month is not built (or not published)")
     manifest = DatasetManifest.from_json_bytes(store.get_bytes(key), name=key)
     if manifest.month != str(month):
         raise DataError(f"{key}: manifest is for month {manifest.month}, expected {month}")
-    if schema_version is not None and manifest.schema_version != schema_version:
-        raise IncomparableDatasetError(
-            f"dataset {month} was built with extractor schema version {manifest.schema_version}, this "
-            f"eval_runner reads version {schema_version}: incomparable, rebuild the month"
+    if manifest.schema_version != schema_version:
+        raise DataError(
+            f"{key}: the manifest says extractor schema version {manifest.schema_version}, but it is kept as the "
+            f"build of version {schema_version}; manifest corrupt or moved"
         )
     expected = content_hash({name: entry.sha256 for name, entry in manifest.files.items()})
     if manifest.content_hash != expected or set(manifest.files) != set(DATASET_FILES):
@@ -76,3 +96,11 @@ def load_dataset(
             raise DataError(f"{entry.key}: schema {dict(frame.schema)} does not match the contract")
         frames[name] = frame
     return LoadedDataset(dataset=frames["dataset"], series=frames["series"], manifest=manifest, events=frames["events"])
+
+
+def dataset_builds(store: ObjectStore, month: Month) -> dict[int, DatasetManifest]:
+    """Every published build of the month by extractor schema version, each manifest checked."""
+    return {
+        version: load_manifest(store, month, schema_version=version)
+        for version in published_schema_versions(store, month)
+    }

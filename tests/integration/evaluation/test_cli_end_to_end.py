@@ -19,6 +19,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from eval_runner.cli import main
+from eval_runner.dataset.manifest import SourceFingerprint
+from eval_runner.dataset.publish import encode_dataset, publish_dataset
+from eval_runner.dataset.shape import EVENTS_SCHEMA
 from eval_runner.evaluation.lineage import month_lineage
 from eval_runner.evaluation.records import load_record
 from eval_runner.keys import Month
@@ -122,6 +125,21 @@ def test_evaluate_compare_gate_list_on_real_services(
     assert main(["evaluations", "list"]) == 0
     table = capsys.readouterr().out
     assert "2026-04" in table and "0.10.0" in table and " - " not in table
+
+    # A next extractor's build of May goes beside the old one: this extractor's evaluations stay current,
+    # each row names the build it is of, and `dataset show` verifies this extractor's build and names the other.
+    dataset, series = synthetic_month(Month(2026, 5), N, seed=9)
+    objects, manifest = encode_dataset(Month(2026, 5), dataset, series, pl.DataFrame(schema=EVENTS_SCHEMA),
+                                       sources={"analytics": SourceFingerprint(rows=N, sha256="0" * 64)},
+                                       suggestion_policy={}, schema_version=2)  # fmt: skip
+    publish_dataset(object_store, objects, manifest)
+    assert main(["evaluations", "list", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 6 and {(row["status"], row["schema_version"]) for row in rows} == {("current", 1)}
+    assert main(["dataset", "show", "--month", "2026-05"]) == 0
+    shown = capsys.readouterr()
+    assert json.loads(shown.out)["content_hash"] == month_lineage(object_store, Month(2026, 5)).dataset_hash
+    assert "a build by extractor schema version 2 is kept too (incomparable)" in shown.err
 
     # ---- read back through MLflow's own client --------------------------------------------------------
     client = MlflowClient(tracking_uri=env.tracking_uri)

@@ -6,12 +6,16 @@ from eval_runner.errors import ConfigError
 from eval_runner.keys import (
     LEGACY_REVISION,
     Month,
+    dataset_file_key,
+    dataset_manifest_key,
+    dataset_of_manifest_key,
     dataset_prefix,
     decision_key,
     evaluation_prefix,
     fleet_batch_done_key,
     fleet_batch_key,
     fleet_results_key,
+    month_of_manifest_key,
     review_csv_key,
     review_file_of_key,
     review_json_key,
@@ -23,6 +27,22 @@ def test_month_parses_and_spells_its_partition() -> None:
     assert (month.year, month.month) == (2026, 4)
     assert str(month) == "2026-04"
     assert dataset_prefix(month) == "capacity/datasets/year=2026/month=04/"
+
+
+def test_each_extractor_schema_version_has_its_own_dataset_build() -> None:
+    month = Month(2026, 4)
+    assert dataset_prefix(month, 1) == "capacity/datasets/year=2026/month=04/"  # where datasets always were
+    assert dataset_manifest_key(month, 2) == "capacity/datasets/year=2026/month=04/schema=2/manifest.json"
+    assert dataset_file_key(month, "series", 12) == "capacity/datasets/year=2026/month=04/schema=12/series.parquet"
+    for version in (1, 2, 12):
+        assert dataset_of_manifest_key(dataset_manifest_key(month, version)) == (month, version)
+    # Version 1 has no schema= folder, so a key that spells one is no build's manifest; nor is a file.
+    assert dataset_of_manifest_key("capacity/datasets/year=2026/month=04/schema=1/manifest.json") is None
+    assert dataset_of_manifest_key("capacity/datasets/year=2026/month=04/schema=02/manifest.json") is None
+    assert dataset_of_manifest_key(dataset_file_key(month, "dataset", 2)) is None
+    assert month_of_manifest_key(dataset_manifest_key(month, 3)) == month
+    with pytest.raises(ConfigError, match="schema version 0 of 2026-04 is out of range"):
+        dataset_prefix(month, 0)
 
 
 def test_month_boundaries_cross_the_year() -> None:

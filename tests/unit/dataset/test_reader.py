@@ -1,4 +1,4 @@
-"""load_dataset: verified reads, and refusal of corrupt or incomparable datasets."""
+"""load_dataset: verified reads, refusal of corrupt or incomparable datasets, builds kept per extractor version."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from eval_runner.dataset.manifest import (
     ensure_comparable,
 )
 from eval_runner.dataset.publish import encode_dataset, publish_dataset
-from eval_runner.dataset.reader import load_dataset
+from eval_runner.dataset.reader import dataset_builds, load_dataset, load_manifest, published_schema_versions
 from eval_runner.dataset.shape import EVENTS_SCHEMA
 from eval_runner.errors import DataError
 from eval_runner.keys import Month, dataset_file_key, dataset_manifest_key
@@ -52,14 +52,61 @@ def test_tampered_file_fails_its_hash(tiny_month: tuple[MemoryObjectStore, str])
         load_dataset(store, MONTH)
 
 
-def test_other_schema_version_is_incomparable(tiny_month: tuple[MemoryObjectStore, str]) -> None:
+def test_a_manifest_kept_as_another_versions_build_is_corrupt(tiny_month: tuple[MemoryObjectStore, str]) -> None:
     store, _ = tiny_month
     key = dataset_manifest_key(MONTH)
     document = json.loads(store.objects[key])
-    document["schema_version"] = 0
+    document["schema_version"] = 2
     store.objects[key] = json.dumps(document).encode()
-    with pytest.raises(IncomparableDatasetError, match=r"schema version 0.*incomparable"):
+    with pytest.raises(DataError, match=r"says extractor schema version 2, but it is kept as the build of version 1"):
         load_dataset(store, MONTH)
+
+
+def _publish_tiny_build(store: MemoryObjectStore, schema_version: int, *, shift: int = 1) -> str:
+    """The tiny month as the build of another extractor: its days_offline read ``shift`` more (other content)."""
+    dataset, series = tiny_dataset()
+    changed = dataset.with_columns(pl.col("days_offline") + shift)
+    source = SourceFingerprint(rows=3, sha256="0" * 64)
+    events = pl.DataFrame(schema=EVENTS_SCHEMA)
+    objects, manifest = encode_dataset(
+        MONTH, changed, series, events, sources={"a": source}, suggestion_policy={}, schema_version=schema_version
+    )
+    publish_dataset(store, objects, manifest)
+    return manifest.content_hash
+
+
+def test_a_new_extractor_version_publishes_beside_the_old_build(tiny_month: tuple[MemoryObjectStore, str]) -> None:
+    store, old_hash = tiny_month
+    old_objects = {key: store.objects[key] for key in store.list("capacity/datasets/")}
+    new_hash = _publish_tiny_build(store, 2)
+    assert new_hash != old_hash
+    assert all(store.objects[key] == data for key, data in old_objects.items())  # the old build is untouched
+    assert published_schema_versions(store, MONTH) == [1, 2]
+    assert dataset_manifest_key(MONTH, 2) == "capacity/datasets/year=2026/month=04/schema=2/manifest.json"
+    assert load_manifest(store, MONTH).content_hash == old_hash  # what the version-1 extractor reads
+    assert load_manifest(store, MONTH, schema_version=2).content_hash == new_hash
+    assert load_dataset(store, MONTH, schema_version=2).dataset["days_offline"].to_list() == (
+        (tiny_dataset()[0]["days_offline"] + 1).to_list()
+    )
+    assert {v: m.content_hash for v, m in dataset_builds(store, MONTH).items()} == {1: old_hash, 2: new_hash}
+
+
+def test_a_month_without_a_build_of_this_version_is_incomparable(tiny_month: tuple[MemoryObjectStore, str]) -> None:
+    store, _ = tiny_month
+    _publish_tiny_build(store, 2)
+    expected = r"dataset 2026-04 has builds of extractor schema version 1, 2 only; this eval_runner reads version 3"
+    with pytest.raises(IncomparableDatasetError, match=expected + ": incomparable"):
+        load_dataset(store, MONTH, schema_version=3)
+
+
+def test_a_build_of_the_same_version_with_other_content_is_refused(tiny_month: tuple[MemoryObjectStore, str]) -> None:
+    store, _ = tiny_month
+    new_hash = _publish_tiny_build(store, 2)
+    before = list(store.writes)
+    with pytest.raises(DataError, match=rf"2026-04 \(extractor schema version 2\) is already published with "
+                                        rf"content hash {new_hash}"):  # fmt: skip
+        _publish_tiny_build(store, 2, shift=2)
+    assert store.writes == before
 
 
 def test_ensure_comparable_names_the_months() -> None:
