@@ -28,12 +28,12 @@ from polars.testing import assert_frame_equal
 from eval_runner import keys
 from eval_runner.contracts import FLEET_SERIES_DAYS
 from eval_runner.fleet.local import ENTRY
-from eval_runner.fleet.shard import done_batches, load_run
 from eval_runner.fleet.snapshot import run_snapshot
 from eval_runner.storage import S3ObjectStore
 from scripts.demo import cluster
 from scripts.demo.argo import Workflow
 from scripts.demo.loop import Loop, merge_summary
+from tests.fixtures.cluster_runs import checkpointed_shard, data_store, running_shard_pod
 from tests.fixtures.e2e_loop import Fleet
 from tests.fixtures.fleet import FleetFrameSource
 
@@ -50,10 +50,6 @@ CHAOS_SHARDS = 3
 CHAOS_AS_OF = datetime(2026, 1, 20, tzinfo=UTC)
 
 
-def _data_store(loop: Loop) -> S3ObjectStore:
-    return S3ObjectStore.from_settings(cluster.s3_settings(loop.creds, cluster.DATA_BUCKET))
-
-
 def _snapshot_simulated_fleet(store: S3ObjectStore, devices: int) -> str:
     """A fresh run id whose snapshot holds a simulated fleet of ``devices``."""
     import fieldsim
@@ -64,32 +60,6 @@ def _snapshot_simulated_fleet(store: S3ObjectStore, devices: int) -> str:
     )
     run_snapshot(run_id, CHAOS_AS_OF, store=store, source=FleetFrameSource(fieldsim.simulate(config)))
     return run_id
-
-
-def _checkpointed_shard(store: S3ObjectStore, run_id: str, timeout: float = 900) -> str:
-    """Wait until a batch of the run is checkpointed; return the shard that owns it."""
-    deadline = time.monotonic() + timeout
-    while not (done := done_batches(store, run_id)):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"run {run_id} checkpointed no batch within {timeout:.0f}s")
-        time.sleep(0.2)
-    plan, _ = load_run(store, run_id)
-    return next(shard for shard, batches in plan.shards.items() if done & set(batches))
-
-
-def _running_shard_pod(workflow: str, shard: str = "", timeout: float = 900) -> str:
-    """Wait until a shard pod of ``workflow`` (the one of ``shard``, when given) runs; return its name."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        selector = f"workflows.argoproj.io/workflow={workflow}"
-        pods = cluster.json_get("-n", cluster.NAMESPACE, "get", "pods", "-l", selector)
-        for pod in pods["items"]:
-            node = pod["metadata"].get("annotations", {}).get("workflows.argoproj.io/node-name", "")
-            ours = ".shard(" in node and (not shard or f":{shard})" in node)
-            if ours and pod["status"].get("phase") == "Running":
-                return str(pod["metadata"]["name"])
-        time.sleep(0.2)
-    raise TimeoutError(f"no shard pod {shard} of workflow {workflow} ran within {timeout:.0f}s")
 
 
 def _read(loop: Loop, bucket: str, key: str) -> bytes:
@@ -140,13 +110,13 @@ def _skipped_batches(wf: Workflow) -> int:
 
 
 def test_deleted_shard_pod_is_retried_and_results_equal_a_clean_run(e2e_loop: Loop, e2e_fleet: Fleet) -> None:
-    store = _data_store(e2e_loop)
+    store = data_store(e2e_loop)
     run_id = _snapshot_simulated_fleet(store, CHAOS_DEVICES)
     name = e2e_loop.submit_rollout(
         VERSION, "fleet", shards=CHAOS_SHARDS, batch_size=250, run_id=run_id, gate_override_reason=CHAOS_REASON
     )
     # Mid-run, and the victim has checkpointed at least one batch of its own (other shards' do not count).
-    victim = _running_shard_pod(name, _checkpointed_shard(store, run_id))
+    victim = running_shard_pod(name, checkpointed_shard(store, run_id))
     cluster.kubectl("-n", cluster.NAMESPACE, "delete", "pod", victim, "--wait=false")
     wf = e2e_loop.argo.require_success(e2e_loop.argo.wait(name, timeout=1800))
     assert _skipped_batches(wf) >= 1, f"{victim} was deleted mid-run, yet no shard resumed from checkpoints in {name}"
@@ -161,7 +131,7 @@ def test_deleted_shard_pod_is_retried_and_results_equal_a_clean_run(e2e_loop: Lo
 def test_s3_outage_of_20_seconds_is_survived(e2e_loop: Loop, e2e_fleet: Fleet) -> None:
     # configuration (dry run): besides S3, its shards read every device's parameters from the shard APIs.
     name = e2e_loop.submit_rollout(VERSION, "configuration", shards=3, batch_size=50, gate_override_reason=CHAOS_REASON)
-    _running_shard_pod(name)
+    running_shard_pod(name)
     cluster.scale("deployment/s3", 0, "fleet-infra")
     try:
         time.sleep(20)

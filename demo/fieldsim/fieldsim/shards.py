@@ -2,7 +2,8 @@
 
 Each shard owns the devices with ``shard_of(device_id) == shard``. State lives in a ``ShardState`` the
 caller keeps, so tests can set faults and read counters in-process; the same is reachable over HTTP at
-``/_sim/faults`` and ``/_sim/stats`` (not part of the contract, exempt from faults and counters).
+``/_sim/faults`` and ``/_sim/stats`` (``?per_device=true`` adds the PUTs applied to each device; not part of
+the contract, exempt from faults and counters).
 """
 
 from __future__ import annotations
@@ -263,15 +264,17 @@ def build_app(state: ShardState) -> FaultLayer:
         return JSONResponse(asdict(state.faults))
 
     async def sim_stats(request: Request) -> Response:
-        return JSONResponse(
-            {
-                "shard": state.shard,
-                "requests": state.requests,
-                "puts_applied": state.puts_applied,
-                "faults_given": state.faults_given,
-                "faults": asdict(state.faults),
-            }
-        )
+        stats: dict[str, object] = {
+            "shard": state.shard,
+            "requests": state.requests,
+            "puts_applied": state.puts_applied,
+            "faults_given": state.faults_given,
+            "faults": asdict(state.faults),
+        }
+        if request.query_params.get("per_device") == "true":  # what a cluster test counts writes by
+            with state.lock:
+                stats["applied_by_device"] = dict(state.applied_by_device)
+        return JSONResponse(stats)
 
     routes = [
         Route("/healthz", healthz),

@@ -123,3 +123,17 @@ def test_faults_are_settable_over_http(fieldsim_sources: FieldSources) -> None:
         stats = client.get(f"{url}/_sim/stats").json()
     assert stats["faults"]["error_rate"] == 1.0
     assert stats["requests"] == 1
+    assert "applied_by_device" not in stats
+
+
+def test_stats_count_the_puts_applied_to_each_device(fieldsim_sources: FieldSources) -> None:
+    url = fieldsim_sources.shard_urls[1]
+    with httpx.Client() as client:
+        device = client.get(f"{url}/v1/devices").json()["items"][0]["device_id"]
+        path = f"{url}/v1/devices/{device}/battery-parameters"
+        current = client.get(path)
+        changed = {**current.json(), "cutoff_mv": current.json()["cutoff_mv"] + 1}
+        headers = {"If-Match": current.headers["ETag"], "Idempotency-Key": "stats-test"}
+        assert client.put(path, json=changed, headers=headers).status_code == 200
+        stats = client.get(f"{url}/_sim/stats", params={"per_device": "true"}).json()
+    assert stats["applied_by_device"] == {device: 1} and stats["puts_applied"] == 1
