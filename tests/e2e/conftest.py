@@ -5,11 +5,14 @@ from __future__ import annotations
 import base64
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hera.workflows import WorkflowsService
+from hera.workflows import Workflow, WorkflowsService
+from hera.workflows.models import SubmitOpts, WorkflowSubmitRequest
 from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
 
 REPO = Path(__file__).resolve().parents[2]
 KUBE_CONTEXT = os.environ.get("FLEET_EVAL_KUBE_CONTEXT", "kind-fleet-eval")
@@ -63,3 +66,44 @@ def s3_credentials(core_v1: client.CoreV1Api) -> tuple[str, str]:
         _secret_value(core_v1, NAMESPACE, "s3-credentials", "accesskey"),
         _secret_value(core_v1, NAMESPACE, "s3-credentials", "secretkey"),
     )
+
+
+SubmitFromTemplate = Callable[[Workflow], str]
+
+
+@pytest.fixture(scope="session")
+def submit_from_template(core_v1: client.CoreV1Api, workflows_service: WorkflowsService) -> SubmitFromTemplate:
+    """Run a test's own Workflow as platform engineers do: from a WorkflowTemplate.
+
+    The controller runs only Workflows that reference a WorkflowTemplate (templateReferencing: Strict), and
+    the client may not create templates. So the workflow's spec becomes the WorkflowTemplate
+    ``e2e-<its generateName>`` (replaced, as the cluster admin), and the client submits a Workflow from it,
+    with the workflow's labels; the Workflow's name is returned.
+    """
+    api = client.CustomObjectsApi()
+
+    def submit(workflow: Workflow) -> str:
+        manifest = workflow.to_dict()
+        name = f"e2e-{manifest['metadata']['generateName'].rstrip('-')}"
+        labels = dict(manifest["metadata"].get("labels") or {})
+        template = {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "WorkflowTemplate",
+            "metadata": {"name": name, "namespace": NAMESPACE, "labels": labels},
+            "spec": manifest["spec"],
+        }
+        group = ("argoproj.io", "v1alpha1", NAMESPACE, "workflowtemplates")
+        try:
+            api.delete_namespaced_custom_object(*group, name)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+        api.create_namespaced_custom_object(*group, template)
+        options = SubmitOpts(generate_name=manifest["metadata"]["generateName"],
+                             labels=",".join(f"{key}={value}" for key, value in labels.items()))  # fmt: skip
+        request = WorkflowSubmitRequest(resource_kind="WorkflowTemplate", resource_name=name, submit_options=options)
+        created = workflows_service.submit_workflow(request, namespace=NAMESPACE)
+        assert created.metadata.name, created
+        return created.metadata.name
+
+    return submit

@@ -20,7 +20,7 @@ from hera.workflows import (
 from hera.workflows.models import PodSecurityContext, TTLStrategy
 from minio import Minio
 
-from tests.e2e.conftest import NAMESPACE, S3_ENDPOINT, component_version
+from tests.e2e.conftest import NAMESPACE, S3_ENDPOINT, SubmitFromTemplate, component_version
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -149,11 +149,11 @@ def wait_for_completion(service: WorkflowsService, name: str, timeout: float) ->
     raise TimeoutError(f"workflow {name} did not finish within {timeout:.0f}s")
 
 
-def test_fan_out_artifacts_and_buildkit(workflows_service: WorkflowsService, s3_credentials: tuple[str, str]) -> None:
+def test_fan_out_artifacts_and_buildkit(
+    workflows_service: WorkflowsService, s3_credentials: tuple[str, str], submit_from_template: SubmitFromTemplate
+) -> None:
     started = time.monotonic()
-    created = build_workflow(workflows_service).create()
-    name = created.metadata.name
-    assert name
+    name = submit_from_template(build_workflow(workflows_service))
 
     phase = wait_for_completion(workflows_service, name, timeout=780)
     wf = workflows_service.get_workflow(name=name, namespace=NAMESPACE)

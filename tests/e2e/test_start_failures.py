@@ -23,7 +23,7 @@ from hera.workflows.models import (
     TTLStrategy,
 )
 
-from tests.e2e.conftest import NAMESPACE
+from tests.e2e.conftest import NAMESPACE, SubmitFromTemplate
 from workflows.common import retry_transient
 
 pytestmark = pytest.mark.timeout(600)
@@ -53,7 +53,7 @@ def _workflow(service: WorkflowsService, *, retries: int) -> Workflow:
         retry_strategy=retry_transient(limit=retries),
     )
     with Workflow(
-        generate_name="e2e-start-failure-",
+        generate_name=f"e2e-start-failure-r{retries}-",
         namespace=NAMESPACE,
         entrypoint="step",
         workflows_service=service,
@@ -80,10 +80,11 @@ def _attempt(node: NodeStatus) -> int:
     return int(match.group(1))
 
 
-def _run(service: WorkflowsService, *, retries: int, timeout: float = 420) -> tuple[str, list[tuple[str, str]]]:
+def _run(
+    service: WorkflowsService, submit: SubmitFromTemplate, *, retries: int, timeout: float = 420
+) -> tuple[str, list[tuple[str, str]]]:
     """Submit, wait, and return the workflow's phase and (phase, message) of every pod it ran, in attempt order."""
-    name = _workflow(service, retries=retries).create().metadata.name
-    assert name
+    name = submit(_workflow(service, retries=retries))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         wf = service.get_workflow(name=name, namespace=NAMESPACE)
@@ -99,17 +100,19 @@ def _run(service: WorkflowsService, *, retries: int, timeout: float = 420) -> tu
 
 
 def test_a_pod_that_fails_to_start_once_is_retried_and_the_workflow_succeeds(
-    workflows_service: WorkflowsService,
+    workflows_service: WorkflowsService, submit_from_template: SubmitFromTemplate
 ) -> None:
     started = time.monotonic()
-    phase, pods = _run(workflows_service, retries=2)
+    phase, pods = _run(workflows_service, submit_from_template, retries=2)
     assert phase == "Succeeded", pods
     assert len(pods) == 2, pods  # the failed start, then the retry that ran the step
     assert pods[0][0] in ("Failed", "Error") and pods[1][0] == "Succeeded", pods
     print(f"start failure retried: {pods[0]} then {pods[1][0]} in {time.monotonic() - started:.0f}s")
 
 
-def test_without_retries_left_the_same_start_failure_fails_the_workflow(workflows_service: WorkflowsService) -> None:
-    phase, pods = _run(workflows_service, retries=0)
+def test_without_retries_left_the_same_start_failure_fails_the_workflow(
+    workflows_service: WorkflowsService, submit_from_template: SubmitFromTemplate
+) -> None:
+    phase, pods = _run(workflows_service, submit_from_template, retries=0)
     assert phase in ("Failed", "Error"), pods
     assert len(pods) == 1, pods
