@@ -175,10 +175,11 @@ def test_an_admitted_workflow_cannot_be_patched_into_an_override(custom: client.
         custom.delete_namespaced_custom_object(*WORKFLOWS, name)
 
 
-def test_the_policy_names_every_workflow_spec_field_it_does_not_allow() -> None:
+def test_the_policy_names_every_workflow_spec_field_it_does_not_allow(core_v1: client.CoreV1Api) -> None:
     # CEL cannot list an object's fields, so the policy names each: a field a new Argo adds must be named.
+    # (core_v1 loaded the admin's kube config these clients use.)
     crd = client.ApiextensionsV1Api().read_custom_resource_definition("workflows.argoproj.io").to_dict()
-    fields = set(crd["spec"]["versions"][0]["schema"]["open_api_v3_schema"]["properties"]["spec"]["properties"])
+    fields = set(crd["spec"]["versions"][0]["schema"]["open_apiv3_schema"]["properties"]["spec"]["properties"])
     policy = client.AdmissionregistrationV1Api().read_validating_admission_policy(POLICY).to_dict()
     overrides = next(v["expression"] for v in policy["spec"]["variables"] if v["name"] == "overrides")
     named = set(re.findall(r"has\(object\.spec\.(\w+)\)", overrides))
