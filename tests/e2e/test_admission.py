@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 import pytest
+import yaml
 from hera.workflows import WorkflowsService
 from hera.workflows.models import SubmitOpts, WorkflowSubmitRequest
 from kubernetes import client
@@ -109,9 +110,28 @@ def custom(core_v1: client.CoreV1Api) -> client.CustomObjectsApi:
     return client.CustomObjectsApi()
 
 
+def _controller_config(data: dict[str, str]) -> dict[str, Any]:
+    """The controller's configuration as Argo assembles it from its ConfigMap (config/controller.go).
+
+    Each key is pasted before its value: a value with a newline indented below the key, any other after
+    "key: " on one line (so a one-line mapping such as "templateReferencing: Strict" breaks the whole
+    configuration, and the controller then keeps running on its defaults).
+    """
+    raw = "".join(
+        f"{name}:\n  " + "\n  ".join(value.strip("\n").split("\n")) + "\n" if "\n" in value else f"{name}: {value}\n"
+        for name, value in data.items()
+    )
+    config = yaml.safe_load(raw)
+    assert isinstance(config, dict), raw
+    return config
+
+
 def test_the_controller_runs_only_workflows_that_reference_a_template(core_v1: client.CoreV1Api) -> None:
     data = core_v1.read_namespaced_config_map("workflow-controller-configmap", NAMESPACE).data or {}
-    assert "templateReferencing: Strict" in data.get("workflowRestrictions", "")
+    assert _controller_config(data)["workflowRestrictions"] == {"templateReferencing": "Strict"}
+    # The rule the test applies is Argo's: the one-line form is what broke the controller's configuration.
+    with pytest.raises(yaml.YAMLError):
+        _controller_config({**data, "workflowRestrictions": "templateReferencing: Strict"})
 
 
 def test_a_workflow_that_runs_a_template_with_its_knobs_is_admitted(custom: client.CustomObjectsApi) -> None:
