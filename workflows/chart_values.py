@@ -72,10 +72,11 @@ class _Open(_Values):
 
 
 class Image(_Values):
-    """A container image."""
+    """A container image: its tag, and the digest of the content to run ("": whatever the tag holds)."""
 
     repository: Annotated[str, Field(min_length=1)]
     tag: str | float  # YAML reads an unquoted 15 or 3.1 as a number; the chart prints it with toString
+    digest: Annotated[str, Field(pattern=r"^(sha256:[0-9a-f]{64})?$")]
 
 
 class Persistence(_Values):

@@ -7,10 +7,13 @@ import json
 import os
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from minio import Minio
 from pydantic import SecretStr
 
@@ -30,6 +33,7 @@ MLFLOW_NODE_PORT = 32500
 REVIEW_NODE_PORT = 32080
 GIT_NODE_PORT = 32090
 DATA_BUCKET = "fleet-eval"
+REGISTRY = "localhost:5001"  # the cluster registry as nodes and the host name it (kind-registry:5000 inside)
 
 
 def tool(name: str) -> str:
@@ -131,6 +135,53 @@ def helm_values(*, devices: int, months: int, start: str, creds: Credentials) ->
         "--set",
         "s3.networkPolicy.enabled=false",
     ]
+
+
+# The chart's images (their values paths), each pinned at install to the digest the registry holds for its tag.
+CHART_IMAGES = ("images.core", "mlflow.image", "packageIndex.image", "demo.image", "demo.postgres.image",
+                "demo.gitServer.image")  # fmt: skip
+_MANIFEST_TYPES = ", ".join([
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+])  # fmt: skip
+
+
+def registry_digest(repository: str, tag: str) -> str:
+    """The digest the cluster registry (localhost:5001, reached as 127.0.0.1:5001) holds for ``repository:tag``."""
+    name = repository.removeprefix(f"{REGISTRY}/")
+    if name == repository:
+        raise ValueError(f"image {repository}:{tag} is not in the cluster registry {REGISTRY}")
+    request = urllib.request.Request(f"http://127.0.0.1:5001/v2/{name}/manifests/{tag}", method="HEAD",
+                                     headers={"Accept": _MANIFEST_TYPES})  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310  (http to the local registry)
+            digest = answer.headers.get("Docker-Content-Digest", "")
+    except urllib.error.HTTPError as error:
+        raise RuntimeError(
+            f"the cluster registry has no {repository}:{tag} ({error.code}); run make demo-images"
+        ) from error
+    if not digest.startswith("sha256:"):
+        raise RuntimeError(f"the cluster registry gave no digest for {repository}:{tag}")
+    return digest
+
+
+def pinned_image_values() -> list[str]:
+    """`helm` arguments pinning each chart image to the digest its tag holds now.
+
+    Tags are rebuilt in place (`make demo-images` pushes the same tag with new content), and a Deployment
+    whose spec did not change is never restarted: without the digest a long-running pod (the shards, the
+    review UI) kept running the image it started with after every rebuild.
+    """
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
+    args: list[str] = []
+    for path in CHART_IMAGES:
+        image = defaults
+        for key in path.split("."):
+            image = image[key]
+        args += ["--set-string", f"{path}.digest={registry_digest(image['repository'], str(image['tag']))}"]
+    return args
 
 
 def installed_demo_values() -> dict[str, Any] | None:

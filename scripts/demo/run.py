@@ -46,7 +46,7 @@ def install(args: argparse.Namespace, creds: cluster.Credentials, s3: Minio) -> 
     for bucket in (cluster.DATA_BUCKET, "argo-artifacts"):
         cluster.ensure_bucket(s3, bucket)
     values = cluster.helm_values(devices=args.devices, months=args.months, start=args.start, creds=creds)
-    cluster.helm_install(values)
+    cluster.helm_install([*values, *cluster.pinned_image_values()])
     cluster.expose_node_ports()
     # The team's released versions on the private index; their runner images are built by the workflows.
     cluster.load_package_index(wheels())

@@ -274,3 +274,16 @@ def test_mlflow_accepts_exactly_its_service_names_as_host(template: Template) ->
     for host in ("fe-fleet-eval-mlflow.argo.svc.attacker.example:5000", "localhost.attacker.example", "evil:5000"):
         assert not is_allowed_host_header(allowed, host), host
     assert is_allowed_host_header(allowed_hosts("mlflow.allowedHosts={mlflow.example.com}"), "mlflow.example.com")
+
+
+def _images(docs: list[Doc]) -> dict[str, set[str]]:
+    return {name: {container["image"] for container in spec["containers"]} for name, spec in pod_specs(docs)}
+
+
+def test_an_image_digest_pins_the_pods_to_that_content(template: Template) -> None:
+    digest = "sha256:" + "ab" * 32
+    demo = [CHART / "ci" / "demo-values.yaml"]
+    pinned = _images(template(demo, [f"images.core.digest={digest}", f"demo.image.digest={digest}"]))
+    assert pinned["fe-fleet-eval-review"] == {f"localhost:5001/fleet-eval/runner:core-runner-0.1.0@{digest}"}
+    assert pinned["fe-fleet-eval-demo-shards"] == {f"localhost:5001/fleet-eval/fieldsim:0.1.0@{digest}"}
+    assert _images(template(demo))["fe-fleet-eval-review"] == {"localhost:5001/fleet-eval/runner:core-runner-0.1.0"}

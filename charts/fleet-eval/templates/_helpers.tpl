@@ -64,8 +64,10 @@ app.kubernetes.io/part-of: fleet-eval
 {{- end -}}
 
 {{/* image reference from {repository, tag}. */}}
+{{/* An image by tag, pinned to its digest when one is given: a rebuilt tag then reaches (and rolls) the pods. */}}
 {{- define "fleet-eval.image" -}}
 {{- printf "%s:%s" .repository (toString .tag) -}}
+{{- with .digest }}@{{ . }}{{ end -}}
 {{- end -}}
 
 {{/* The MLflow tracking URI the pods use. */}}
