@@ -13,6 +13,7 @@ from __future__ import annotations
 from hera.workflows import DAG, Container, WorkflowTemplate
 from hera.workflows import models as m
 
+from eval_runner.fleet.apply import DEFAULT_MAX_ERROR_RATE, DEFAULT_MIN_WRITES
 from workflows import images
 from workflows.common import Needs, arg, inp, param, runner_step, task, template_defaults
 
@@ -62,8 +63,16 @@ def build() -> WorkflowTemplate:
                     ["false", "true"],
                 ),
                 arg("canary", "10", "devices restored first; the rest only if they all succeed"),
-                arg("max-error-rate", "0.05", "halt above this failed-write share (once min-writes were attempted)"),
-                arg("min-writes", "20", "writes attempted before the error rate can halt the rollback"),
+                arg(
+                    "max-error-rate",
+                    str(DEFAULT_MAX_ERROR_RATE),
+                    "halt above this failed-write share (once min-writes were attempted)",
+                ),
+                arg(
+                    "min-writes",
+                    str(DEFAULT_MIN_WRITES),
+                    "writes attempted before the error rate can halt the rollback",
+                ),
             ],
             annotations={"workflows.argoproj.io/description": "Restore exactly the devices a configuration run wrote."},
             **template_defaults(),

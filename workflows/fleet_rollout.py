@@ -13,7 +13,9 @@ from __future__ import annotations
 from hera.workflows import DAG, Container, Counter, Gauge, Label, WorkflowTemplate
 from hera.workflows import models as m
 
+from eval_runner.fleet.apply import DEFAULT_MAX_ERROR_RATE
 from eval_runner.fleet.models import MODES
+from eval_runner.fleet.planning import DEFAULT_BATCH_SIZE, DEFAULT_SHARD_PODS
 from workflows import images
 from workflows.common import Needs, arg, inp, param, runner_step, task, template_defaults
 from workflows.versions import (
@@ -246,10 +248,14 @@ def build() -> WorkflowTemplate:
             arg("version", "latest", "the version label to run: 0.9.0, v0.9.0, latest or git:<ref>"),
             arg("mode", "fleet", "what to compute or write", enum=MODES),
             arg("run-id", "", "checkpoint key of the run; empty: this workflow's name"),
-            arg("shards", "8", "shard pods to fan out to"),
-            arg("batch-size", "250", "devices per checkpointed batch"),
+            arg("shards", str(DEFAULT_SHARD_PODS), "shard pods to fan out to"),
+            arg("batch-size", str(DEFAULT_BATCH_SIZE), "devices per checkpointed batch"),
             arg("apply", "false", "configuration: really write (default: dry-run diff)", enum=["false", "true"]),
-            arg("max-error-rate", "0.05", "configuration --apply: halt a batch above this failed-write share"),
+            arg(
+                "max-error-rate",
+                str(DEFAULT_MAX_ERROR_RATE),
+                "configuration --apply: halt a batch above this failed-write share",
+            ),
             arg("image-repository", images.RUNNER_REPOSITORY, "repository pods pull runner images from"),
             arg("release-id", "", "the gate decision allowing this rollout; empty: any pass decision of the version"),
             arg(

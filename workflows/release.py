@@ -11,7 +11,9 @@ from __future__ import annotations
 from hera.workflows import DAG, Container, Task, WorkflowTemplate
 from hera.workflows import models as m
 
+from eval_runner.fleet.apply import DEFAULT_MAX_ERROR_RATE
 from eval_runner.fleet.models import MODES
+from eval_runner.fleet.planning import DEFAULT_BATCH_SIZE, DEFAULT_SHARD_PODS
 from workflows import evaluate, fleet_rollout, images
 from workflows.common import arg, inp, param, runner_step, task, template_defaults
 
@@ -112,9 +114,9 @@ def entry_dag() -> DAG:
                 "mode": inp("mode"),
                 "run-id": "",
                 "shards": inp("shards"),
-                "batch-size": "250",
+                "batch-size": str(DEFAULT_BATCH_SIZE),
                 "apply": "false",
-                "max-error-rate": "0.05",
+                "max-error-rate": str(DEFAULT_MAX_ERROR_RATE),
                 "image-repository": images.RUNNER_REPOSITORY,
             },
         )
@@ -137,7 +139,7 @@ def build() -> WorkflowTemplate:
             arg("policy", "default", "gate policy name"),
             arg("rollout", "false", "roll out to the fleet when the gate passes", enum=["false", "true"]),
             arg("mode", "fleet", "fleet-rollout mode", enum=MODES),
-            arg("shards", "8", "shard pods of the rollout"),
+            arg("shards", str(DEFAULT_SHARD_PODS), "shard pods of the rollout"),
         ],
         annotations={"workflows.argoproj.io/description": "Evaluate a candidate, gate, roll out on a pass."},
         **template_defaults(),

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from eval_runner.errors import ConfigError
+from eval_runner.fleet.apply import DEFAULT_MAX_ERROR_RATE, DEFAULT_MIN_WRITES
 from eval_runner.fleet.models import MODES, ConfigurationSettings, Mode, ParameterTarget
-from eval_runner.fleet.planning import DEFAULT_BATCH_SIZE
+from eval_runner.fleet.planning import DEFAULT_BATCH_SIZE, DEFAULT_SHARD_PODS
 from eval_runner.runner_profiles import DEFAULT_CONTEXT as RUNNER_CONTEXT
 
 if TYPE_CHECKING:
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger(__name__)
 _RUN_ID = click.option("--run-id", required=True, help="The fleet run (a workflow's name); fixes every key.")
+_SHARDS = click.option(
+    "--shards", default=DEFAULT_SHARD_PODS, show_default=True, type=click.IntRange(min=1), help="Pods to fan out to."
+)
 
 
 def _echo_json(value: object) -> None:
@@ -147,14 +151,14 @@ _PLAN_OPTIONS = [
     click.option("--apply", is_flag=True, help="configuration: really PUT (default: dry-run diff)."),
     click.option(
         "--max-error-rate",
-        default=0.05,
+        default=DEFAULT_MAX_ERROR_RATE,
         show_default=True,
         type=click.FloatRange(0, 1),
         help="configuration --apply: halt when a shard's failed writes pass this share.",
     ),
     click.option(
         "--min-writes",
-        default=20,
+        default=DEFAULT_MIN_WRITES,
         show_default=True,
         type=click.IntRange(min=1),
         help="configuration --apply: attempted writes before --max-error-rate applies.",
@@ -213,7 +217,7 @@ def _plan(
 
 @group.command()
 @_RUN_ID
-@click.option("--shards", default=8, show_default=True, type=click.IntRange(min=1), help="Pods to fan out to.")
+@_SHARDS
 @_options(_PLAN_OPTIONS)
 @click.pass_obj
 def plan(runtime: Runtime, /, run_id: str, shards: int, mode: str, **config: Any) -> None:
@@ -240,7 +244,7 @@ def plan(runtime: Runtime, /, run_id: str, shards: int, mode: str, **config: Any
     show_default=True,
     help="Runner build context; its digest is part of every image tag (the core image carries it).",
 )
-@click.option("--shards", default=8, show_default=True, type=click.IntRange(min=1), help="Pods to fan out to.")
+@_SHARDS
 @click.option(
     "--release-id",
     default=None,
@@ -430,8 +434,8 @@ def run(
 @_RUN_ID
 @click.option("--apply", is_flag=True, help="Really PUT the previous parameters (default: dry run, a count).")
 @click.option("--canary", default=10, show_default=True, type=click.IntRange(min=1), help="Devices restored first.")
-@click.option("--max-error-rate", default=0.05, show_default=True, type=click.FloatRange(0, 1))
-@click.option("--min-writes", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option("--max-error-rate", default=DEFAULT_MAX_ERROR_RATE, show_default=True, type=click.FloatRange(0, 1))
+@click.option("--min-writes", default=DEFAULT_MIN_WRITES, show_default=True, type=click.IntRange(min=1))
 @click.pass_obj
 def rollback(runtime: Runtime, run_id: str, apply: bool, canary: int, max_error_rate: float, min_writes: int) -> None:
     """Restore exactly the devices a configuration run wrote (a halted run too); print counts."""

@@ -30,6 +30,11 @@ from eval_runner.storage import ObjectStore
 if TYPE_CHECKING:
     from eval_runner.sources.shards import VersionedParameters
 
+# The error-rate halt of configuration writes (a rollout's shards and a rollback): above this share of
+# failed writes, once at least DEFAULT_MIN_WRITES were attempted (one failure of one write is 100 %).
+DEFAULT_MAX_ERROR_RATE = 0.05
+DEFAULT_MIN_WRITES = 20
+
 
 class ParameterClient(Protocol):
     """What the apply needs from the shard client (eval_runner.sources.shards.ShardClient)."""

@@ -7,6 +7,8 @@ import polars as pl
 from eval_runner.errors import ConfigError, DataError
 
 DEFAULT_BATCH_SIZE = 250
+# Shard pods a rollout fans out to (not contracts.N_SHARDS, the API shards that own the devices).
+DEFAULT_SHARD_PODS = 8
 
 
 def assign_batches(device_ids: pl.Series, batch_size: int = DEFAULT_BATCH_SIZE) -> pl.DataFrame:

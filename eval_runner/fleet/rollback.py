@@ -19,7 +19,7 @@ import polars as pl
 
 from eval_runner import keys
 from eval_runner.errors import DataError
-from eval_runner.fleet.apply import ParameterClient, apply_batch
+from eval_runner.fleet.apply import DEFAULT_MAX_ERROR_RATE, DEFAULT_MIN_WRITES, ParameterClient, apply_batch
 from eval_runner.fleet.models import ParameterTarget
 from eval_runner.fleet.modes import CONFIG_ROW_SCHEMA, failed_devices, idempotency_key
 from eval_runner.fleet.report import refresh_report
@@ -69,8 +69,8 @@ def run_rollback(
     apply: bool,
     canary: int = 10,
     chunk: int = 250,
-    max_error_rate: float = 0.05,
-    min_writes: int = 20,
+    max_error_rate: float = DEFAULT_MAX_ERROR_RATE,
+    min_writes: int = DEFAULT_MIN_WRITES,
 ) -> dict[str, Any]:
     """Restore the devices run ``run_id`` wrote; return counts. Raises DataError on a halt or failures."""
     rollback, _ = refresh_report(store, run_id)

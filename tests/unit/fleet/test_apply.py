@@ -11,7 +11,7 @@ import pytest
 
 from eval_runner import keys
 from eval_runner.errors import DataError, TransientError
-from eval_runner.fleet.apply import ParameterClient
+from eval_runner.fleet.apply import DEFAULT_MAX_ERROR_RATE, DEFAULT_MIN_WRITES, ParameterClient
 from eval_runner.fleet.merge import run_merge
 from eval_runner.fleet.models import ConfigurationSettings
 from eval_runner.fleet.modes import attempt_key
@@ -254,3 +254,9 @@ def test_rollback_restores_exactly_the_written_devices_and_leaves_later_changes_
         run_rollback(RUN, store=store, client_factory=client, apply=True, max_error_rate=0.5)
     assert sum(api.puts.values()) == puts + len(written) - 1
     assert "'tried': 1," in str(resumed.value)  # only the device someone changed is tried again (and refused)
+
+
+def test_configuration_settings_default_to_the_halt_constants() -> None:
+    """The plan's model repeats the halt defaults as literals (models.py is being reworked): they must agree."""
+    settings = ConfigurationSettings(targets=DEFAULT_TARGETS)
+    assert (settings.max_error_rate, settings.min_writes) == (DEFAULT_MAX_ERROR_RATE, DEFAULT_MIN_WRITES)
