@@ -237,3 +237,26 @@ def task(template: Any, name: str, **kwargs: Any) -> Task:
 def inp(name: str) -> str:
     """``{{inputs.parameters.<name>}}``."""
     return f"{{{{inputs.parameters.{name}}}}}"
+
+
+def in_expression(reference: str | Parameter) -> str:
+    """A reference Hera built (``task.get_parameter(...)``, ``task.result``) as a name inside ``{{=...}}``.
+
+    Argo's expressions name variables without braces; Hera only builds the braced form.
+    """
+    value = reference.value if isinstance(reference, Parameter) else reference
+    if not (isinstance(value, str) and value.startswith("{{") and value.endswith("}}")):
+        raise ValueError(f"not an Argo reference: {value!r}")
+    return value[2:-2]
+
+
+def ref_output(ref_task: Task, name: str, declared: Sequence[str]) -> Parameter:
+    """Output parameter ``name`` of a templateRef task, checked against the outputs the referenced template declares.
+
+    Hera's ``get_parameter`` checks the task's own template, which a templateRef task does not have.
+    """
+    if name not in declared:
+        raise KeyError(
+            f"{ref_task.name}: the referenced template declares no output {name!r} (it has {list(declared)})"
+        )
+    return Parameter(name=name, value=f"{{{{tasks.{ref_task.name}.outputs.parameters.{name}}}}}")

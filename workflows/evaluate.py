@@ -32,6 +32,8 @@ ENTRY = "evaluate"
 INPUTS = (
     "months", "labels", "gate", "policy", "baseline", "promote", "release-id", "image-repository", "review-hashes",
 )  # fmt: skip
+# The entry template's outputs; release reads them through its templateRef.
+ENTRY_OUTPUTS = ("passed", "resolutions", "candidate-label")
 # The default of review-hashes: every step uses each month's current review.
 CURRENT_REVIEWS = "{}"
 # Evaluation pods running at once (each holds a month of series in memory); a backfill queues the rest.
@@ -191,42 +193,23 @@ def entry_dag() -> DAG:
         name=ENTRY,
         # review-hashes has a default, so a caller that predates it (a templateRef) need not pass it.
         inputs=[param(name, CURRENT_REVIEWS if name == "review-hashes" else None) for name in INPUTS],
-        outputs=[
-            Parameter(
-                name="passed",
-                value_from=m.ValueFrom(parameter="{{tasks.gate.outputs.parameters.passed}}", default="false"),
-            ),
-            Parameter(
-                name="resolutions",
-                value_from=m.ValueFrom(parameter="{{tasks.pin.outputs.parameters.resolutions}}"),
-            ),
-            # The first label's pin (the gate's candidate): the exact release or git:<commit> it meant.
-            Parameter(
-                name="candidate-label",
-                value_from=m.ValueFrom(parameter="{{tasks.pin.outputs.parameters.exact_label}}"),
-            ),
-        ],
     ) as dag:
         t_resolve = task(
             resolve,
             "resolve",
             arguments={"labels": inp("labels"), "image-repository": inp("image-repository")},
         )
-        t_build = build_missing_images()
+        t_build = build_missing_images(after=t_resolve)
         # The same pins, now with the digest of every image: evaluations record it and pods run by it.
-        t_pin = task(
-            pin_template(),
-            "pin",
-            arguments={"resolutions": "{{tasks.resolve.outputs.parameters.resolutions}}"},
-        )
+        t_pin = task(pin_template(), "pin", arguments={"resolutions": t_resolve.get_parameter("resolutions")})
         t_months = task(
             month,
             "month",
             with_param=inp("months"),
             arguments={
                 "month": "{{item}}",
-                "evaluations": "{{tasks.pin.outputs.parameters.evaluations}}",
-                "library_versions": "{{tasks.pin.outputs.parameters.library_versions}}",
+                "evaluations": t_pin.get_parameter("evaluations"),
+                "library_versions": t_pin.get_parameter("library_versions"),
                 "review-hashes": inp("review-hashes"),
             },
         )
@@ -236,7 +219,7 @@ def entry_dag() -> DAG:
             when=f"{inp('gate')} == true",
             arguments={
                 "months": inp("months"),
-                "candidate": "{{tasks.pin.outputs.parameters.library_version}}",
+                "candidate": t_pin.get_parameter("library_version"),
                 "baseline": inp("baseline"),
                 "policy": inp("policy"),
                 "promote": inp("promote"),
@@ -248,7 +231,22 @@ def entry_dag() -> DAG:
         t_build >> t_pin
         t_pin >> t_months
         t_months >> t_gate
+        # Declared once the tasks exist, so each names its source through Hera (release reads them by name).
+        outputs = [
+            _output("passed", t_gate.get_parameter("passed"), default="false"),
+            _output("resolutions", t_pin.get_parameter("resolutions")),
+            # The first label's pin (the gate's candidate): the exact release or git:<commit> it meant.
+            _output("candidate-label", t_pin.get_parameter("exact_label")),
+        ]
+        if tuple(p.name for p in outputs) != ENTRY_OUTPUTS:
+            raise ValueError(f"{ENTRY}: its outputs are not ENTRY_OUTPUTS {ENTRY_OUTPUTS}")
+        dag.outputs = outputs
     return dag
+
+
+def _output(name: str, source: Parameter, default: str | None = None) -> Parameter:
+    """An output parameter of the entry DAG taken from a task's output parameter."""
+    return Parameter(name=name, value_from=m.ValueFrom(parameter=source.value, default=default))
 
 
 def build() -> WorkflowTemplate:

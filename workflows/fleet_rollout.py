@@ -17,7 +17,7 @@ from eval_runner.fleet.apply import DEFAULT_MAX_ERROR_RATE
 from eval_runner.fleet.models import MODES
 from eval_runner.fleet.planning import DEFAULT_BATCH_SIZE, DEFAULT_SHARD_PODS
 from workflows import images
-from workflows.common import Needs, arg, inp, param, runner_step, task, template_defaults
+from workflows.common import Needs, arg, in_expression, inp, param, runner_step, task, template_defaults
 from workflows.versions import (
     build_inputs_artifacts,
     build_missing_images,
@@ -183,17 +183,18 @@ def entry_dag() -> DAG:
                 "gate-override-reason": inp("gate-override-reason"),
             },
         )
-        t_build = build_missing_images(after="prepare")
+        t_build = build_missing_images(after=t_prepare)
+        images_missing = t_prepare.get_parameter("images_missing")
         t_pin = task(
             pin_template(),
             "pin",
-            when="{{tasks.prepare.outputs.parameters.images_missing}} > 0",
-            arguments={"resolutions": "{{tasks.prepare.outputs.parameters.resolutions}}"},
+            when=f"{images_missing.value} > 0",
+            arguments={"resolutions": t_prepare.get_parameter("resolutions")},
         )
         # prepare names the image by digest when it exists; a freshly built one gets its digest from pin.
         image = (
-            "{{=tasks.prepare.outputs.parameters.images_missing == '0' ? "
-            "tasks.prepare.outputs.parameters.image : tasks.pin.outputs.parameters.image}}"
+            f"{{{{={in_expression(images_missing)} == '0' ? "
+            f"{in_expression(t_prepare.get_parameter('image'))} : {in_expression(t_pin.get_parameter('image'))}}}}}"
         )
         t_canary = task(
             shard_template("fleet-canary", ["--canary"]),
@@ -205,7 +206,7 @@ def entry_dag() -> DAG:
         t_shards = task(
             shard_template("fleet-shard", ["--shard", inp("shard")]),
             "shard",
-            with_param="{{tasks.prepare.outputs.result}}",
+            with_param=t_prepare.result,
             arguments={"run-id": RUN_ID, "image": image, "mode": inp("mode"), "shard": "{{item}}"},
         )
         t_merge = task(merge_template(), "merge", arguments={"run-id": RUN_ID})

@@ -15,7 +15,7 @@ from eval_runner.fleet.apply import DEFAULT_MAX_ERROR_RATE
 from eval_runner.fleet.models import MODES
 from eval_runner.fleet.planning import DEFAULT_BATCH_SIZE, DEFAULT_SHARD_PODS
 from workflows import evaluate, fleet_rollout, images
-from workflows.common import arg, inp, param, runner_step, task, template_defaults
+from workflows.common import arg, inp, param, ref_output, runner_step, task, template_defaults
 
 NAME = "release"
 ENTRY = "release"
@@ -86,8 +86,8 @@ def entry_dag() -> DAG:
             name="evaluate",
             template_ref=m.TemplateRef(name=evaluate.NAME, template=evaluate.ENTRY),
             arguments={
-                "months": "{{tasks.pick-months.outputs.result}}",
-                "labels": "{{tasks.labels.outputs.result}}",
+                "months": t_months.get_result_as("months"),
+                "labels": t_labels.get_result_as("labels"),
                 "gate": "true",
                 "policy": inp("policy"),
                 "baseline": "champion",
@@ -99,16 +99,17 @@ def entry_dag() -> DAG:
                 "image-repository": images.RUNNER_REPOSITORY,
             },
         )
+        passed = ref_output(t_evaluate, "passed", evaluate.ENTRY_OUTPUTS)
         t_rollout = Task(
             name="rollout",
             template_ref=m.TemplateRef(name=fleet_rollout.NAME, template=fleet_rollout.ENTRY),
-            when=f"{{{{tasks.evaluate.outputs.parameters.passed}}}} == true && {inp('rollout')} == true",
+            when=f"{passed.value} == true && {inp('rollout')} == true",
             arguments={
                 # The exact release or git:<commit> the gate judged, not the release's label: a `latest`
                 # or a branch that moved since then still names the judged build. fleet prepare resolves
                 # it again and requires this release's decision to have judged that version and image
                 # digest (an image rebuilt under the same tag exits 2 instead of shipping what was not gated).
-                "version": "{{tasks.evaluate.outputs.parameters.candidate-label}}",
+                "version": ref_output(t_evaluate, "candidate-label", evaluate.ENTRY_OUTPUTS),
                 "release-id": "{{workflow.name}}",
                 "gate-override-reason": "",
                 "mode": inp("mode"),

@@ -231,23 +231,22 @@ def build_image_template() -> Container:
     )
 
 
-def build_missing_images(*, after: str = "resolve") -> Task:
-    """A DAG task building, in parallel, every runner image the ``after`` step found missing.
+def build_missing_images(after: Task) -> Task:
+    """A DAG task building, in parallel, every runner image the ``after`` task found missing.
 
-    Call inside a DAG; the caller wires it after that step, whose artifacts it builds from.
+    Call inside a DAG; the caller wires it after that task, whose artifacts it builds from.
     """
-    source = f"tasks.{after}.outputs.artifacts"
     return task(
         build_image_template(),
         "build-image",
-        with_param=f"{{{{tasks.{after}.outputs.parameters.missing}}}}",
+        with_param=after.get_parameter("missing").value,
         arguments=[
             Parameter(name="requirement", value="{{item.requirement}}"),
             Parameter(name="install", value="{{item.install}}"),
             Parameter(name="library_version", value="{{item.library_version}}"),
             Parameter(name="image_tag", value="{{item.image_tag}}"),
             Parameter(name="profile", value="{{item.profile}}"),
-            Artifact(name="runner-context", from_=f"{{{{{source}.runner-context}}}}"),
-            Artifact(name="library-sources", from_=f"{{{{{source}.library-sources}}}}", optional=True),
+            after.get_artifact("runner-context"),
+            Artifact(name="library-sources", from_=after.get_artifact("library-sources").from_, optional=True),
         ],
     )
