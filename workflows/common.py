@@ -250,6 +250,32 @@ def in_expression(reference: str | Parameter) -> str:
     return value[2:-2]
 
 
+def ref_arguments(inputs: Sequence[str], values: dict[str, Any], *, defaulted: Sequence[str] = ()) -> dict[str, Any]:
+    """A templateRef task's arguments, checked against the referenced template's ``inputs``.
+
+    Hera cannot see a referenced template's inputs: a misspelt or forgotten name would only fail when
+    Argo runs the task. ``defaulted`` are inputs with a default there, which the caller may leave out.
+    """
+    unknown = [name for name in values if name not in inputs]
+    missing = [name for name in inputs if name not in values and name not in defaulted]
+    if unknown or missing:
+        raise KeyError(f"arguments of a templateRef: {unknown} are no inputs of it, {missing} are not given")
+    return values
+
+
+def names(arguments: Sequence[Parameter]) -> tuple[str, ...]:
+    """The names of workflow arguments, in order: the entry template's inputs."""
+    return tuple(str(argument.name) for argument in arguments)
+
+
+def default_of(arguments: Sequence[Parameter], name: str) -> str:
+    """The default value of workflow argument ``name`` (``arg(...)``), for a caller that passes it on unchanged."""
+    for argument in arguments:
+        if argument.name == name and isinstance(argument.value, str):
+            return argument.value
+    raise KeyError(f"no workflow argument {name!r} with a value")
+
+
 def ref_output(ref_task: Task, name: str, declared: Sequence[str]) -> Parameter:
     """Output parameter ``name`` of a templateRef task, checked against the outputs the referenced template declares.
 

@@ -19,6 +19,7 @@ from workflows.common import (
     POLICIES_DIR,
     arg,
     inp,
+    names,
     param,
     runner_step,
     task,
@@ -28,14 +29,28 @@ from workflows.versions import build_missing_images, pin_template, resolve_templ
 
 NAME = "evaluate"
 ENTRY = "evaluate"
-# The entry template's inputs; release passes the same names through its templateRef.
-INPUTS = (
-    "months", "labels", "gate", "policy", "baseline", "promote", "release-id", "image-repository", "review-hashes",
-)  # fmt: skip
 # The entry template's outputs; release reads them through its templateRef.
 ENTRY_OUTPUTS = ("passed", "resolutions", "candidate-label")
 # The default of review-hashes: every step uses each month's current review.
 CURRENT_REVIEWS = "{}"
+# The workflow's arguments; the entry template's inputs are the same names (release passes them by templateRef).
+ARGUMENTS = (
+    arg("months", '["2026-04"]', "JSON list of months (YYYY-MM) with approved reviews"),
+    arg("labels", '["latest"]', "JSON list of version labels; the first is the gate's candidate"),
+    arg("gate", "true", "judge the first label against the baseline", enum=["true", "false"]),
+    arg("policy", "default", "gate policy name (a key of the fleet-eval-policies ConfigMap)"),
+    arg("baseline", "champion", "the version to beat: 'champion' (the champion of record in S3) or a version"),
+    arg("promote", "false", "promote the candidate to champion on a pass", enum=["false", "true"]),
+    arg("release-id", "", "capacity/decisions/<release-id>/; empty: derived from the question"),
+    arg("image-repository", images.RUNNER_REPOSITORY, "repository pods pull runner images from"),
+    arg(
+        "review-hashes",
+        CURRENT_REVIEWS,
+        'JSON object {"YYYY-MM": "<review_hash of validate-review>"}: the review each month must use '
+        "(evaluate and gate exit 3 on another); months not named use their current review",
+    ),
+)
+INPUTS = names(ARGUMENTS)
 # Evaluation pods running at once (each holds a month of series in memory); a backfill queues the rest.
 PARALLELISM = 6
 # On a pass the gate may promote the candidate; a boolean flag pair, chosen by an expression.
@@ -254,22 +269,7 @@ def build() -> WorkflowTemplate:
     with WorkflowTemplate(
         name=NAME,
         entrypoint=ENTRY,
-        arguments=[
-            arg("months", '["2026-04"]', "JSON list of months (YYYY-MM) with approved reviews"),
-            arg("labels", '["latest"]', "JSON list of version labels; the first is the gate's candidate"),
-            arg("gate", "true", "judge the first label against the baseline", enum=["true", "false"]),
-            arg("policy", "default", "gate policy name (a key of the fleet-eval-policies ConfigMap)"),
-            arg("baseline", "champion", "the version to beat: 'champion' (the champion of record in S3) or a version"),
-            arg("promote", "false", "promote the candidate to champion on a pass", enum=["false", "true"]),
-            arg("release-id", "", "capacity/decisions/<release-id>/; empty: derived from the question"),
-            arg("image-repository", images.RUNNER_REPOSITORY, "repository pods pull runner images from"),
-            arg(
-                "review-hashes",
-                CURRENT_REVIEWS,
-                'JSON object {"YYYY-MM": "<review_hash of validate-review>"}: the review each month must use '
-                "(evaluate and gate exit 3 on another); months not named use their current review",
-            ),
-        ],
+        arguments=list(ARGUMENTS),
         annotations={"workflows.argoproj.io/description": "Evaluate versions on months, compare, gate."},
         parallelism=PARALLELISM,
         **template_defaults(),

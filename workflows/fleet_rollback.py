@@ -15,11 +15,32 @@ from hera.workflows import models as m
 
 from eval_runner.fleet.apply import DEFAULT_MAX_ERROR_RATE, DEFAULT_MIN_WRITES
 from workflows import images
-from workflows.common import Needs, arg, inp, param, runner_step, task, template_defaults
+from workflows.common import Needs, arg, inp, names, param, runner_step, task, template_defaults
 
 NAME = "fleet-rollback"
 ENTRY = "fleet-rollback"
-INPUTS = ("run-id", "apply", "canary", "max-error-rate", "min-writes")
+# The workflow's arguments; the entry template's inputs are the same names (passed on to the one step).
+ARGUMENTS = (
+    arg("run-id", "", "the configuration run to roll back (its fleet-rollout workflow's run id)"),
+    arg(
+        "apply",
+        "false",
+        "really write the previous parameters (default: dry run, a count)",
+        ["false", "true"],
+    ),
+    arg("canary", "10", "devices restored first; the rest only if they all succeed"),
+    arg(
+        "max-error-rate",
+        str(DEFAULT_MAX_ERROR_RATE),
+        "halt above this failed-write share (once min-writes were attempted)",
+    ),
+    arg(
+        "min-writes",
+        str(DEFAULT_MIN_WRITES),
+        "writes attempted before the error rate can halt the rollback",
+    ),
+)
+INPUTS = names(ARGUMENTS)
 # `fleet rollback --apply` is a flag; Argo cannot drop an argument, so a dry run repeats an option instead.
 APPLY_FLAG = "{{=inputs.parameters.apply == 'true' ? '--apply' : '--canary=' + inputs.parameters.canary}}"
 
@@ -54,26 +75,7 @@ def build() -> WorkflowTemplate:
         WorkflowTemplate(
             name=NAME,
             entrypoint=ENTRY,
-            arguments=[
-                arg("run-id", "", "the configuration run to roll back (its fleet-rollout workflow's run id)"),
-                arg(
-                    "apply",
-                    "false",
-                    "really write the previous parameters (default: dry run, a count)",
-                    ["false", "true"],
-                ),
-                arg("canary", "10", "devices restored first; the rest only if they all succeed"),
-                arg(
-                    "max-error-rate",
-                    str(DEFAULT_MAX_ERROR_RATE),
-                    "halt above this failed-write share (once min-writes were attempted)",
-                ),
-                arg(
-                    "min-writes",
-                    str(DEFAULT_MIN_WRITES),
-                    "writes attempted before the error rate can halt the rollback",
-                ),
-            ],
+            arguments=list(ARGUMENTS),
             annotations={"workflows.argoproj.io/description": "Restore exactly the devices a configuration run wrote."},
             **template_defaults(),
         ) as wt,

@@ -17,7 +17,7 @@ from eval_runner.fleet.apply import DEFAULT_MAX_ERROR_RATE
 from eval_runner.fleet.models import MODES
 from eval_runner.fleet.planning import DEFAULT_BATCH_SIZE, DEFAULT_SHARD_PODS
 from workflows import images
-from workflows.common import Needs, arg, in_expression, inp, param, runner_step, task, template_defaults
+from workflows.common import Needs, arg, in_expression, inp, names, param, runner_step, task, template_defaults
 from workflows.versions import (
     build_inputs_artifacts,
     build_missing_images,
@@ -28,18 +28,28 @@ from workflows.versions import (
 
 NAME = "fleet-rollout"
 ENTRY = "fleet-rollout"
-INPUTS = (
-    "version",
-    "mode",
-    "run-id",
-    "shards",
-    "batch-size",
-    "apply",
-    "max-error-rate",
-    "image-repository",
-    "release-id",
-    "gate-override-reason",
+# The workflow's arguments; the entry template's inputs are the same names (release passes them by templateRef).
+ARGUMENTS = (
+    arg("version", "latest", "the version label to run: 0.9.0, v0.9.0, latest or git:<ref>"),
+    arg("mode", "fleet", "what to compute or write", enum=MODES),
+    arg("run-id", "", "checkpoint key of the run; empty: this workflow's name"),
+    arg("shards", str(DEFAULT_SHARD_PODS), "shard pods to fan out to"),
+    arg("batch-size", str(DEFAULT_BATCH_SIZE), "devices per checkpointed batch"),
+    arg("apply", "false", "configuration: really write (default: dry-run diff)", enum=["false", "true"]),
+    arg(
+        "max-error-rate",
+        str(DEFAULT_MAX_ERROR_RATE),
+        "configuration --apply: halt a batch above this failed-write share",
+    ),
+    arg("image-repository", images.RUNNER_REPOSITORY, "repository pods pull runner images from"),
+    arg("release-id", "", "the gate decision allowing this rollout; empty: any pass decision of the version"),
+    arg(
+        "gate-override-reason",
+        "",
+        "roll out without a pass decision that judged this image; the reason is recorded in the plan",
+    ),
 )
+INPUTS = names(ARGUMENTS)
 # Shard pods running at once: bounds the load on the API shards and the object store. The controller
 # needs a number here (Argo does not template parallelism), so changing it means `make render`.
 PARALLELISM = 16
@@ -245,26 +255,7 @@ def build() -> WorkflowTemplate:
     with WorkflowTemplate(
         name=NAME,
         entrypoint=ENTRY,
-        arguments=[
-            arg("version", "latest", "the version label to run: 0.9.0, v0.9.0, latest or git:<ref>"),
-            arg("mode", "fleet", "what to compute or write", enum=MODES),
-            arg("run-id", "", "checkpoint key of the run; empty: this workflow's name"),
-            arg("shards", str(DEFAULT_SHARD_PODS), "shard pods to fan out to"),
-            arg("batch-size", str(DEFAULT_BATCH_SIZE), "devices per checkpointed batch"),
-            arg("apply", "false", "configuration: really write (default: dry-run diff)", enum=["false", "true"]),
-            arg(
-                "max-error-rate",
-                str(DEFAULT_MAX_ERROR_RATE),
-                "configuration --apply: halt a batch above this failed-write share",
-            ),
-            arg("image-repository", images.RUNNER_REPOSITORY, "repository pods pull runner images from"),
-            arg("release-id", "", "the gate decision allowing this rollout; empty: any pass decision of the version"),
-            arg(
-                "gate-override-reason",
-                "",
-                "roll out without a pass decision that judged this image; the reason is recorded in the plan",
-            ),
-        ],
+        arguments=list(ARGUMENTS),
         annotations={"workflows.argoproj.io/description": "Run a library version on every device, in batches."},
         **template_defaults(workflow_metrics=workflow_metrics()),
     ) as wt:

@@ -11,15 +11,35 @@ from __future__ import annotations
 from hera.workflows import DAG, Container, Task, WorkflowTemplate
 from hera.workflows import models as m
 
-from eval_runner.fleet.apply import DEFAULT_MAX_ERROR_RATE
 from eval_runner.fleet.models import MODES
-from eval_runner.fleet.planning import DEFAULT_BATCH_SIZE, DEFAULT_SHARD_PODS
 from workflows import evaluate, fleet_rollout, images
-from workflows.common import arg, inp, param, ref_output, runner_step, task, template_defaults
+from workflows.common import (
+    arg,
+    default_of,
+    inp,
+    names,
+    param,
+    ref_arguments,
+    ref_output,
+    runner_step,
+    task,
+    template_defaults,
+)
 
 NAME = "release"
 ENTRY = "release"
-INPUTS = ("library", "version", "months", "latest-months", "policy", "rollout", "mode", "shards")
+# The workflow's arguments; the entry template's inputs are the same names (the chart's Workflows set them).
+ARGUMENTS = (
+    arg("library", "battery-lib", "the library being released (the chart names workflows after it)"),
+    arg("version", "latest", "the candidate's version label"),
+    arg("months", "[]", "JSON list of months to judge on; empty: the latest approved months"),
+    arg("latest-months", "3", "how many latest approved months when months is empty"),
+    arg("policy", "default", "gate policy name"),
+    arg("rollout", "false", "roll out to the fleet when the gate passes", enum=["false", "true"]),
+    arg("mode", "fleet", "fleet-rollout mode", enum=MODES),
+    arg("shards", default_of(fleet_rollout.ARGUMENTS, "shards"), "shard pods of the rollout"),
+)
+INPUTS = names(ARGUMENTS)
 
 
 # Given months are used as they are (the gate refuses months without an approved review); with none
@@ -85,41 +105,49 @@ def entry_dag() -> DAG:
         t_evaluate = Task(
             name="evaluate",
             template_ref=m.TemplateRef(name=evaluate.NAME, template=evaluate.ENTRY),
-            arguments={
-                "months": t_months.get_result_as("months"),
-                "labels": t_labels.get_result_as("labels"),
-                "gate": "true",
-                "policy": inp("policy"),
-                "baseline": "champion",
-                # A release that passes the gate becomes the champion, whether or not it rolls out.
-                "promote": "true",
-                # Each release Workflow (one per GitOps entry) has its own decision, found by its name;
-                # `argo retry` of it finds that decision again instead of judging anew.
-                "release-id": "{{workflow.name}}",
-                "image-repository": images.RUNNER_REPOSITORY,
-            },
+            arguments=ref_arguments(
+                evaluate.INPUTS,
+                {
+                    "months": t_months.get_result_as("months"),
+                    "labels": t_labels.get_result_as("labels"),
+                    "gate": "true",
+                    "policy": inp("policy"),
+                    "baseline": "champion",
+                    # A release that passes the gate becomes the champion, whether or not it rolls out.
+                    "promote": "true",
+                    # Each release Workflow (one per GitOps entry) has its own decision, found by its name;
+                    # `argo retry` of it finds that decision again instead of judging anew.
+                    "release-id": "{{workflow.name}}",
+                    "image-repository": images.RUNNER_REPOSITORY,
+                },
+                # Every month uses its current review.
+                defaulted=("review-hashes",),
+            ),
         )
         passed = ref_output(t_evaluate, "passed", evaluate.ENTRY_OUTPUTS)
         t_rollout = Task(
             name="rollout",
             template_ref=m.TemplateRef(name=fleet_rollout.NAME, template=fleet_rollout.ENTRY),
             when=f"{passed.value} == true && {inp('rollout')} == true",
-            arguments={
-                # The exact release or git:<commit> the gate judged, not the release's label: a `latest`
-                # or a branch that moved since then still names the judged build. fleet prepare resolves
-                # it again and requires this release's decision to have judged that version and image
-                # digest (an image rebuilt under the same tag exits 2 instead of shipping what was not gated).
-                "version": ref_output(t_evaluate, "candidate-label", evaluate.ENTRY_OUTPUTS),
-                "release-id": "{{workflow.name}}",
-                "gate-override-reason": "",
-                "mode": inp("mode"),
-                "run-id": "",
-                "shards": inp("shards"),
-                "batch-size": str(DEFAULT_BATCH_SIZE),
-                "apply": "false",
-                "max-error-rate": str(DEFAULT_MAX_ERROR_RATE),
-                "image-repository": images.RUNNER_REPOSITORY,
-            },
+            arguments=ref_arguments(
+                fleet_rollout.INPUTS,
+                {
+                    # The exact release or git:<commit> the gate judged, not the release's label: a `latest`
+                    # or a branch that moved since then still names the judged build. fleet prepare resolves
+                    # it again and requires this release's decision to have judged that version and image
+                    # digest (an image rebuilt under the same tag exits 2 instead of shipping what was not gated).
+                    "version": ref_output(t_evaluate, "candidate-label", evaluate.ENTRY_OUTPUTS),
+                    "release-id": "{{workflow.name}}",
+                    "gate-override-reason": "",
+                    "mode": inp("mode"),
+                    "run-id": "",
+                    "shards": inp("shards"),
+                    "batch-size": default_of(fleet_rollout.ARGUMENTS, "batch-size"),
+                    "apply": "false",
+                    "max-error-rate": default_of(fleet_rollout.ARGUMENTS, "max-error-rate"),
+                    "image-repository": images.RUNNER_REPOSITORY,
+                },
+            ),
         )
         t_months >> t_evaluate
         t_labels >> t_evaluate
@@ -132,16 +160,7 @@ def build() -> WorkflowTemplate:
     with WorkflowTemplate(
         name=NAME,
         entrypoint=ENTRY,
-        arguments=[
-            arg("library", "battery-lib", "the library being released (the chart names workflows after it)"),
-            arg("version", "latest", "the candidate's version label"),
-            arg("months", "[]", "JSON list of months to judge on; empty: the latest approved months"),
-            arg("latest-months", "3", "how many latest approved months when months is empty"),
-            arg("policy", "default", "gate policy name"),
-            arg("rollout", "false", "roll out to the fleet when the gate passes", enum=["false", "true"]),
-            arg("mode", "fleet", "fleet-rollout mode", enum=MODES),
-            arg("shards", str(DEFAULT_SHARD_PODS), "shard pods of the rollout"),
-        ],
+        arguments=list(ARGUMENTS),
         annotations={"workflows.argoproj.io/description": "Evaluate a candidate, gate, roll out on a pass."},
         **template_defaults(),
     ) as wt:
