@@ -20,7 +20,7 @@ import io
 import logging
 import xml.etree.ElementTree as ET
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol, TypeVar
@@ -98,8 +98,13 @@ class ObjectStore(Protocol):
         """All keys under ``prefix``, sorted."""
         ...
 
-    def publish(self, objects: Mapping[str, bytes], *, marker_key: str, marker: bytes) -> dict[str, str]:
-        """Write ``objects``, verify them, then write ``marker`` last; return each key's sha256."""
+    def publish(
+        self, objects: Mapping[str, bytes], *, marker_key: str, marker: bytes, overwrite: Collection[str] = ()
+    ) -> dict[str, str]:
+        """Write ``objects``, verify them, then write ``marker`` last; return each key's sha256.
+
+        Keys in ``overwrite`` (objects or the marker) may replace what is stored; the rest are immutable.
+        """
         ...
 
 
@@ -203,16 +208,23 @@ class ImmutableStore(ABC):
                 path.unlink(missing_ok=True)
                 raise
 
-    def publish(self, objects: Mapping[str, bytes], *, marker_key: str, marker: bytes) -> dict[str, str]:
-        """Write ``objects``, verify each by a HEAD, then write ``marker`` last."""
+    def publish(
+        self, objects: Mapping[str, bytes], *, marker_key: str, marker: bytes, overwrite: Collection[str] = ()
+    ) -> dict[str, str]:
+        """Write ``objects``, verify each by a HEAD, then write ``marker`` last.
+
+        ``overwrite`` exists for a result nothing trusts until its marker is written (a fleet batch:
+        a library that is not bit-for-bit deterministic must still finish a batch that crashed before
+        its marker) and for a marker that later attempts rewrite (a fleet batch's .pending).
+        """
         if marker_key in objects:
             raise ConfigError(f"publish: marker {marker_key!r} must not also be one of the objects")
-        hashes = {key: self.put_bytes(key, data) for key, data in objects.items()}
+        hashes = {key: self.put_bytes(key, data, overwrite=key in overwrite) for key, data in objects.items()}
         for key, digest in hashes.items():
             info = self.head(key)
             if info is None or info.sha256 != digest or info.size != len(objects[key]):
                 raise TransientError(f"publish: object {key!r} did not verify after writing; marker not written")
-        self.put_bytes(marker_key, marker)
+        self.put_bytes(marker_key, marker, overwrite=marker_key in overwrite)
         return hashes
 
 

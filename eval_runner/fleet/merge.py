@@ -11,8 +11,8 @@ from eval_runner.errors import DataError
 from eval_runner.fleet.models import Summary
 from eval_runner.fleet.modes import action_counts, fleet_results, q10_distributions
 from eval_runner.fleet.planning import check_exactly_once
-from eval_runner.fleet.report import batch_markers, read_result, refresh_report, write_report
-from eval_runner.fleet.shard import check_not_halted, done_batches, load_run
+from eval_runner.fleet.report import read_result, refresh_report, write_report
+from eval_runner.fleet.run_state import batch_markers, check_not_halted, done_batches, load_run
 from eval_runner.hashing import sha256_bytes
 from eval_runner.parquet import frame_to_parquet, parquet_to_frame
 from eval_runner.storage import ObjectStore

@@ -15,24 +15,11 @@ from eval_runner import keys
 from eval_runner.errors import DataError
 from eval_runner.fleet.models import DoneMarker, parse_model
 from eval_runner.fleet.modes import CONFIG_ROW_SCHEMA, failed_devices, rollback_manifest
+from eval_runner.fleet.run_state import batch_markers
 from eval_runner.parquet import frame_to_parquet, parquet_to_frame
 from eval_runner.storage import ObjectStore
 
 READERS = 8
-
-
-def batch_markers(store: ObjectStore, run_id: str) -> dict[int, str]:
-    """Batches with a committed result and the marker key naming it (.done wins over .pending)."""
-    prefix = keys.fleet_batch_done_key(run_id, 0).rsplit("/", 1)[0] + "/"
-    found: dict[int, str] = {}
-    for key in store.list(prefix):
-        name = key.rsplit("/", 1)[-1]
-        for suffix in (".done", ".pending"):
-            if name.startswith("batch=") and name.endswith(suffix):
-                batch = int(name[len("batch=") : -len(suffix)])
-                if suffix == ".done" or batch not in found:
-                    found[batch] = key
-    return found
 
 
 def read_result(store: ObjectStore, run_id: str, batch: int, marker_key: str) -> tuple[DoneMarker, pl.DataFrame]:

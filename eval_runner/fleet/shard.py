@@ -22,7 +22,7 @@ import polars as pl
 from eval_runner import keys
 from eval_runner.concurrency import in_order
 from eval_runner.contracts import LIBRARY_SAMPLE_COLUMNS
-from eval_runner.errors import ConfigError, DataError, TransientError
+from eval_runner.errors import ConfigError, DataError
 from eval_runner.fleet.apply import ParameterClient, apply_batch
 from eval_runner.fleet.models import (
     ConfigurationSettings,
@@ -30,11 +30,13 @@ from eval_runner.fleet.models import (
     Halt,
     Plan,
     SnapshotManifest,
-    parse_model,
 )
 from eval_runner.fleet.modes import configuration_diff, fleet_rows
 from eval_runner.fleet.progress import ProgressFile
 from eval_runner.fleet.report import refresh_report
+from eval_runner.fleet.run_state import check_not_halted, commit_batch
+from eval_runner.fleet.run_state import done_batches as done_batches  # re-exported: tests/fixtures/cluster_runs.py
+from eval_runner.fleet.run_state import load_run as load_run  # imports both from here until it moves to run_state
 from eval_runner.hashing import sha256_bytes
 from eval_runner.library import Predictor
 from eval_runner.parquet import frame_to_parquet, parquet_to_frame
@@ -60,28 +62,6 @@ class ShardReport:
     library_versions: list[str] = field(default_factory=list)
 
 
-def load_run(store: ObjectStore, run_id: str) -> tuple[Plan, SnapshotManifest]:
-    """Read the plan and the snapshot manifest it was made from (checked by hash)."""
-    plan_key = keys.fleet_plan_key(run_id)
-    if not store.exists(plan_key):
-        raise DataError(f"fleet run {run_id!r}: no plan at {plan_key!r}; run `eval-runner fleet plan` first")
-    plan = parse_model(Plan, store.get_bytes(plan_key), name=plan_key)
-    manifest_key = keys.fleet_snapshot_manifest_key(run_id)
-    data = store.get_bytes(manifest_key, expected_sha256=plan.snapshot_sha256)
-    return plan, parse_model(SnapshotManifest, data, name=manifest_key)
-
-
-def done_batches(store: ObjectStore, run_id: str) -> set[int]:
-    """Batches of the run whose .done marker exists (one LIST, not one HEAD per batch)."""
-    prefix = keys.fleet_batch_done_key(run_id, 0).rsplit("/", 1)[0] + "/"
-    found: set[int] = set()
-    for key in store.list(prefix):
-        name = key.rsplit("/", 1)[-1]
-        if name.startswith("batch=") and name.endswith(".done"):
-            found.add(int(name[len("batch=") : -len(".done")]))
-    return found
-
-
 def read_inputs(store: ObjectStore, manifest: SnapshotManifest, batch: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Read a batch's samples and series, verified against the manifest's hashes."""
     entry = manifest.batches[batch]
@@ -90,37 +70,6 @@ def read_inputs(store: ObjectStore, manifest: SnapshotManifest, batch: int) -> t
     samples = parquet_to_frame(store.get_bytes(samples_key, expected_sha256=entry.samples_sha256), name=samples_key)
     series = parquet_to_frame(store.get_bytes(series_key, expected_sha256=entry.series_sha256), name=series_key)
     return samples, series
-
-
-def commit_batch(store: ObjectStore, run_id: str, marker: DoneMarker, result: bytes, *, pending: bool = False) -> None:
-    """Write the result, verify it, then the marker: a marker never names a result that is not whole.
-
-    The result may be overwritten: until its marker exists nothing trusts it, and a library that is not
-    bit-for-bit deterministic must still be able to finish a batch that crashed before its marker. A
-    ``pending`` batch (unresolved devices) gets a .pending marker, rewritten by every later attempt.
-    """
-    key = keys.fleet_batch_key(run_id, marker.batch)
-    store.put_bytes(key, result, overwrite=True)
-    info = store.head(key)
-    if info is None or info.sha256 != marker.result_sha256 or info.size != len(result):
-        raise TransientError(f"batch result {key!r} did not verify after writing; its marker not written")
-    if pending:
-        store.put_bytes(keys.fleet_batch_pending_key(run_id, marker.batch), marker.to_json_bytes(), overwrite=True)
-    else:
-        store.put_bytes(keys.fleet_batch_done_key(run_id, marker.batch), marker.to_json_bytes())
-
-
-def check_not_halted(store: ObjectStore, run_id: str) -> None:
-    """Stop (DataError, never retried) when a configuration run has halted on its error rate."""
-    key = keys.fleet_halt_key(run_id)
-    if store.exists(key):
-        halt = parse_model(Halt, store.get_bytes(key), name=key)
-        raise DataError(
-            f"fleet run {run_id!r} halted: shard {halt.shard or '?'} failed {halt.failed} of {halt.attempted} "
-            f"writes by batch {halt.batch} "
-            f"(error rate {halt.error_rate:.1%} > {halt.max_error_rate:.1%}); see {key!r}, e.g. "
-            f"{'; '.join(halt.first_errors[:3])}"
-        )
 
 
 def _settings(plan: Plan) -> ConfigurationSettings:

@@ -15,7 +15,8 @@ from eval_runner import keys
 from eval_runner.contracts import FLEET_SERIES_DAYS
 from eval_runner.fleet.models import SnapshotManifest, parse_model
 from eval_runner.fleet.plan import DEFAULT_TARGETS
-from eval_runner.fleet.shard import done_batches, load_run, read_inputs
+from eval_runner.fleet.run_state import done_batches, load_run
+from eval_runner.fleet.shard import read_inputs
 from eval_runner.parquet import parquet_to_frame
 from eval_runner.settings import S3Settings
 from eval_runner.storage import S3ObjectStore

@@ -25,7 +25,8 @@ from eval_runner.errors import DataError, TransientError
 from eval_runner.fleet.apply import ParameterClient
 from eval_runner.fleet.merge import run_merge
 from eval_runner.fleet.plan import DEFAULT_TARGETS
-from eval_runner.fleet.shard import load_run, run_shard
+from eval_runner.fleet.run_state import load_run
+from eval_runner.fleet.shard import run_shard
 from eval_runner.parquet import parquet_to_frame
 from eval_runner.settings import S3Settings, ShardSettings
 from eval_runner.sources.shards import ShardClient

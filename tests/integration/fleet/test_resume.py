@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from eval_runner import keys
-from eval_runner.fleet.shard import done_batches
+from eval_runner.fleet.run_state import done_batches
 from eval_runner.fleet.snapshot import run_snapshot
 from eval_runner.parquet import parquet_to_frame
 from eval_runner.storage import S3ObjectStore

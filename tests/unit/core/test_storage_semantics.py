@@ -52,6 +52,17 @@ def test_publish_writes_no_marker_when_an_object_conflicts() -> None:
     assert not store.exists("d/.done")
 
 
+def test_publish_overwrites_only_the_keys_it_is_told() -> None:
+    store = MemoryObjectStore()
+    store.publish({"b/result": b"1"}, marker_key="b/.pending", marker=b"p1", overwrite={"b/result", "b/.pending"})
+    store.publish({"b/result": b"2"}, marker_key="b/.pending", marker=b"p2", overwrite={"b/result", "b/.pending"})
+    store.publish({"b/result": b"3"}, marker_key="b/.done", marker=b"d", overwrite={"b/result"})
+    assert (store.get_bytes("b/result"), store.get_bytes("b/.pending")) == (b"3", b"p2")
+    with pytest.raises(DataError, match=r"'b/.done' already exists with different content"):
+        store.publish({"b/result": b"4"}, marker_key="b/.done", marker=b"other", overwrite={"b/result"})
+    assert store.get_bytes("b/.done") == b"d"
+
+
 def test_marker_cannot_be_one_of_the_objects() -> None:
     with pytest.raises(ConfigError, match="marker"):
         MemoryObjectStore().publish({"m": b"1"}, marker_key="m", marker=b"")
