@@ -36,6 +36,11 @@ DEFAULT_MAX_ERROR_RATE = 0.05
 DEFAULT_MIN_WRITES = 20
 
 
+def error_rate_halts(attempted: int, failed: int, *, max_error_rate: float, min_writes: int) -> bool:
+    """Whether ``failed`` of ``attempted`` writes halt a configuration write (a rate needs enough writes)."""
+    return attempted >= min_writes and failed / attempted > max_error_rate
+
+
 class ParameterClient(Protocol):
     """What the apply needs from the shard client (eval_runner.sources.shards.ShardClient)."""
 

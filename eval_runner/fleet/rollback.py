@@ -19,7 +19,13 @@ import polars as pl
 
 from eval_runner import keys
 from eval_runner.errors import DataError
-from eval_runner.fleet.apply import DEFAULT_MAX_ERROR_RATE, DEFAULT_MIN_WRITES, ParameterClient, apply_batch
+from eval_runner.fleet.apply import (
+    DEFAULT_MAX_ERROR_RATE,
+    DEFAULT_MIN_WRITES,
+    ParameterClient,
+    apply_batch,
+    error_rate_halts,
+)
 from eval_runner.fleet.models import ParameterTarget
 from eval_runner.fleet.modes import CONFIG_ROW_SCHEMA, failed_devices, idempotency_key
 from eval_runner.fleet.report import refresh_report
@@ -98,7 +104,7 @@ def run_rollback(
                 )
                 outcomes.append(outcome.rows)
                 attempted, failed = attempted + outcome.attempted, failed + outcome.failed
-                halted = attempted >= min_writes and failed / attempted > max_error_rate
+                halted = error_rate_halts(attempted, failed, max_error_rate=max_error_rate, min_writes=min_writes)
                 if (index == 0 and outcome.failed) or halted:
                     break
         return outcomes, attempted

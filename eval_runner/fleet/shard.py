@@ -23,7 +23,7 @@ from eval_runner import keys
 from eval_runner.concurrency import in_order
 from eval_runner.contracts import LIBRARY_SAMPLE_COLUMNS
 from eval_runner.errors import ConfigError, DataError
-from eval_runner.fleet.apply import ParameterClient, apply_batch
+from eval_runner.fleet.apply import ParameterClient, apply_batch, error_rate_halts
 from eval_runner.fleet.models import (
     ConfigurationSettings,
     DoneMarker,
@@ -254,7 +254,7 @@ async def _apply_batches(
             # The rate counts every write this shard attempted, and only once there are enough of them.
             attempted, failed = attempted + outcome.attempted, failed + outcome.failed
             errors = [*errors, *outcome.errors][:5]
-            if attempted >= config.min_writes and failed / attempted > config.max_error_rate:
+            if error_rate_halts(attempted, failed, max_error_rate=config.max_error_rate, min_writes=config.min_writes):
                 halt = Halt(
                     batch=batch,
                     attempted=attempted,

@@ -11,7 +11,7 @@ import pytest
 
 from eval_runner import keys
 from eval_runner.errors import DataError, TransientError
-from eval_runner.fleet.apply import DEFAULT_MAX_ERROR_RATE, DEFAULT_MIN_WRITES, ParameterClient
+from eval_runner.fleet.apply import DEFAULT_MAX_ERROR_RATE, DEFAULT_MIN_WRITES, ParameterClient, error_rate_halts
 from eval_runner.fleet.merge import run_merge
 from eval_runner.fleet.models import ConfigurationSettings
 from eval_runner.fleet.modes import attempt_key
@@ -260,3 +260,11 @@ def test_configuration_settings_default_to_the_halt_constants() -> None:
     """The plan's model repeats the halt defaults as literals (models.py is being reworked): they must agree."""
     settings = ConfigurationSettings(targets=DEFAULT_TARGETS)
     assert (settings.max_error_rate, settings.min_writes) == (DEFAULT_MAX_ERROR_RATE, DEFAULT_MIN_WRITES)
+
+
+@pytest.mark.parametrize(
+    ("attempted", "failed", "halts"),
+    [(19, 19, False), (20, 1, False), (20, 2, True), (100, 5, False), (100, 6, True)],
+)
+def test_error_rate_halts_only_above_the_rate_and_after_enough_writes(attempted: int, failed: int, halts: bool) -> None:
+    assert error_rate_halts(attempted, failed, max_error_rate=0.05, min_writes=20) is halts
