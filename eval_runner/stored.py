@@ -9,6 +9,8 @@ from typing import ClassVar, Self
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from eval_runner.errors import DataError
+from eval_runner.hashing import sha256_bytes
+from eval_runner.storage import ContentConflictError, ObjectStore
 
 
 class RecordPart(BaseModel):
@@ -31,10 +33,13 @@ class StoredRecord(RecordPart):
     A subclass whose ``model_config`` sets ``ser_json_inf_nan="strings"`` is strict JSON: NaN and the
     infinities are written as the strings pydantic writes and reads back ("NaN", "Infinity"); the others
     write them as bare constants (not JSON, but what Python and pydantic read), as they always have.
+    Fields named in ``omit_if_none`` are left out while None: fields added later, so a record that does
+    not use them reads as it did before them (to readers that predate them, too).
     """
 
     record_type: ClassVar[str]
     compact: ClassVar[bool] = False
+    omit_if_none: ClassVar[frozenset[str]] = frozenset()
 
     def canonical(self) -> Self:
         """The record in the form it is stored in; a record whose lists carry no order sorts them here."""
@@ -42,7 +47,8 @@ class StoredRecord(RecordPart):
 
     def to_json_bytes(self) -> bytes:
         """The canonical JSON of :meth:`canonical`."""
-        content = self.canonical().model_dump(mode="json")  # mode="json" leaves NaN and infinities as floats
+        # mode="json" leaves NaN and infinities as floats
+        content = self.canonical().model_dump(mode="json", exclude=self._omitted())
         strict_json = self.model_config.get("ser_json_inf_nan") == "strings"
         text = json.dumps(
             _non_finite_as_strings(content) if strict_json else content,
@@ -52,6 +58,9 @@ class StoredRecord(RecordPart):
         )
         return (text if self.compact else text + "\n").encode()
 
+    def _omitted(self) -> set[str]:
+        return {name for name in self.omit_if_none if getattr(self, name) is None}
+
     @classmethod
     def from_json_bytes(cls, data: bytes, *, name: str) -> Self:
         """Parse a stored record; bad JSON or a schema mismatch is a DataError naming ``name`` (its key)."""
@@ -59,6 +68,43 @@ class StoredRecord(RecordPart):
             return cls.model_validate_json(data)
         except ValidationError as error:
             raise DataError(f"{name}: not a valid {cls.record_type}: {error}") from error
+
+
+def put_record(store: ObjectStore, key: str, record: StoredRecord, *, overwrite: bool = False) -> str:
+    """Store ``record`` under ``key`` (immutable unless ``overwrite``); return the sha256 of what is stored.
+
+    An immutable key that holds the same record in an older encoding (fleet records, before they were
+    canonical, had unsorted keys indented by 1) counts as written: a retried step does nothing.
+    """
+    try:
+        return store.put_bytes(key, record.to_json_bytes(), overwrite=overwrite)
+    except ContentConflictError:
+        stored = store.get_bytes(key)
+        if not _holds(stored, record, key):
+            raise
+        return sha256_bytes(stored)
+
+
+def stored_encoding(store: ObjectStore, key: str, record: StoredRecord) -> bytes:
+    """The bytes to write ``record`` under the immutable ``key``: an older encoding it holds, or canonical ones.
+
+    Bytes ``key`` holds that parse to the same record are returned, so writing them again is a no-op.
+    For writes that go through ``ObjectStore.publish``, where :func:`put_record` cannot be used.
+    """
+    data = record.to_json_bytes()
+    info = store.head(key)
+    if info is None or info.sha256 == sha256_bytes(data):
+        return data
+    stored = store.get_bytes(key)
+    return stored if _holds(stored, record, key) else data
+
+
+def _holds(stored: bytes, record: StoredRecord, key: str) -> bool:
+    """Whether ``stored`` parses to ``record`` (False for bytes that are no such record at all)."""
+    try:
+        return type(record).from_json_bytes(stored, name=key) == record
+    except DataError:
+        return False
 
 
 def _non_finite_as_strings(value: object) -> object:

@@ -30,7 +30,6 @@ from eval_runner.fleet.models import (
     Halt,
     Plan,
     SnapshotManifest,
-    parse_model,
 )
 from eval_runner.fleet.modes import configuration_diff, fleet_rows
 from eval_runner.fleet.progress import ProgressFile
@@ -39,6 +38,7 @@ from eval_runner.hashing import sha256_bytes
 from eval_runner.library import Predictor
 from eval_runner.parquet import frame_to_parquet, parquet_to_frame
 from eval_runner.storage import ObjectStore
+from eval_runner.stored import put_record
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +65,10 @@ def load_run(store: ObjectStore, run_id: str) -> tuple[Plan, SnapshotManifest]:
     plan_key = keys.fleet_plan_key(run_id)
     if not store.exists(plan_key):
         raise DataError(f"fleet run {run_id!r}: no plan at {plan_key!r}; run `eval-runner fleet plan` first")
-    plan = parse_model(Plan, store.get_bytes(plan_key), name=plan_key)
+    plan = Plan.from_json_bytes(store.get_bytes(plan_key), name=plan_key)
     manifest_key = keys.fleet_snapshot_manifest_key(run_id)
     data = store.get_bytes(manifest_key, expected_sha256=plan.snapshot_sha256)
-    return plan, parse_model(SnapshotManifest, data, name=manifest_key)
+    return plan, SnapshotManifest.from_json_bytes(data, name=manifest_key)
 
 
 def done_batches(store: ObjectStore, run_id: str) -> set[int]:
@@ -107,14 +107,14 @@ def commit_batch(store: ObjectStore, run_id: str, marker: DoneMarker, result: by
     if pending:
         store.put_bytes(keys.fleet_batch_pending_key(run_id, marker.batch), marker.to_json_bytes(), overwrite=True)
     else:
-        store.put_bytes(keys.fleet_batch_done_key(run_id, marker.batch), marker.to_json_bytes())
+        put_record(store, keys.fleet_batch_done_key(run_id, marker.batch), marker)
 
 
 def check_not_halted(store: ObjectStore, run_id: str) -> None:
     """Stop (DataError, never retried) when a configuration run has halted on its error rate."""
     key = keys.fleet_halt_key(run_id)
     if store.exists(key):
-        halt = parse_model(Halt, store.get_bytes(key), name=key)
+        halt = Halt.from_json_bytes(store.get_bytes(key), name=key)
         raise DataError(
             f"fleet run {run_id!r} halted: shard {halt.shard or '?'} failed {halt.failed} of {halt.attempted} "
             f"writes by batch {halt.batch} "
@@ -318,5 +318,5 @@ async def _apply_batches(
                 key = keys.fleet_halt_key(plan.run_id)
                 if not store.exists(key):  # the first shard to halt explains why; later ones just stop
                     with contextlib.suppress(DataError):  # another shard's halt won the conditional write
-                        store.put_bytes(key, halt.to_json_bytes())
+                        put_record(store, key, halt)
                 _stop_if_halted(store, plan.run_id)
