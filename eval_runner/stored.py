@@ -9,8 +9,6 @@ from typing import ClassVar, Self
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from eval_runner.errors import DataError
-from eval_runner.hashing import sha256_bytes
-from eval_runner.storage import ContentConflictError, ObjectStore
 
 
 class RecordPart(BaseModel):
@@ -68,43 +66,6 @@ class StoredRecord(RecordPart):
             return cls.model_validate_json(data)
         except ValidationError as error:
             raise DataError(f"{name}: not a valid {cls.record_type}: {error}") from error
-
-
-def put_record(store: ObjectStore, key: str, record: StoredRecord, *, overwrite: bool = False) -> str:
-    """Store ``record`` under ``key`` (immutable unless ``overwrite``); return the sha256 of what is stored.
-
-    An immutable key that holds the same record in an older encoding (fleet records, before they were
-    canonical, had unsorted keys indented by 1) counts as written: a retried step does nothing.
-    """
-    try:
-        return store.put_bytes(key, record.to_json_bytes(), overwrite=overwrite)
-    except ContentConflictError:
-        stored = store.get_bytes(key)
-        if not _holds(stored, record, key):
-            raise
-        return sha256_bytes(stored)
-
-
-def stored_encoding(store: ObjectStore, key: str, record: StoredRecord) -> bytes:
-    """The bytes to write ``record`` under the immutable ``key``: an older encoding it holds, or canonical ones.
-
-    Bytes ``key`` holds that parse to the same record are returned, so writing them again is a no-op.
-    For writes that go through ``ObjectStore.publish``, where :func:`put_record` cannot be used.
-    """
-    data = record.to_json_bytes()
-    info = store.head(key)
-    if info is None or info.sha256 == sha256_bytes(data):
-        return data
-    stored = store.get_bytes(key)
-    return stored if _holds(stored, record, key) else data
-
-
-def _holds(stored: bytes, record: StoredRecord, key: str) -> bool:
-    """Whether ``stored`` parses to ``record`` (False for bytes that are no such record at all)."""
-    try:
-        return type(record).from_json_bytes(stored, name=key) == record
-    except DataError:
-        return False
 
 
 def _non_finite_as_strings(value: object) -> object:

@@ -15,8 +15,7 @@ from eval_runner.fleet.report import batch_markers, read_result, refresh_report,
 from eval_runner.fleet.shard import check_not_halted, done_batches, load_run
 from eval_runner.hashing import sha256_bytes
 from eval_runner.parquet import frame_to_parquet, parquet_to_frame
-from eval_runner.storage import ObjectStore
-from eval_runner.stored import stored_encoding
+from eval_runner.storage import ObjectStore, stored_encoding
 
 READERS = 8
 

@@ -2,7 +2,7 @@
 
 Each is a ``StoredRecord``: canonical JSON (sorted keys, nothing of when it was written), so a rerun writes
 identical bytes. Objects written before that (keys in field order, indented by 1) parse the same; write
-them with ``put_record`` / ``stored_encoding``, which take such an object for the record it holds.
+them with ``storage.put_record`` / ``stored_encoding``, which take such an object for the record it holds.
 """
 
 from __future__ import annotations

@@ -14,8 +14,7 @@ from eval_runner.fleet.models import (
 )
 from eval_runner.fleet.planning import assign_shards
 from eval_runner.hashing import sha256_bytes
-from eval_runner.storage import ContentConflictError, ObjectStore
-from eval_runner.stored import put_record
+from eval_runner.storage import ContentConflictError, ObjectStore, put_record
 
 # Reset targets when no --targets file is given: the rated capacity of a 2xAA pack of the chemistry, and
 # the 2.3 V cut-off of the current firmware (a 2.4 V cut-off strands ~5 % of an alkaline pack).

@@ -37,8 +37,7 @@ from eval_runner.fleet.report import refresh_report
 from eval_runner.hashing import sha256_bytes
 from eval_runner.library import Predictor
 from eval_runner.parquet import frame_to_parquet, parquet_to_frame
-from eval_runner.storage import ObjectStore
-from eval_runner.stored import put_record
+from eval_runner.storage import ObjectStore, put_record
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,7 @@ from eval_runner.fleet.planning import DEFAULT_BATCH_SIZE, assign_batches
 from eval_runner.hashing import sha256_bytes
 from eval_runner.library.inputs import DeviceSources, library_input
 from eval_runner.parquet import frame_to_parquet
-from eval_runner.storage import ObjectStore
-from eval_runner.stored import put_record
+from eval_runner.storage import ObjectStore, put_record
 
 log = logging.getLogger(__name__)
 

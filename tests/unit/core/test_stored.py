@@ -45,8 +45,8 @@ from eval_runner.fleet.models import (
 from eval_runner.hashing import sha256_bytes
 from eval_runner.review.manifest import ReviewError, ReviewMeta
 from eval_runner.sources.extract import ShardExtract
-from eval_runner.storage import ContentConflictError
-from eval_runner.stored import StoredRecord, put_record, stored_encoding
+from eval_runner.storage import ContentConflictError, put_record, stored_encoding
+from eval_runner.stored import StoredRecord
 from tests.fakes import MemoryObjectStore
 
 ENGINES = EngineVersions(polars="1.31.0", pyarrow="20.0.0")
