@@ -16,8 +16,8 @@ from eval_runner.fleet.plan import DEFAULT_TARGETS, run_plan
 from eval_runner.fleet.shard import ShardReport, run_shard
 from eval_runner.fleet.snapshot import run_snapshot
 from eval_runner.parquet import parquet_to_frame
-from tests.fakes import MemoryObjectStore
-from tests.fixtures.fleet import AS_OF, FakePredictor, FakeShardApi, SyntheticSource
+from tests.fakes import FakePredictor, FakeShardApi, MemoryObjectStore
+from tests.fixtures.fleet import AS_OF, SyntheticSource
 
 N = 1050  # 11 batches of 100, the last one short
 RUN = "r1"
@@ -153,7 +153,7 @@ def _changed(api: FakeShardApi) -> int:
 
 
 def test_dry_run_changes_nothing(memory_store: MemoryObjectStore) -> None:
-    api = FakeShardApi.for_source(SyntheticSource(N))
+    api = FakeShardApi.for_source(SyntheticSource(N), AS_OF)
     _prepare(memory_store, mode="configuration")
     for shard in ("s000", "s001", "s002"):
         _apply_shard(memory_store, shard, api)
@@ -164,7 +164,7 @@ def test_dry_run_changes_nothing(memory_store: MemoryObjectStore) -> None:
 
 
 def test_apply_needs_the_canary_then_writes_each_device_once(memory_store: MemoryObjectStore) -> None:
-    api = FakeShardApi.for_source(SyntheticSource(N))
+    api = FakeShardApi.for_source(SyntheticSource(N), AS_OF)
     expected = _changed(api)
     _prepare(memory_store, mode="configuration", apply=True)
     with pytest.raises(ConfigError, match="canary batch 0 is not done"):
@@ -206,7 +206,7 @@ class _PodDiesBeforeJournal(MemoryObjectStore):
 
 def test_a_put_whose_journal_was_lost_is_not_sent_again_and_stays_in_the_rollback() -> None:
     store = _PodDiesBeforeJournal()
-    api = FakeShardApi.for_source(SyntheticSource(N))
+    api = FakeShardApi.for_source(SyntheticSource(N), AS_OF)
     originals = {d: p.model_copy() for d, p in api.parameters.items()}
     _prepare(store, mode="configuration", apply=True)
     store.dying = False
@@ -231,7 +231,7 @@ def test_a_put_whose_journal_was_lost_is_not_sent_again_and_stays_in_the_rollbac
 
 
 def test_apply_halts_when_the_error_rate_passes_the_threshold(memory_store: MemoryObjectStore) -> None:
-    api = FakeShardApi.for_source(SyntheticSource(N))
+    api = FakeShardApi.for_source(SyntheticSource(N), AS_OF)
     api.failing = {f"trv-{i:06d}" for i in range(400, 600)}  # batches 4 and 5 fail entirely
     _prepare(memory_store, mode="configuration", apply=True, max_error_rate=0.1)
     run_shard(
