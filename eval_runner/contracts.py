@@ -13,6 +13,8 @@ from typing import Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
+from eval_runner.stored import RecordPart
+
 N_SHARDS = 5
 SCHEMA_VERSION = 1  # extractor schema version: datasets of different versions are not comparable
 
@@ -48,11 +50,8 @@ CREATE TABLE IF NOT EXISTS valve_movements (
 
 
 # ---- API shards (HTTP JSON) ----------------------------------------------------------------------
-class _Record(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class DeviceRecord(_Record):
+# Records parts: a shard extract stores them as the API returned them.
+class DeviceRecord(RecordPart):
     """GET /v1/devices: one device."""
 
     device_id: str
@@ -60,7 +59,7 @@ class DeviceRecord(_Record):
     installed_at: datetime
 
 
-class CapacityTest(_Record):
+class CapacityTest(RecordPart):
     """GET /v1/capacity-tests: ground truth at one moment (remaining charge above the device cut-off)."""
 
     test_id: str
@@ -70,7 +69,7 @@ class CapacityTest(_Record):
     remaining_runtime_days: float = Field(ge=0)
 
 
-class VersionEvent(_Record):
+class VersionEvent(RecordPart):
     """GET /v1/version-history: a component version taking effect on a device."""
 
     device_id: str
@@ -79,7 +78,7 @@ class VersionEvent(_Record):
     version: str
 
 
-class BatteryParameters(_Record):
+class BatteryParameters(RecordPart):
     """GET/PUT /v1/devices/{id}/battery-parameters (ETag / If-Match, Idempotency-Key on PUT)."""
 
     device_id: str

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from importlib.metadata import version
 
-from pydantic import BaseModel, ConfigDict
+from eval_runner.stored import RecordPart
 
 
-class EngineVersions(BaseModel):
-    """The installed polars and pyarrow versions."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class EngineVersions(RecordPart):
+    """The installed polars and pyarrow versions (a part of the manifests and records that name them)."""
 
     polars: str
     pyarrow: str

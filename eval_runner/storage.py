@@ -34,6 +34,7 @@ from eval_runner.errors import ConfigError, DataError, TransientError
 from eval_runner.hashing import sha256_bytes, sha256_file
 from eval_runner.retry import retry_transient
 from eval_runner.settings import S3Settings
+from eval_runner.stored import StoredRecord
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -416,3 +417,40 @@ class S3ObjectStore(ImmutableStore):
             return sorted(str(getattr(item, "object_name", "")) for item in found)
 
         return self._call(f"list s3://{self._bucket}/{prefix}", collect)
+
+
+def put_record(store: ObjectStore, key: str, record: StoredRecord, *, overwrite: bool = False) -> str:
+    """Store ``record`` under ``key`` (immutable unless ``overwrite``); return the sha256 of what is stored.
+
+    An immutable key that holds the same record in an older encoding (fleet records, before they were
+    canonical, had unsorted keys indented by 1) counts as written: a retried step does nothing.
+    """
+    try:
+        return store.put_bytes(key, record.to_json_bytes(), overwrite=overwrite)
+    except ContentConflictError:
+        stored = store.get_bytes(key)
+        if not _holds(stored, record, key):
+            raise
+        return sha256_bytes(stored)
+
+
+def stored_encoding(store: ObjectStore, key: str, record: StoredRecord) -> bytes:
+    """The bytes to write ``record`` under the immutable ``key``: an older encoding it holds, or canonical ones.
+
+    Bytes ``key`` holds that parse to the same record are returned, so writing them again is a no-op.
+    For writes that go through ``ObjectStore.publish``, where :func:`put_record` cannot be used.
+    """
+    data = record.to_json_bytes()
+    info = store.head(key)
+    if info is None or info.sha256 == sha256_bytes(data):
+        return data
+    stored = store.get_bytes(key)
+    return stored if _holds(stored, record, key) else data
+
+
+def _holds(stored: bytes, record: StoredRecord, key: str) -> bool:
+    """Whether ``stored`` parses to ``record`` (False for bytes that are no such record at all)."""
+    try:
+        return type(record).from_json_bytes(stored, name=key) == record
+    except DataError:
+        return False

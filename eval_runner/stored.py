@@ -31,10 +31,13 @@ class StoredRecord(RecordPart):
     A subclass whose ``model_config`` sets ``ser_json_inf_nan="strings"`` is strict JSON: NaN and the
     infinities are written as the strings pydantic writes and reads back ("NaN", "Infinity"); the others
     write them as bare constants (not JSON, but what Python and pydantic read), as they always have.
+    Fields named in ``omit_if_none`` are left out while None: fields added later, so a record that does
+    not use them reads as it did before them (to readers that predate them, too).
     """
 
     record_type: ClassVar[str]
     compact: ClassVar[bool] = False
+    omit_if_none: ClassVar[frozenset[str]] = frozenset()
 
     def canonical(self) -> Self:
         """The record in the form it is stored in; a record whose lists carry no order sorts them here."""
@@ -42,7 +45,8 @@ class StoredRecord(RecordPart):
 
     def to_json_bytes(self) -> bytes:
         """The canonical JSON of :meth:`canonical`."""
-        content = self.canonical().model_dump(mode="json")  # mode="json" leaves NaN and infinities as floats
+        # mode="json" leaves NaN and infinities as floats
+        content = self.canonical().model_dump(mode="json", exclude=self._omitted())
         strict_json = self.model_config.get("ser_json_inf_nan") == "strings"
         text = json.dumps(
             _non_finite_as_strings(content) if strict_json else content,
@@ -51,6 +55,9 @@ class StoredRecord(RecordPart):
             allow_nan=not strict_json,
         )
         return (text if self.compact else text + "\n").encode()
+
+    def _omitted(self) -> set[str]:
+        return {name for name in self.omit_if_none if getattr(self, name) is None}
 
     @classmethod
     def from_json_bytes(cls, data: bytes, *, name: str) -> Self:

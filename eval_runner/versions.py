@@ -21,12 +21,12 @@ from packaging import tags
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
-from pydantic import BaseModel, ConfigDict
 
 from eval_runner.errors import ConfigError
 from eval_runner.git_source import GitRepository
 from eval_runner.package_index import IndexFile, PackageIndex, version_of, versions_offered, wheel_requirements
 from eval_runner.runner_profiles import RunnerContext
+from eval_runner.stored import RecordPart
 
 LIBRARY = "battery-lib"
 _GIT_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
@@ -79,10 +79,8 @@ def image_tag(library_version: str, runner_version: str, context_digest: str) ->
     return tag
 
 
-class Resolution(BaseModel):
+class Resolution(RecordPart):
     """What one label resolved to: the record the workflows fan out over and decisions cite."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     label: str
     kind: LabelKind

@@ -1,4 +1,4 @@
-"""Test-suite wiring: tier markers by directory, and fixture modules from tests/fixtures/ as plugins."""
+"""Test-suite wiring: tier markers by directory (each tier's conftest imports the fixtures it uses)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,6 @@ from pathlib import Path
 import pytest
 
 _HERE = Path(__file__).parent
-
-# Every module in tests/fixtures/ is a fixture plugin (one per area, so areas never edit one file).
-pytest_plugins = sorted(
-    f"tests.fixtures.{path.stem}" for path in (_HERE / "fixtures").glob("*.py") if path.stem != "__init__"
-)
 
 # The marks every test of a tier directory carries, so `-m "not e2e"` selects without per-file boilerplate.
 _TIER_MARKS = {

@@ -102,7 +102,7 @@ def _snapshot(
     series_days: int,
     settings: ConfigurationSettings | None = None,
 ) -> dict[str, Any]:
-    from eval_runner.fleet.models import SnapshotManifest, parse_model
+    from eval_runner.fleet.models import SnapshotManifest
     from eval_runner.fleet.plan import check_canary
     from eval_runner.fleet.snapshot import SNAPSHOT_WORKERS, run_snapshot
     from eval_runner.fleet.sources import LiveFleetSource
@@ -112,7 +112,7 @@ def _snapshot(
     store = runtime.store()
     key = fleet_snapshot_manifest_key(run_id)
     if store.exists(key):  # complete already: do not even connect to the sources
-        manifest = parse_model(SnapshotManifest, store.get_bytes(key), name=key)
+        manifest = SnapshotManifest.from_json_bytes(store.get_bytes(key), name=key)
     else:
         with (
             # One database connection per batch in flight.

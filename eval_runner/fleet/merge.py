@@ -15,7 +15,7 @@ from eval_runner.fleet.report import read_result, refresh_report, write_report
 from eval_runner.fleet.run_state import batch_markers, check_not_halted, done_batches, load_run
 from eval_runner.hashing import sha256_bytes
 from eval_runner.parquet import frame_to_parquet, parquet_to_frame
-from eval_runner.storage import ObjectStore
+from eval_runner.storage import ObjectStore, stored_encoding
 
 READERS = 8
 
@@ -96,9 +96,6 @@ def run_merge(run_id: str, *, store: ObjectStore) -> Summary:
         counts=counts,
         extra_objects={key: sha256_bytes(data) for key, data in extra.items()},
     )
-    store.publish(
-        objects,
-        marker_key=keys.fleet_results_sibling_key(mode, day, version, run_id, "summary.json"),
-        marker=summary.to_json_bytes(),
-    )
+    summary_key = keys.fleet_results_sibling_key(mode, day, version, run_id, "summary.json")
+    store.publish(objects, marker_key=summary_key, marker=stored_encoding(store, summary_key, summary))
     return summary

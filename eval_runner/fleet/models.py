@@ -1,37 +1,25 @@
-"""Contracts between the fleet steps (snapshot -> plan -> shard -> merge), stored as JSON next to the data."""
+"""Contracts between the fleet steps (snapshot -> plan -> shard -> merge), stored as JSON next to the data.
+
+Each is a ``StoredRecord``: canonical JSON (sorted keys, nothing of when it was written), so a rerun writes
+identical bytes. Objects written before that (keys in field order, indented by 1) parse the same; write
+them with ``storage.put_record`` / ``stored_encoding``, which take such an object for the record it holds.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, TypeVar
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
-from eval_runner.errors import DataError
+from eval_runner.stored import RecordPart, StoredRecord
 
 Mode = Literal["fleet", "fleet-q10-distributions", "configuration"]
 MODES: tuple[Mode, ...] = ("fleet", "fleet-q10-distributions", "configuration")
 Chemistry = Literal["alkaline", "lithium"]
-M = TypeVar("M", bound=BaseModel)
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    def to_json_bytes(self) -> bytes:
-        """Canonical JSON (sorted keys, no timestamps of writing) so a rerun writes identical bytes."""
-        return (self.model_dump_json(indent=1) + "\n").encode()
-
-
-def parse_model(model: type[M], data: bytes, *, name: str) -> M:
-    """Parse a stored JSON object; ``name`` (the key) goes into the error when it does not match."""
-    try:
-        return model.model_validate_json(data)
-    except ValidationError as error:
-        raise DataError(f"{name}: not a valid {model.__name__}: {error}") from error
-
-
-class SnapshotBatch(_Model):
+class SnapshotBatch(RecordPart):
     """One batch of the snapshot: its devices and the hashes of its input objects."""
 
     batch: int = Field(ge=0)
@@ -43,8 +31,10 @@ class SnapshotBatch(_Model):
     series_rows: int = Field(ge=0)
 
 
-class SnapshotManifest(_Model):
+class SnapshotManifest(StoredRecord):
     """What the snapshot read from the sources; written last, so its presence means complete."""
+
+    record_type: ClassVar[str] = "fleet snapshot manifest"
 
     run_id: str
     as_of: datetime
@@ -55,14 +45,14 @@ class SnapshotManifest(_Model):
     batches: tuple[SnapshotBatch, ...]
 
 
-class ParameterTarget(_Model):
+class ParameterTarget(RecordPart):
     """The battery parameters a configuration run resets a chemistry to."""
 
     nominal_capacity_mah: float = Field(gt=0)
     cutoff_mv: int = Field(gt=0)
 
 
-class ConfigurationSettings(_Model):
+class ConfigurationSettings(RecordPart):
     """How a configuration run behaves; fixed in the plan so every shard and every retry agrees."""
 
     apply: bool = False
@@ -77,7 +67,7 @@ class ConfigurationSettings(_Model):
         return {str(chemistry): target for chemistry, target in self.targets.items()}
 
 
-class GateBinding(_Model):
+class GateBinding(RecordPart):
     """The gate decision a rollout ships under: the pass it cites and the image that decision judged.
 
     ``candidate_image`` is what the decision recorded; ``image`` is the reference the runner pods pull
@@ -91,12 +81,15 @@ class GateBinding(_Model):
     image: str
 
 
-class Plan(_Model):
+class Plan(StoredRecord):
     """Which shard processes which batches, in which mode, and under which gate decision (or override).
 
     A run `fleet prepare` planned has exactly one of ``gate`` and ``gate_override_reason``; both default
     to None so plans written before the gated rollout still parse.
     """
+
+    record_type: ClassVar[str] = "fleet plan"
+    omit_if_none: ClassVar[frozenset[str]] = frozenset({"gate", "gate_override_reason"})
 
     run_id: str
     mode: Mode
@@ -109,11 +102,6 @@ class Plan(_Model):
     gate: GateBinding | None = None
     gate_override_reason: str | None = None
 
-    def to_json_bytes(self) -> bytes:
-        """Canonical JSON; an ungated plan (``fleet plan`` alone) leaves the gate fields out, as before them."""
-        unset = {name for name in ("gate", "gate_override_reason") if getattr(self, name) is None}
-        return (self.model_dump_json(indent=1, exclude=unset) + "\n").encode()
-
     @property
     def result_mode(self) -> str:
         """The ``mode=`` of the published result; a dry run never shares a key with a real apply."""
@@ -122,8 +110,10 @@ class Plan(_Model):
         return self.mode
 
 
-class DoneMarker(_Model):
+class DoneMarker(StoredRecord):
     """Written after a batch result verified: names the result's hash and what produced it."""
+
+    record_type: ClassVar[str] = "batch marker"
 
     batch: int
     result_sha256: str
@@ -132,8 +122,10 @@ class DoneMarker(_Model):
     failures: int = 0
 
 
-class Halt(_Model):
+class Halt(StoredRecord):
     """Why a configuration run stopped: the shard's writes so far, whose error rate passed the threshold."""
+
+    record_type: ClassVar[str] = "fleet halt"
 
     batch: int
     attempted: int
@@ -144,8 +136,10 @@ class Halt(_Model):
     shard: str = ""
 
 
-class Summary(_Model):
+class Summary(StoredRecord):
     """Written last next to the published results."""
+
+    record_type: ClassVar[str] = "fleet summary"
 
     run_id: str
     mode: str

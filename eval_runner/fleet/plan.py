@@ -11,11 +11,10 @@ from eval_runner.fleet.models import (
     ParameterTarget,
     Plan,
     SnapshotManifest,
-    parse_model,
 )
 from eval_runner.fleet.planning import assign_shards
 from eval_runner.hashing import sha256_bytes
-from eval_runner.storage import ObjectStore
+from eval_runner.storage import ContentConflictError, ObjectStore, put_record
 
 # Reset targets when no --targets file is given: the rated capacity of a 2xAA pack of the chemistry, and
 # the 2.3 V cut-off of the current firmware (a 2.4 V cut-off strands ~5 % of an alkaline pack).
@@ -56,7 +55,7 @@ def run_plan(
     if not store.exists(manifest_key):
         raise DataError(f"fleet run {run_id!r}: no snapshot at {manifest_key!r}; run `eval-runner fleet snapshot`")
     data = store.get_bytes(manifest_key)
-    manifest = parse_model(SnapshotManifest, data, name=manifest_key)
+    manifest = SnapshotManifest.from_json_bytes(data, name=manifest_key)
     if mode == "configuration" and configuration is None:
         configuration = ConfigurationSettings(targets=DEFAULT_TARGETS)
     if mode != "configuration" and configuration is not None:
@@ -76,11 +75,11 @@ def run_plan(
         gate_override_reason=gate_override_reason,
     )
     key = keys.fleet_plan_key(run_id)
-    existing = store.head(key)
-    if existing is not None and existing.sha256 != sha256_bytes(plan.to_json_bytes()):
+    try:
+        put_record(store, key, plan)
+    except ContentConflictError as error:
         raise DataError(
             f"fleet run {run_id!r} is already planned differently ({key!r}); a run's mode, shards, "
             "settings and gate decision are fixed once planned: use a new run id"
-        )
-    store.put_bytes(key, plan.to_json_bytes())
+        ) from error
     return plan

@@ -13,7 +13,7 @@ import polars as pl
 
 from eval_runner import keys
 from eval_runner.errors import DataError
-from eval_runner.fleet.models import DoneMarker, parse_model
+from eval_runner.fleet.models import DoneMarker
 from eval_runner.fleet.modes import CONFIG_ROW_SCHEMA, failed_devices, rollback_manifest
 from eval_runner.fleet.run_state import batch_markers
 from eval_runner.parquet import frame_to_parquet, parquet_to_frame
@@ -24,7 +24,7 @@ READERS = 8
 
 def read_result(store: ObjectStore, run_id: str, batch: int, marker_key: str) -> tuple[DoneMarker, pl.DataFrame]:
     """A batch's marker and its result, verified against the marker's hash and device count."""
-    marker = parse_model(DoneMarker, store.get_bytes(marker_key), name=marker_key)
+    marker = DoneMarker.from_json_bytes(store.get_bytes(marker_key), name=marker_key)
     result_key = keys.fleet_batch_key(run_id, batch)
     frame = parquet_to_frame(store.get_bytes(result_key, expected_sha256=marker.result_sha256), name=result_key)
     if frame.height != marker.devices:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from eval_runner import keys
 from eval_runner.errors import DataError
-from eval_runner.fleet.models import DoneMarker, Halt, Plan, SnapshotManifest, parse_model
+from eval_runner.fleet.models import DoneMarker, Halt, Plan, SnapshotManifest
 from eval_runner.storage import ObjectStore
 
 
@@ -13,10 +13,10 @@ def load_run(store: ObjectStore, run_id: str) -> tuple[Plan, SnapshotManifest]:
     plan_key = keys.fleet_plan_key(run_id)
     if not store.exists(plan_key):
         raise DataError(f"fleet run {run_id!r}: no plan at {plan_key!r}; run `eval-runner fleet plan` first")
-    plan = parse_model(Plan, store.get_bytes(plan_key), name=plan_key)
+    plan = Plan.from_json_bytes(store.get_bytes(plan_key), name=plan_key)
     manifest_key = keys.fleet_snapshot_manifest_key(run_id)
     data = store.get_bytes(manifest_key, expected_sha256=plan.snapshot_sha256)
-    return plan, parse_model(SnapshotManifest, data, name=manifest_key)
+    return plan, SnapshotManifest.from_json_bytes(data, name=manifest_key)
 
 
 def batch_markers(store: ObjectStore, run_id: str) -> dict[int, str]:
@@ -58,7 +58,7 @@ def check_not_halted(store: ObjectStore, run_id: str) -> None:
     """Stop (DataError, never retried) when a configuration run has halted on its error rate."""
     key = keys.fleet_halt_key(run_id)
     if store.exists(key):
-        halt = parse_model(Halt, store.get_bytes(key), name=key)
+        halt = Halt.from_json_bytes(store.get_bytes(key), name=key)
         raise DataError(
             f"fleet run {run_id!r} halted: shard {halt.shard or '?'} failed {halt.failed} of {halt.attempted} "
             f"writes by batch {halt.batch} "

@@ -34,13 +34,11 @@ from eval_runner.fleet.models import (
 from eval_runner.fleet.modes import configuration_diff, fleet_rows
 from eval_runner.fleet.progress import ProgressFile
 from eval_runner.fleet.report import refresh_report
-from eval_runner.fleet.run_state import check_not_halted, commit_batch
-from eval_runner.fleet.run_state import done_batches as done_batches  # re-exported: tests/fixtures/cluster_runs.py
-from eval_runner.fleet.run_state import load_run as load_run  # imports both from here until it moves to run_state
+from eval_runner.fleet.run_state import check_not_halted, commit_batch, done_batches, load_run
 from eval_runner.hashing import sha256_bytes
 from eval_runner.library import Predictor
 from eval_runner.parquet import frame_to_parquet, parquet_to_frame
-from eval_runner.storage import ObjectStore
+from eval_runner.storage import ObjectStore, put_record
 
 log = logging.getLogger(__name__)
 
@@ -267,5 +265,5 @@ async def _apply_batches(
                 key = keys.fleet_halt_key(plan.run_id)
                 if not store.exists(key):  # the first shard to halt explains why; later ones just stop
                     with contextlib.suppress(DataError):  # another shard's halt won the conditional write
-                        store.put_bytes(key, halt.to_json_bytes())
+                        put_record(store, key, halt)
                 _stop_if_halted(store, plan.run_id)

@@ -13,12 +13,12 @@ from eval_runner import keys
 from eval_runner.concurrency import in_order
 from eval_runner.contracts import FLEET_SERIES_DAYS
 from eval_runner.errors import ConfigError, DataError
-from eval_runner.fleet.models import SnapshotBatch, SnapshotManifest, parse_model
+from eval_runner.fleet.models import SnapshotBatch, SnapshotManifest
 from eval_runner.fleet.planning import DEFAULT_BATCH_SIZE, assign_batches
 from eval_runner.hashing import sha256_bytes
 from eval_runner.library.inputs import DeviceSources, library_input
 from eval_runner.parquet import frame_to_parquet
-from eval_runner.storage import ObjectStore
+from eval_runner.storage import ObjectStore, put_record
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def run_snapshot(
     manifest_key = keys.fleet_snapshot_manifest_key(run_id)
     if store.exists(manifest_key):
         log.info("snapshot of run %s is complete already; reusing it", run_id)
-        return parse_model(SnapshotManifest, store.get_bytes(manifest_key), name=manifest_key)
+        return SnapshotManifest.from_json_bytes(store.get_bytes(manifest_key), name=manifest_key)
     assigned = assign_batches(pl.Series("device_id", source.device_ids(), dtype=pl.String()), batch_size)
     if check_batches is not None:  # e.g. the canary batch: refused before any per-device read
         check_batches(assigned.get_column("batch").n_unique())
@@ -152,5 +152,5 @@ def run_snapshot(
         devices_sha256=devices_sha,
         batches=tuple(batches),
     )
-    store.put_bytes(manifest_key, manifest.to_json_bytes())
+    put_record(store, manifest_key, manifest)
     return manifest

@@ -1,4 +1,4 @@
-"""Fixtures for the e2e tier: clients for the kind cluster that `make cluster` brings up."""
+"""Fixtures for the e2e tier: clients for the kind cluster that `make cluster` brings up, and the loop's runs."""
 
 from __future__ import annotations
 
@@ -13,6 +13,12 @@ from hera.workflows import Workflow, WorkflowsService
 from hera.workflows.models import SubmitOpts, WorkflowSubmitRequest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+
+# The loop's fixtures (``x as x``: imported to be registered as this tier's fixtures, not used here).
+from tests.fixtures.e2e_loop import e2e_fleet as e2e_fleet
+from tests.fixtures.e2e_loop import e2e_loop as e2e_loop
+from tests.fixtures.e2e_loop import e2e_reviewed_months as e2e_reviewed_months
+from tests.fixtures.e2e_loop import mlflow_api as mlflow_api
 
 REPO = Path(__file__).resolve().parents[2]
 KUBE_CONTEXT = os.environ.get("FLEET_EVAL_KUBE_CONTEXT", "kind-fleet-eval")

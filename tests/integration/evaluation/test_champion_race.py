@@ -10,8 +10,8 @@ from eval_runner.evaluation.champion import ChampionMovedError, ChampionRecord
 from eval_runner.evaluation.decision import GateDecision
 from eval_runner.keys import champion_key, decision_key
 from eval_runner.storage import ContentConflictError, S3ObjectStore
-from tests.fakes import MemoryObjectStore
-from tests.fixtures.evaluation import FakeTracker, seed_champion
+from tests.fakes import FakeTracker, MemoryObjectStore
+from tests.fixtures.evaluation import seed_champion
 from tests.fixtures.gate_world import gate_params
 
 ROUNDS = 20

@@ -27,7 +27,8 @@ from eval_runner.evaluation.records import load_record
 from eval_runner.keys import Month
 from eval_runner.settings import MlflowSettings, S3Settings
 from eval_runner.storage import S3ObjectStore
-from tests.fixtures.evaluation import FakePredictor, publish_reviewed_month, synthetic_month, truth_of
+from tests.fakes import FakePredictor
+from tests.fixtures.evaluation import publish_reviewed_month, synthetic_month, truth_of
 
 pytestmark = pytest.mark.slow  # real servers, many CLI processes: minutes on a shared machine
 

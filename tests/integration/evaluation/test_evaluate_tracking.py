@@ -13,7 +13,8 @@ from eval_runner.keys import Month
 from eval_runner.settings import MlflowSettings
 from eval_runner.storage import S3ObjectStore
 from eval_runner.tracking import MlflowTracker
-from tests.fixtures.evaluation import FakePredictor, publish_reviewed_month, synthetic_month, truth_of
+from tests.fakes import FakePredictor
+from tests.fixtures.evaluation import publish_reviewed_month, synthetic_month, truth_of
 
 MONTH = Month(2026, 4)
 N = 200

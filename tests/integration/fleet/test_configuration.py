@@ -13,7 +13,7 @@ from polars.testing import assert_frame_equal
 
 from eval_runner import keys
 from eval_runner.contracts import FLEET_SERIES_DAYS
-from eval_runner.fleet.models import SnapshotManifest, parse_model
+from eval_runner.fleet.models import SnapshotManifest
 from eval_runner.fleet.plan import DEFAULT_TARGETS
 from eval_runner.fleet.run_state import done_batches, load_run
 from eval_runner.fleet.shard import read_inputs
@@ -66,7 +66,7 @@ def test_live_snapshot_then_dry_run_changes_nothing(
     env = _env(s3_settings, fieldsim_sources)
     _snapshot(env)
     key = keys.fleet_snapshot_manifest_key(RUN)
-    manifest = parse_model(SnapshotManifest, object_store.get_bytes(key), name=key)
+    manifest = SnapshotManifest.from_json_bytes(object_store.get_bytes(key), name=key)
     parts = [read_inputs(object_store, manifest, b.batch) for b in manifest.batches]
     expected_samples, expected_series = snapshot_input(fieldsim_sources.fleet, AS_OF, FLEET_SERIES_DAYS)
     assert_frame_equal(pl.concat([p[0] for p in parts]).sort("sample_id"), expected_samples)

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from eval_runner import keys
-from eval_runner.fleet.models import Plan, parse_model
+from eval_runner.fleet.models import Plan
 from eval_runner.fleet.snapshot import run_snapshot
 from eval_runner.storage import S3ObjectStore
 from tests.fixtures.decisions import digest, gate_decision, store_decision
@@ -90,7 +90,7 @@ def _refused(env: dict[str, str], out: Path, version: str, context: Path, *gate:
 
 def _plan(store: S3ObjectStore, run: str = RUN) -> Plan:
     key = keys.fleet_plan_key(run)
-    return parse_model(Plan, store.get_bytes(key), name=key)
+    return Plan.from_json_bytes(store.get_bytes(key), name=key)
 
 
 def test_prepare_resolves_reuses_the_snapshot_and_plans(

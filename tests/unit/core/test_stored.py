@@ -32,10 +32,22 @@ from eval_runner.evaluation.decision import (
 from eval_runner.evaluation.gate import Finding, GateResult
 from eval_runner.evaluation.policy import GatePolicy
 from eval_runner.evaluation.records import EvaluationRecord, PredictionsFile
+from eval_runner.fleet.models import (
+    ConfigurationSettings,
+    DoneMarker,
+    Halt,
+    ParameterTarget,
+    Plan,
+    SnapshotBatch,
+    SnapshotManifest,
+    Summary,
+)
 from eval_runner.hashing import sha256_bytes
 from eval_runner.review.manifest import ReviewError, ReviewMeta
 from eval_runner.sources.extract import ShardExtract
+from eval_runner.storage import ContentConflictError, put_record, stored_encoding
 from eval_runner.stored import StoredRecord
+from tests.fakes import MemoryObjectStore
 
 ENGINES = EngineVersions(polars="1.31.0", pyarrow="20.0.0")
 AT = datetime(2026, 4, 20, 10, 30, tzinfo=UTC)
@@ -285,3 +297,81 @@ def test_a_decision_writes_nan_and_infinities_as_strings_and_reads_them_back() -
     again = GateDecision.from_json_bytes(data, name="k")
     assert again.result.findings[0].change == float("inf")
     assert again.to_json_bytes() == data
+
+
+def _fleet_records() -> list[StoredRecord]:
+    """A fleet record of each class, with nested parts and maps whose keys a field order would not sort."""
+    batch = SnapshotBatch(
+        batch=0, devices=2, first_device="dev-b", last_device="dev-a", samples_sha256=_hex("sa"),
+        series_sha256=_hex("se"), series_rows=48,
+    )  # fmt: skip
+    targets = {"lithium": ParameterTarget(nominal_capacity_mah=2600, cutoff_mv=2900)}
+    return [
+        SnapshotManifest(
+            run_id="r1",
+            as_of=AT,
+            series_days=30,
+            batch_size=100,
+            n_devices=2,
+            devices_sha256=_hex("d"),
+            batches=(batch,),
+        ),
+        Plan(
+            run_id="r1",
+            mode="configuration",
+            as_of=AT,
+            n_devices=2,
+            n_batches=1,
+            snapshot_sha256=_hex("m"),
+            shards={"s001": (), "s000": (0,)},
+            configuration=ConfigurationSettings(targets=targets),
+        ),
+        DoneMarker(batch=0, result_sha256=_hex("r"), devices=2, library_version="0.9.0", failures=1),
+        Halt(batch=0, attempted=20, failed=5, error_rate=0.25, max_error_rate=0.05, first_errors=("x",), shard="s000"),
+        Summary(
+            run_id="r1",
+            mode="fleet",
+            library_version="0.9.0",
+            as_of=AT,
+            devices=2,
+            batches=1,
+            results_sha256=_hex("r"),
+            counts={"failures": 0, "devices": 2},
+        ),
+    ]
+
+
+def _old_fleet_encoding(record: StoredRecord) -> bytes:
+    """What the fleet models wrote before they were stored records: field order, indented by 1."""
+    unset = {name for name in record.omit_if_none if getattr(record, name) is None}
+    return (record.model_dump_json(indent=1, exclude=unset) + "\n").encode()
+
+
+@pytest.mark.parametrize("record", _fleet_records(), ids=lambda r: type(r).__name__)
+def test_fleet_records_encode_with_sorted_keys_and_read_their_old_encoding(record: StoredRecord) -> None:
+    data = record.to_json_bytes()
+    assert data == (json.dumps(json.loads(data), sort_keys=True, indent=2) + "\n").encode()  # sorted at every level
+    assert list(json.loads(data)) == sorted(json.loads(data))
+    assert data != _old_fleet_encoding(record)  # the key order of each class's fields is not sorted
+    assert type(record).from_json_bytes(_old_fleet_encoding(record), name="k") == record
+
+
+def test_an_ungated_plan_leaves_the_gate_fields_out() -> None:
+    plan = _fleet_records()[1]
+    assert {"gate", "gate_override_reason"}.isdisjoint(json.loads(plan.to_json_bytes()))
+
+
+def test_a_record_stored_in_an_older_encoding_counts_as_written_and_a_different_one_conflicts() -> None:
+    store = MemoryObjectStore()
+    marker = _fleet_records()[2]
+    assert isinstance(marker, DoneMarker)
+    old = _old_fleet_encoding(marker)
+    store.objects["done"] = old
+    assert put_record(store, "done", marker) == sha256_bytes(old)
+    assert stored_encoding(store, "done", marker) == old
+    assert store.objects["done"] == old and store.writes == []
+    changed = marker.model_copy(update={"failures": 2})
+    with pytest.raises(ContentConflictError):
+        put_record(store, "done", changed)
+    assert stored_encoding(store, "done", changed) == changed.to_json_bytes()  # publish then refuses it
+    assert stored_encoding(store, "absent", marker) == marker.to_json_bytes()

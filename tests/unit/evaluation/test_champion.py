@@ -17,8 +17,8 @@ from eval_runner.evaluation.decision import GateDecision
 from eval_runner.hashing import sha256_bytes
 from eval_runner.keys import champion_key, decision_key
 from eval_runner.storage import ObjectInfo
-from tests.fakes import MemoryObjectStore
-from tests.fixtures.evaluation import FakeRuntime, FakeTracker, seed_champion
+from tests.fakes import FakeRuntime, FakeTracker, MemoryObjectStore
+from tests.fixtures.evaluation import seed_champion
 from tests.fixtures.gate_world import gate_params
 
 MODEL = "battery-lib"

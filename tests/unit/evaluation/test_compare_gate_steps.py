@@ -23,10 +23,8 @@ from eval_runner.evaluation.matrix import evaluations_frame, matrix
 from eval_runner.evaluation.records import list_records
 from eval_runner.keys import Month, decision_key
 from eval_runner.review.reader import load_review, save_review
-from tests.fakes import MemoryObjectStore
+from tests.fakes import FakePredictor, FakeTracker, MemoryObjectStore
 from tests.fixtures.evaluation import (
-    FakePredictor,
-    FakeTracker,
     publish_reviewed_month,
     seed_champion,
     synthetic_month,

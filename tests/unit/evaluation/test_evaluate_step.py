@@ -16,8 +16,8 @@ from eval_runner.evaluation.metrics import flatten_for_tracking
 from eval_runner.evaluation.records import load_predictions, load_record, metrics_key, predictions_key
 from eval_runner.keys import Month
 from eval_runner.review.reader import load_review, save_review
-from tests.fakes import MemoryObjectStore
-from tests.fixtures.evaluation import FakePredictor, FakeTracker, publish_reviewed_month, synthetic_month, truth_of
+from tests.fakes import FakePredictor, FakeTracker, MemoryObjectStore
+from tests.fixtures.evaluation import publish_reviewed_month, synthetic_month, truth_of
 
 MONTH = Month(2026, 4)
 

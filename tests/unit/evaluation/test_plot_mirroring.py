@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from eval_runner.tracking import PlotMirroringTracker
-from tests.fixtures.evaluation import FakeTracker
+from tests.fakes import FakeTracker
 
 
 def test_plots_are_mirrored_and_other_artifacts_are_not(fake_tracker: FakeTracker, tmp_path: Path) -> None:

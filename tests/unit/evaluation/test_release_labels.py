@@ -7,8 +7,8 @@ import json
 from click.testing import CliRunner
 
 from eval_runner.cli import cli
-from tests.fakes import MemoryObjectStore
-from tests.fixtures.evaluation import FakeRuntime, FakeTracker, seed_champion
+from tests.fakes import FakeRuntime, FakeTracker, MemoryObjectStore
+from tests.fixtures.evaluation import seed_champion
 
 
 def _labels(tracker: FakeTracker, store: MemoryObjectStore, *args: str) -> tuple[int, str]:

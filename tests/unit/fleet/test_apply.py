@@ -20,8 +20,8 @@ from eval_runner.fleet.rollback import run_rollback
 from eval_runner.fleet.shard import ShardReport, run_shard
 from eval_runner.fleet.snapshot import run_snapshot
 from eval_runner.parquet import parquet_to_frame
-from tests.fakes import MemoryObjectStore
-from tests.fixtures.fleet import AS_OF, FakePredictor, FakeShardApi, SyntheticSource
+from tests.fakes import FakePredictor, FakeShardApi, MemoryObjectStore
+from tests.fixtures.fleet import AS_OF, SyntheticSource
 
 N = 300  # 3 batches of 100
 RUN = "r1"
@@ -96,7 +96,7 @@ class _JournalFails(MemoryObjectStore):
 
 def test_a_lost_answer_is_resolved_by_reading_the_device_back() -> None:
     store = MemoryObjectStore()
-    api = FakeShardApi.for_source(SyntheticSource(N))
+    api = FakeShardApi.for_source(SyntheticSource(N), AS_OF)
     changing = _to_change(api)
     api.lose_answer = set(changing[::3])
     _prepare(store)
@@ -111,7 +111,7 @@ def test_a_lost_answer_is_resolved_by_reading_the_device_back() -> None:
 
 def test_a_put_that_failed_stays_pending_and_the_run_is_not_published_until_resumed() -> None:
     store = MemoryObjectStore()
-    api = FakeShardApi.for_source(SyntheticSource(N))
+    api = FakeShardApi.for_source(SyntheticSource(N), AS_OF)
     changing = _to_change(api)
     dropped = set(_after_canary(changing)[1::10])
     api.drop_put = set(dropped)
@@ -136,7 +136,7 @@ def test_a_put_that_failed_stays_pending_and_the_run_is_not_published_until_resu
 
 
 def test_a_journal_write_that_fails_after_the_put_keeps_the_device_in_the_rollback() -> None:
-    api = FakeShardApi.for_source(SyntheticSource(N))
+    api = FakeShardApi.for_source(SyntheticSource(N), AS_OF)
     changing = _to_change(api)
     refused = set(_after_canary(changing)[2::7])
     store = _JournalFails(refused)
@@ -163,7 +163,7 @@ def test_a_journal_write_that_fails_after_the_put_keeps_the_device_in_the_rollba
 def test_a_write_after_a_412_uses_a_new_idempotency_key_and_succeeds() -> None:
     # The shard caches the 412 under the key; reusing it, the retry could never succeed.
     store = MemoryObjectStore()
-    api = FakeShardApi.for_source(SyntheticSource(N))
+    api = FakeShardApi.for_source(SyntheticSource(N), AS_OF)
     changing = _to_change(api)
     api.interfere = set(changing[:5])
     _prepare(store)
@@ -189,7 +189,7 @@ def _base_key(device: str) -> str:
 
 def test_one_failure_among_few_writes_does_not_halt() -> None:
     store = MemoryObjectStore()
-    api = FakeShardApi.for_source(SyntheticSource(N))
+    api = FakeShardApi.for_source(SyntheticSource(N), AS_OF)
     changing = _to_change(api)
     api.drop_put = {changing[0]}  # in the canary batch: 1 of its writes fails, a rate of a few percent
     _prepare(store, max_error_rate=0.0, min_writes=1000)
@@ -200,7 +200,7 @@ def test_one_failure_among_few_writes_does_not_halt() -> None:
         {"targets": DEFAULT_TARGETS, "apply": True, "max_error_rate": 0.0, "min_writes": 1}
     )
     store2 = MemoryObjectStore()
-    api2 = FakeShardApi.for_source(SyntheticSource(N))
+    api2 = FakeShardApi.for_source(SyntheticSource(N), AS_OF)
     api2.drop_put = {changing[0]}
     run_snapshot(RUN, AS_OF, store=store2, source=SyntheticSource(N), batch_size=100)
     run_plan(RUN, "configuration", store=store2, n_shards=3, configuration=halting)
@@ -222,7 +222,7 @@ def test_options_are_refused_before_any_source_is_read(tmp_path: Path) -> None:
 
 def test_rollback_restores_exactly_the_written_devices_and_leaves_later_changes_alone() -> None:
     store = MemoryObjectStore()
-    api = FakeShardApi.for_source(SyntheticSource(N))
+    api = FakeShardApi.for_source(SyntheticSource(N), AS_OF)
     originals = {d: p.model_copy() for d, p in api.parameters.items()}
     changing = _to_change(api)
     api.drop_put = set(_after_canary(changing)[::9])  # some writes fail: the run ends unresolved

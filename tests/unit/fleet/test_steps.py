@@ -11,13 +11,13 @@ from eval_runner import keys
 from eval_runner.errors import ConfigError, DataError
 from eval_runner.fleet.apply import ParameterClient
 from eval_runner.fleet.merge import run_merge
-from eval_runner.fleet.models import ConfigurationSettings, GateBinding, Mode, Plan, parse_model
+from eval_runner.fleet.models import ConfigurationSettings, GateBinding, Mode, Plan, Summary
 from eval_runner.fleet.plan import DEFAULT_TARGETS, run_plan
 from eval_runner.fleet.shard import ShardReport, run_shard
 from eval_runner.fleet.snapshot import run_snapshot
 from eval_runner.parquet import parquet_to_frame
-from tests.fakes import MemoryObjectStore
-from tests.fixtures.fleet import AS_OF, FakePredictor, FakeShardApi, SyntheticSource
+from tests.fakes import FakePredictor, FakeShardApi, MemoryObjectStore
+from tests.fixtures.fleet import AS_OF, SyntheticSource
 
 N = 1050  # 11 batches of 100, the last one short
 RUN = "r1"
@@ -109,6 +109,23 @@ def test_distributions_mode_publishes_bucket_counts(memory_store: MemoryObjectSt
     assert set(table.get_column("hardware_revision").drop_nulls()) == {"B", "C"}
 
 
+def test_a_run_stored_in_the_old_encoding_replans_and_merges_again_as_a_no_op(memory_store: MemoryObjectStore) -> None:
+    _prepare(memory_store)
+    _all_shards(memory_store)
+    summary = run_merge("r1", store=memory_store)
+    summary_key = keys.fleet_results_sibling_key("fleet", AS_OF.date(), "0.0.0+fake", RUN, "summary.json")
+    plan_key = keys.fleet_plan_key("r1")
+    for key, record in ((plan_key, Plan), (summary_key, Summary)):  # before sorted keys: field order, indent 1
+        stored = record.from_json_bytes(memory_store.objects[key], name=key)
+        memory_store.objects[key] = (stored.model_dump_json(indent=1, exclude_none=record is Plan) + "\n").encode()
+    old = dict(memory_store.objects)
+    memory_store.writes.clear()
+    run_plan("r1", "fleet", store=memory_store, n_shards=3)
+    assert run_merge("r1", store=memory_store) == summary
+    assert memory_store.objects == old
+    assert plan_key not in memory_store.writes and summary_key not in memory_store.writes
+
+
 def test_replanning_differently_is_refused(memory_store: MemoryObjectStore) -> None:
     _prepare(memory_store)
     run_plan("r1", "fleet", store=memory_store, n_shards=3)
@@ -136,7 +153,7 @@ def _changed(api: FakeShardApi) -> int:
 
 
 def test_dry_run_changes_nothing(memory_store: MemoryObjectStore) -> None:
-    api = FakeShardApi.for_source(SyntheticSource(N))
+    api = FakeShardApi.for_source(SyntheticSource(N), AS_OF)
     _prepare(memory_store, mode="configuration")
     for shard in ("s000", "s001", "s002"):
         _apply_shard(memory_store, shard, api)
@@ -147,7 +164,7 @@ def test_dry_run_changes_nothing(memory_store: MemoryObjectStore) -> None:
 
 
 def test_apply_needs_the_canary_then_writes_each_device_once(memory_store: MemoryObjectStore) -> None:
-    api = FakeShardApi.for_source(SyntheticSource(N))
+    api = FakeShardApi.for_source(SyntheticSource(N), AS_OF)
     expected = _changed(api)
     _prepare(memory_store, mode="configuration", apply=True)
     with pytest.raises(ConfigError, match="canary batch 0 is not done"):
@@ -189,7 +206,7 @@ class _PodDiesBeforeJournal(MemoryObjectStore):
 
 def test_a_put_whose_journal_was_lost_is_not_sent_again_and_stays_in_the_rollback() -> None:
     store = _PodDiesBeforeJournal()
-    api = FakeShardApi.for_source(SyntheticSource(N))
+    api = FakeShardApi.for_source(SyntheticSource(N), AS_OF)
     originals = {d: p.model_copy() for d, p in api.parameters.items()}
     _prepare(store, mode="configuration", apply=True)
     store.dying = False
@@ -214,7 +231,7 @@ def test_a_put_whose_journal_was_lost_is_not_sent_again_and_stays_in_the_rollbac
 
 
 def test_apply_halts_when_the_error_rate_passes_the_threshold(memory_store: MemoryObjectStore) -> None:
-    api = FakeShardApi.for_source(SyntheticSource(N))
+    api = FakeShardApi.for_source(SyntheticSource(N), AS_OF)
     api.failing = {f"trv-{i:06d}" for i in range(400, 600)}  # batches 4 and 5 fail entirely
     _prepare(memory_store, mode="configuration", apply=True, max_error_rate=0.1)
     run_shard(
@@ -266,7 +283,7 @@ def test_a_plan_records_its_gate_binding_or_override_and_an_ungated_plan_reads_a
         candidate_image="sha256:" + "ab" * 32, image="localhost:5001/fleet-eval/runner@sha256:" + "ab" * 32,
     )  # fmt: skip
     plan = run_plan("r1", "fleet", store=memory_store, n_shards=3, gate=binding)
-    stored = parse_model(Plan, memory_store.objects[keys.fleet_plan_key("r1")], name="plan")
+    stored = Plan.from_json_bytes(memory_store.objects[keys.fleet_plan_key("r1")], name="plan")
     assert stored.gate == binding and stored.gate_override_reason is None and stored == plan
     with pytest.raises(DataError, match="already planned differently"):
         run_plan("r1", "fleet", store=memory_store, n_shards=3, gate_override_reason="e2e")
@@ -274,8 +291,8 @@ def test_a_plan_records_its_gate_binding_or_override_and_an_ungated_plan_reads_a
         run_plan("r1", "fleet", store=memory_store, n_shards=3, gate=binding, gate_override_reason="e2e")
 
     ungated = run_plan("r2", "fleet", store=_snapshotted("r2"), n_shards=3)
-    assert b'"gate' not in ungated.to_json_bytes()  # a plan from before the gated rollout has the same bytes
-    assert parse_model(Plan, ungated.to_json_bytes(), name="plan") == ungated
+    assert b'"gate' not in ungated.to_json_bytes()  # it reads as a plan from before the gated rollout
+    assert Plan.from_json_bytes(ungated.to_json_bytes(), name="plan") == ungated
 
 
 def _snapshotted(run_id: str) -> MemoryObjectStore:

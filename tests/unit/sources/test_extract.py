@@ -8,62 +8,13 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from eval_runner.contracts import shard_of
 from eval_runner.errors import DataError, TransientError
 from eval_runner.keys import Month
 from eval_runner.sources.extract import MemoryCheckpoint, ShardExtract, fetch_month
 from eval_runner.sources.shards import RetryPolicy, ShardClient
+from tests.fakes import FakeShard
 
 MONTH = Month(2026, 4)
-
-
-def _device_on(shard: int) -> str:
-    return next(f"dev-{i:04d}" for i in range(1000) if shard_of(f"dev-{i:04d}") == shard)
-
-
-class FakeShard:
-    def __init__(self, shard: int) -> None:
-        self.device = _device_on(shard)
-        self.calls = 0
-        self.broken = False
-        self.lost_parameters = False
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.calls += 1
-        if self.broken:
-            return httpx.Response(503, json={"error": "down"})
-        path = request.url.path
-        items: list[dict[str, object]]
-        if path == "/v1/devices":
-            items = [{"device_id": self.device, "site_id": "s", "installed_at": "2025-01-01T00:00:00Z"}]
-        elif path == "/v1/capacity-tests":
-            items = [
-                {
-                    "test_id": f"t-{self.device}",
-                    "device_id": self.device,
-                    "tested_at": "2026-04-20T10:00:00Z",
-                    "remaining_mah": 1000.0,
-                    "remaining_runtime_days": 100.0,
-                }
-            ]
-        elif path == "/v1/version-history":
-            items = [
-                {"device_id": self.device, "effective_at": "2025-01-01T00:00:00Z", "component": c, "version": "1"}
-                for c in ("hardware", "firmware")
-            ]
-        elif path == "/v1/battery-parameters":
-            items = [
-                {
-                    "device_id": self.device,
-                    "chemistry": "alkaline",
-                    "nominal_capacity_mah": 2600.0,
-                    "cutoff_mv": 2200,
-                    "installed_at": "2025-01-01T00:00:00Z",
-                }
-            ][: 0 if self.lost_parameters else 1]
-        else:
-            return httpx.Response(404, json={"error": "not_found", "detail": path})
-        return httpx.Response(200, json={"items": items, "next_page_token": None})
 
 
 def _run(shards: list[FakeShard], checkpoint: MemoryCheckpoint) -> list[ShardExtract]:
