@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import os
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hera.exceptions import NotFound
 from hera.workflows import Workflow, WorkflowsService
 from hera.workflows.models import SubmitOpts, WorkflowSubmitRequest
 from kubernetes import client, config
@@ -25,6 +27,8 @@ KUBE_CONTEXT = os.environ.get("FLEET_EVAL_KUBE_CONTEXT", "kind-fleet-eval")
 ARGO_SERVER = os.environ.get("FLEET_EVAL_ARGO_SERVER", "https://127.0.0.1:32746")
 S3_ENDPOINT = os.environ.get("FLEET_EVAL_S3_ENDPOINT", "http://127.0.0.1:32070")
 NAMESPACE = "argo"
+# How long argo-server may take to see a WorkflowTemplate just created (its informer's cache).
+TEMPLATE_CACHE_WAIT_S = 60
 
 
 def component_version(name: str) -> str:
@@ -108,7 +112,17 @@ def submit_from_template(core_v1: client.CoreV1Api, workflows_service: Workflows
         options = SubmitOpts(generate_name=manifest["metadata"]["generateName"],
                              labels=",".join(f"{key}={value}" for key, value in labels.items()))  # fmt: skip
         request = WorkflowSubmitRequest(resource_kind="WorkflowTemplate", resource_name=name, submit_options=options)
-        created = workflows_service.submit_workflow(request, namespace=NAMESPACE)
+        # argo-server finds templates in its informer's cache, which sees a template just created a moment
+        # later: on a fresh cluster (no earlier copy cached) the first submit can be a 404.
+        deadline = time.monotonic() + TEMPLATE_CACHE_WAIT_S
+        while True:
+            try:
+                created = workflows_service.submit_workflow(request, namespace=NAMESPACE)
+                break
+            except NotFound:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
         assert created.metadata.name, created
         return created.metadata.name
 

@@ -17,6 +17,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from tests.e2e.conftest import NAMESPACE
+from tests.fixtures.e2e_loop import Fleet
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -172,8 +173,11 @@ def test_an_artifact_gc_override_is_refused(custom: client.CustomObjectsApi, fie
     assert f"spec.artifactGC.{field} may only be set" in _refused(custom, body)
 
 
-def test_the_client_submitting_under_another_service_account_is_refused(workflows_service: WorkflowsService) -> None:
-    # `argo submit --from workflowtemplate/evaluate --serviceaccount argo-server`, through argo-server.
+def test_the_client_submitting_under_another_service_account_is_refused(
+    workflows_service: WorkflowsService, e2e_fleet: Fleet
+) -> None:
+    # `argo submit --from workflowtemplate/evaluate --serviceaccount argo-server`, through argo-server;
+    # e2e_fleet installs the chart, whose template this is (this file runs first on a fresh cluster).
     options = SubmitOpts(service_account="argo-server", server_dry_run=True)  # admission runs; nothing is created
     request = WorkflowSubmitRequest(resource_kind="WorkflowTemplate", resource_name="evaluate", submit_options=options)
     with pytest.raises(Exception, match=r"spec\.serviceAccountName may only be set by the WorkflowTemplate"):
