@@ -37,9 +37,9 @@ sys.path[:] = [str(REPO), *(p for p in sys.path if Path(p or ".").resolve() != R
 import importlib  # noqa: E402  (imports follow the path set-up above)
 
 from eval_runner.contracts import FLEET_SERIES_DAYS  # noqa: E402
+from eval_runner.fleet.live_source import LiveFleetSource  # noqa: E402
 from eval_runner.fleet.models import SnapshotManifest  # noqa: E402
 from eval_runner.fleet.snapshot import SNAPSHOT_WORKERS, run_snapshot  # noqa: E402
-from eval_runner.fleet.sources import LiveFleetSource  # noqa: E402
 from eval_runner.settings import PostgresSettings, ShardSettings  # noqa: E402
 from eval_runner.sources.analytics import PostgresAnalytics  # noqa: E402
 from eval_runner.storage import S3ObjectStore  # noqa: E402

@@ -25,7 +25,7 @@ from workflows.common import (
     task,
     template_defaults,
 )
-from workflows.versions import build_missing_images, pin_template, resolve_template
+from workflows.version_images import build_missing_images, pin_template, resolve_template
 
 NAME = "evaluate"
 ENTRY = "evaluate"

@@ -198,7 +198,7 @@ def compare(
 
     Reads only evaluations of each month's current dataset and review (or the review hash given).
     """
-    from eval_runner.evaluation import compare_step as step
+    from eval_runner.evaluation import compare as step
 
     the_months = _months(months)
     params = step.CompareParams(the_months, _versions(versions), _review_hashes(review_hash, the_months))
@@ -251,7 +251,7 @@ def gate(
     Judges only evaluations of each month's current dataset and review (or the review hash given) and
     names the review hash per month in decision.json.
     """
-    from eval_runner.evaluation import gate_step as step
+    from eval_runner.evaluation import gate as step
 
     try:
         policy_text = policy_path.read_text(encoding="utf-8")
@@ -355,7 +355,7 @@ def release_labels(runtime: Runtime, candidate: str, baseline: str) -> None:
     baseline was never evaluated on; evaluations that exist are reused, not redone.
     """
     from eval_runner.evaluation import champion
-    from eval_runner.evaluation.gate_step import CHAMPION, resolve_baseline
+    from eval_runner.evaluation.gate import CHAMPION, resolve_baseline
     from eval_runner.evaluation.inputs import normalise_version
 
     model = runtime.mlflow_settings().registered_model

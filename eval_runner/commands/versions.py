@@ -13,12 +13,12 @@ from pydantic import TypeAdapter, ValidationError
 
 from eval_runner import __version__
 from eval_runner.errors import ConfigError, DataError
-from eval_runner.git_source import GitRepository
+from eval_runner.git_repository import GitRepository
 from eval_runner.package_index import SimpleIndex
 from eval_runner.registry import image_digest
+from eval_runner.resolution import Resolution, Resolver, split_labels
 from eval_runner.runner_profiles import DEFAULT_CONTEXT, RunnerContext
 from eval_runner.runtime import Runtime, pass_runtime
-from eval_runner.versions import Resolution, Resolver, split_labels
 
 RESOLUTIONS = TypeAdapter(list[Resolution])
 # Where a Git label's source tree is written for the build step (one folder per library version).

@@ -6,7 +6,7 @@ promotion writes generation N+1 of ``capacity/champion/model=<model>/`` with ``I
 store's immutable put), naming the decision that allowed it and chained to generation N by its sha256.
 Of two gates that read generation N and both pass, exactly one writes N+1; the other gets
 ChampionMovedError (exit 3) and has to be gated again against the new champion. The alias only
-mirrors the record, and every gate puts it back in step (see gate_step).
+mirrors the record, and every gate puts it back in step (see gate.py).
 """
 
 from __future__ import annotations

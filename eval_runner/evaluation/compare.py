@@ -1,87 +1,93 @@
-"""Compare versions on the same reviewed months: input checks, leaderboard, per-segment table (pure)."""
+"""Step: compare versions on the same reviewed months and log a comparison run to MLflow."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
+import numpy as np
 import polars as pl
 
-from eval_runner.errors import DataError
-from eval_runner.evaluation.metrics import SEGMENT_COLUMNS
-from eval_runner.evaluation.records import EvaluationRecord
+from eval_runner.errors import ConfigError
+from eval_runner.evaluation.comparison import leaderboard, segment_table
+from eval_runner.evaluation.inputs import load_evaluations
+from eval_runner.evaluation.lineage import months_lineage
+from eval_runner.evaluation.plots import cdf_png, segment_bars_png
+from eval_runner.hashing import sha256_bytes
+from eval_runner.keys import Month
+from eval_runner.storage import ObjectStore
+from eval_runner.tracking import Tracker
 
-LEADERBOARD_METRIC = "runtime_abs_error_median"
-
-
-def check_same_inputs(records: Sequence[EvaluationRecord]) -> None:
-    """Refuse evaluations of one month made on different dataset, manifest or review hashes.
-
-    Versions are only comparable on exactly the same samples and truths; an evaluation made before a
-    rebuild or a revised review would silently compare different things.
-    """
-    by_month: dict[str, dict[tuple[str, str, str], list[str]]] = {}
-    for record in records:
-        identity = (record.dataset_hash, record.manifest_sha256, record.review_csv_sha256)
-        by_month.setdefault(record.month, {}).setdefault(identity, []).append(record.library_version)
-    for month, identities in sorted(by_month.items()):
-        if len(identities) > 1:
-            detail = "; ".join(
-                f"{', '.join(versions)} on dataset {d[:12]} / manifest {m[:12]} / review {r[:12]}"
-                for (d, m, r), versions in identities.items()
-            )
-            raise DataError(
-                f"evaluations of {month} were made on different inputs ({detail}); "
-                "re-evaluate the versions on the current dataset and review before comparing"
-            )
+EXPERIMENT = "comparisons"
 
 
-def _headline(errors: pl.DataFrame) -> list[pl.Expr]:
-    exprs: list[pl.Expr] = [pl.len().alias("n_samples")]
-    for name in ("runtime_abs_error", "runtime_rel_error", "capacity_abs_error", "capacity_rel_error"):
-        exprs.append(pl.col(name).median().alias(f"{name}_median"))
-        exprs.append(pl.col(name).quantile(0.90, interpolation="linear").alias(f"{name}_p90"))
-    exprs.append(pl.col("runtime_covered").mean().alias("runtime_q10_q90_coverage"))
-    exprs.append(pl.col("capacity_covered").mean().alias("capacity_q10_q90_coverage"))
-    return exprs
+@dataclass(frozen=True)
+class CompareParams:
+    """Months to pool and versions to compare (the first one is the reference for segment changes)."""
+
+    months: tuple[Month, ...]
+    versions: tuple[str, ...]
+    # The review each month must be compared on (from validate-review); a month not named: its current review.
+    review_hashes: Mapping[Month, str] = field(default_factory=dict)
 
 
-def leaderboard(errors_by_version: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
-    """One row per version, ranked by median absolute runtime error (best first)."""
-    rows = [
-        errors.select(_headline(errors)).with_columns(pl.lit(version).alias("version"))
-        for version, errors in errors_by_version.items()
-    ]
-    board = pl.concat(rows, how="vertical_relaxed").sort(LEADERBOARD_METRIC, nulls_last=True)
-    return board.select(pl.int_range(1, pl.len() + 1).alias("rank"), "version", pl.exclude("version"))
+@dataclass(frozen=True)
+class CompareOutput:
+    """The leaderboard, the per-segment table and the MLflow run they were logged to."""
+
+    leaderboard: pl.DataFrame
+    segments: pl.DataFrame
+    run_id: str
+    reused: bool
 
 
-def segment_table(errors_by_version: Mapping[str, pl.DataFrame], *, reference: str) -> pl.DataFrame:
-    """Per segment and version: sample count, median errors and the relative change against ``reference``."""
-    parts = []
-    for version, errors in errors_by_version.items():
-        for column in SEGMENT_COLUMNS:
-            parts.append(
-                errors.group_by(column)
-                .agg(
-                    pl.len().alias("n_samples"),
-                    pl.col("runtime_abs_error").median().alias("runtime_abs_error_median"),
-                    pl.col("capacity_abs_error").median().alias("capacity_abs_error_median"),
-                )
-                .select(
-                    (pl.lit(f"{column}=") + pl.col(column).cast(pl.String())).alias("segment"),
-                    pl.lit(version).alias("version"),
-                    "n_samples",
-                    "runtime_abs_error_median",
-                    "capacity_abs_error_median",
-                )
-            )
-    table = pl.concat(parts, how="vertical_relaxed")
-    base = table.filter(pl.col("version") == reference).select(
-        "segment", pl.col("runtime_abs_error_median").alias("_reference")
+def _csv(frame: pl.DataFrame) -> bytes:
+    return frame.write_csv(float_precision=6).encode()
+
+
+def run(params: CompareParams, *, store: ObjectStore, tracker: Tracker) -> CompareOutput:
+    """Compare ``params.versions`` on ``params.months``' current reviews; the same comparison logs only one run."""
+    if len(params.versions) < 2 or len(set(params.versions)) != len(params.versions):
+        raise ConfigError(f"compare needs at least two distinct versions, got {list(params.versions)}")
+    if not params.months:
+        raise ConfigError("compare needs at least one month")
+    lineage = months_lineage(store, params.months, params.review_hashes)
+    loaded = load_evaluations(store, lineage, params.versions)
+    errors = {version: item.errors for version, item in loaded.items()}
+    board = leaderboard(errors)
+    segments = segment_table(errors, reference=params.versions[0])
+    months = [str(m) for m in params.months]
+    inputs = {
+        "months": months,
+        "versions": list(params.versions),
+        "reviews": {str(m): item.review_hash for m, item in lineage.items()},
+        "predictions": {v: [r.predictions.sha256 for r in item.records] for v, item in loaded.items()},
+    }
+    inputs_bytes = json.dumps(inputs, sort_keys=True, indent=2).encode()
+    tags = {"kind": "comparison", "inputs_sha256": sha256_bytes(inputs_bytes)}
+    found = tracker.find_runs(EXPERIMENT, tags=tags)
+    if found:
+        return CompareOutput(board, segments, found[0].run_id, reused=True)
+    title = f"{', '.join(params.versions)} on {', '.join(months)}"
+    artifacts = {"inputs.json": inputs_bytes, "leaderboard.csv": _csv(board), "segments.csv": _csv(segments)}
+    for column, unit in (("runtime_abs_error", "days"), ("capacity_abs_error", "mAh"), ("runtime_rel_error", "")):
+        curves = {v: e.get_column(column).drop_nulls().to_numpy().astype(np.float64) for v, e in errors.items()}
+        label = column.replace("_", " ") + (f" ({unit})" if unit else "")
+        artifacts[f"plots/cdf_{column}.png"] = cdf_png(curves, xlabel=label, title=f"CDF: {title}")
+    artifacts["plots/segments_runtime_abs_error_median.png"] = segment_bars_png(
+        segments, value="runtime_abs_error_median", title=f"median abs runtime error: {title}"
     )
-    return (
-        table.join(base, on="segment", how="left")
-        .with_columns((pl.col("runtime_abs_error_median") / pl.col("_reference") - 1.0).alias("runtime_change"))
-        .drop("_reference")
-        .sort("segment", "version")
-    )
+    with tracker.run(EXPERIMENT, f"compare {title}", tags=tags) as tracked:
+        tracked.log_batch(
+            params={"months": ",".join(months), "versions": ",".join(params.versions)},
+            metrics={
+                f"{row['version']}.{name}": float(row[name])
+                for row in board.iter_rows(named=True)
+                for name in ("runtime_abs_error_median", "capacity_abs_error_median", "rank")
+                if row[name] is not None
+            },
+        )
+        tracked.log_artifacts(artifacts)
+        run_id = tracked.run_id
+    return CompareOutput(board, segments, run_id, reused=False)

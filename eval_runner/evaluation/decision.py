@@ -6,7 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import ConfigDict, Field
 
-from eval_runner.evaluation.gate import GateResult, Verdict
+from eval_runner.evaluation.judgement import GateResult, Verdict
 from eval_runner.evaluation.policy import GatePolicy
 from eval_runner.stored import RecordPart, StoredRecord
 

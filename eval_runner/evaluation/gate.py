@@ -1,309 +1,277 @@
-"""The gate: judge a candidate against a baseline on paired per-sample errors (pure logic, no I/O).
-
-Three verdicts, with the burden of proof on the candidate:
-- refuse: the candidate is shown to be not good enough (too little improvement, a segment worse than
-  the margin, a cell that clearly regresses, too many missing predictions);
-- hold: the evidence cannot tell yet (too few devices, an interval too wide); the reason says what
-  would resolve it;
-- pass: every rule is met.
-Any refusal wins over any hold, and any hold over a pass. The rules are in policy.py.
-"""
+"""Step: gate a candidate against a baseline, write decision.json, and move the champion of record on a pass."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
-import numpy as np
-import polars as pl
-from pydantic import BaseModel, ConfigDict
+from eval_runner import __version__
+from eval_runner.errors import ConfigError, DataError
+from eval_runner.evaluation import champion
+from eval_runner.evaluation.champion import ChampionRecord
+from eval_runner.evaluation.decision import (
+    BaselineRef,
+    CandidateRef,
+    DecisionInputs,
+    GateDecision,
+    MonthEvaluation,
+    MonthInputs,
+    PolicyRef,
+    Promotion,
+)
+from eval_runner.evaluation.decisions import load_decision
+from eval_runner.evaluation.evaluate import EXPERIMENT as EVALUATIONS_EXPERIMENT
+from eval_runner.evaluation.inputs import VersionEvaluations, load_evaluations, normalise_version
+from eval_runner.evaluation.judgement import judge
+from eval_runner.evaluation.lineage import MonthLineage, months_lineage
+from eval_runner.evaluation.policy import parse_policy
+from eval_runner.hashing import sha256_bytes
+from eval_runner.keys import Month, decision_key
+from eval_runner.storage import ObjectStore
+from eval_runner.tracking import Tracker
 
-from eval_runner.errors import DataError
-from eval_runner.evaluation.bootstrap import Change, Pool, paired_change, rng_for
-from eval_runner.evaluation.policy import GatePolicy
-
-Verdict = Literal["pass", "refuse", "hold"]
-Outcome = Literal["pass", "refuse", "hold", "skipped"]
-Rule = Literal["devices", "missing", "primary", "segment", "harm"]
-
-_SEVERITY: dict[Outcome, int] = {"skipped": 0, "pass": 0, "hold": 1, "refuse": 2}
-
-
-class Finding(BaseModel):
-    """One rule applied to one pool of samples (every sample, a segment, or a cell such as C x 2026-04)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="strings")
-
-    rule: Rule
-    pool: str  # "all", "hardware_revision=C", "hardware_revision=C, month=2026-04"
-    outcome: Outcome
-    n_devices: int
-    n_samples: int
-    baseline_value: float | None = None
-    candidate_value: float | None = None
-    change: float | None = None  # candidate / baseline - 1 of the statistic: negative is better
-    upper_bound: float | None = None  # one-sided, at ``confidence``
-    confidence: float | None = None
-    threshold: float | None = None  # primary: required improvement; segment: margin; missing: cap
-    p_value: float | None = None  # harm: one-sided bootstrap p of "not worse"
-    p_holm: float | None = None  # harm: Holm-adjusted over every screened cell
-    reason: str
+CHAMPION = "champion"
+EXPERIMENT = "gates"
+_HEADLINE = ("n_samples", "runtime_abs_error_median", "runtime_abs_error_p90", "capacity_abs_error_median",
+             "runtime_q10_q90_coverage")  # fmt: skip
 
 
-class GateResult(BaseModel):
-    """The gate's answer with everything needed to explain it."""
+@dataclass(frozen=True)
+class GateParams:
+    """What to decide: candidate vs baseline (a version or ``champion``) on months, under a policy."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="strings")
-
-    verdict: Verdict
-    reasons: list[str]  # what a person reads: the deciding findings first
-    metric: str
-    statistic: str
-    n_samples: int
-    n_devices: int
-    n_missing_candidate: int
-    n_missing_baseline: int
-    findings: list[Finding]
-
-    def of_rule(self, rule: Rule) -> list[Finding]:
-        """The findings of one rule, in the order they were made."""
-        return [f for f in self.findings if f.rule == rule]
+    months: tuple[Month, ...]
+    candidate: str
+    baseline: str
+    policy_text: str
+    policy_name: str
+    release_id: str | None = None
+    promote: bool = False
+    model: str = "battery-lib"
+    # The review each month must be judged on (from validate-review); a month not named: its current review.
+    review_hashes: Mapping[Month, str] = field(default_factory=dict)
 
 
-def pair(candidate: pl.DataFrame, baseline: pl.DataFrame, metric: str) -> pl.DataFrame:
-    """Join two error frames on sample_id: device, month, segments, ``candidate``, ``baseline`` errors.
+@dataclass(frozen=True)
+class GateOutput:
+    """The decision as written, whether it was already there, and the champion generation it promoted to."""
 
-    Both evaluations must cover the same samples; a different sample set means they were not made on
-    the same reviewed dataset, and comparing them would be meaningless. NaN errors become nulls: a NaN
-    prediction is a missing prediction, not a number.
+    decision: GateDecision
+    key: str
+    reused: bool
+    promoted: ChampionRecord | None
+
+
+def default_release_id(
+    candidate: str,
+    baseline_label: str,
+    months: tuple[Month, ...],
+    policy_sha256: str,
+    lineage: Mapping[Month, MonthLineage],
+) -> str:
+    """A release id from what identifies the question, so a rerun finds its earlier decision.
+
+    The baseline is named by its label, not the version it resolves to: a retry after the promotion
+    (the champion is now the candidate) must find the decision instead of asking a new question. The
+    reviews are part of the question: after a revised review the same gate is a new decision.
     """
-    ids_c = set(candidate.get_column("sample_id").to_list())
-    ids_b = set(baseline.get_column("sample_id").to_list())
-    if ids_c != ids_b:
-        only_c, only_b = sorted(ids_c - ids_b)[:3], sorted(ids_b - ids_c)[:3]
+    span = "_".join(str(m) for m in sorted(months))
+    reviews = sha256_bytes(",".join(f"{m}={lineage[m].review_hash}" for m in sorted(months)).encode())
+    return f"{candidate}-vs-{baseline_label}-on-{span}-policy-{policy_sha256[:12]}-reviews-{reviews[:12]}"
+
+
+def _baseline_label(label: str) -> str:
+    return label if label == CHAMPION else normalise_version(label)
+
+
+def resolve_baseline(label: str, champion_now: ChampionRecord | None, *, model: str) -> str:
+    """The library version a baseline label stands for: itself, or the champion of record."""
+    if label != CHAMPION:
+        return normalise_version(label)
+    if champion_now is None:
+        raise ConfigError(
+            f"registered model {model!r} has no {CHAMPION} of record yet; pass --baseline <version> for the first gate"
+        )
+    return champion_now.library_version
+
+
+def _per_month(item: VersionEvaluations) -> dict[str, MonthEvaluation]:
+    return {
+        r.month: MonthEvaluation(
+            predictions_sha256=r.predictions.sha256,
+            image_digest=r.image_digest,
+            version_label=r.version_label,
+            metrics={k: r.metrics["overall"].get(k) for k in _HEADLINE},
+        )
+        for r in item.records
+    }
+
+
+def _image(item: VersionEvaluations) -> str:
+    # One verdict, one build: months evaluated in different images would make "what was gated" ambiguous.
+    digests = sorted({r.image_digest for r in item.records})
+    if len(digests) != 1:
         raise DataError(
-            f"candidate and baseline evaluated different samples ({len(ids_c ^ ids_b)} differ; "
-            f"only candidate e.g. {only_c}, only baseline e.g. {only_b})"
+            f"the evaluations of {item.version} were made in {len(digests)} different images "
+            f"({', '.join(digests)}); re-evaluate every month in one image before gating it"
         )
-
-    def error(name: str) -> pl.Expr:
-        return pl.col(metric).cast(pl.Float64).fill_nan(None).alias(name)
-
-    return candidate.select(
-        "sample_id", "device_id", "month", "hardware_revision", "firmware_version", error("candidate")
-    ).join(baseline.select("sample_id", error("baseline")), on="sample_id", how="inner")
+    return digests[0]
 
 
-def _pool(frame: pl.DataFrame) -> Pool:
-    return Pool.of(
-        frame.get_column("candidate").to_numpy().astype(np.float64),
-        frame.get_column("baseline").to_numpy().astype(np.float64),
-        frame.get_column("device_id").to_numpy(),
-    )
-
-
-def _groups(frame: pl.DataFrame, columns: Sequence[str]) -> Iterable[tuple[str, pl.DataFrame]]:
-    for key, group in sorted(frame.group_by(list(columns)), key=lambda item: tuple(str(k) for k in item[0])):
-        yield ", ".join(f"{c}={v}" for c, v in zip(columns, key, strict=True)), group
-
-
-def _change(pool: Pool, policy: GatePolicy, stream: str) -> Change:
-    return paired_change(
-        pool, name=policy.statistic, resamples=policy.bootstrap.resamples, rng=rng_for(policy.bootstrap.seed, stream)
-    )
-
-
-def _numbers(change: Change, policy: GatePolicy) -> str:
-    return f"{policy.statistic} {policy.metric} {change.baseline_value:.4g} -> {change.candidate_value:.4g}"
-
-
-def _missing(paired: pl.DataFrame, policy: GatePolicy) -> list[Finding]:
-    findings: list[Finding] = []
-    caps = policy.missing
-    pools = [("all", paired, caps.overall)]
-    for column in policy.segments.by:
-        pools += [(name, group, caps.per_segment) for name, group in _groups(paired, [column])]
-    for name, group, cap in pools:
-        missing = group.get_column("candidate").null_count()
-        share = missing / group.height
-        refused = share > cap
-        findings.append(
-            Finding(
-                rule="missing", pool=name, outcome="refuse" if refused else "pass",
-                n_devices=group.get_column("device_id").n_unique(), n_samples=group.height, threshold=cap,
-                reason=(f"{name}: the candidate has no prediction (null or NaN) for {missing} of {group.height} "
-                        f"samples ({share:.1%}; allowed {cap:.1%})"),
+def _decide(
+    params: GateParams,
+    *,
+    store: ObjectStore,
+    release_id: str,
+    lineage: Mapping[Month, MonthLineage],
+) -> GateDecision:
+    policy = parse_policy(params.policy_text, name=params.policy_name)
+    candidate = normalise_version(params.candidate)
+    # Read once: the baseline it names and the generation a promotion may replace are the same reading.
+    champion_now = champion.current(store, params.model)
+    baseline = resolve_baseline(params.baseline, champion_now, model=params.model)
+    if candidate == baseline:
+        raise ConfigError(f"candidate and baseline are both {candidate}; nothing to gate")
+    loaded = load_evaluations(store, lineage, (candidate, baseline))
+    result = judge(loaded[candidate].errors, loaded[baseline].errors, policy)
+    return GateDecision(
+        release_id=release_id,
+        verdict=result.verdict,
+        reasons=result.reasons,
+        inputs=DecisionInputs(
+            months=[str(m) for m in params.months],
+            candidate=CandidateRef(label=params.candidate, library_version=candidate),
+            baseline=BaselineRef(label=params.baseline, library_version=baseline),
+        ),
+        hashes={
+            r.month: MonthInputs(
+                dataset_hash=r.dataset_hash,
+                manifest_sha256=r.manifest_sha256,
+                review_csv_sha256=r.review_csv_sha256,
             )
-        )  # fmt: skip
-    return findings
-
-
-def _primary(pool: Pool, policy: GatePolicy) -> Finding:
-    rule = policy.primary
-    change = _change(pool, policy, "primary")
-    upper = change.upper(rule.confidence)
-    level = f"{rule.confidence:.0%} upper bound"
-    numbers = (
-        f"all: {_numbers(change, policy)} on {pool.n_devices} devices, change {change.estimate:+.1%} "
-        f"({level} {upper:+.1%})"
+            for r in loaded[candidate].records
+        },
+        evaluations={version: _per_month(item) for version, item in loaded.items()},
+        images={version: _image(item) for version, item in loaded.items()},
+        policy=PolicyRef(name=params.policy_name, sha256=sha256_bytes(params.policy_text.encode()), rule=policy),
+        result=result,
+        promotion=Promotion(
+            requested=params.promote,
+            model=params.model,
+            alias=CHAMPION,
+            replaces_generation=champion_now.generation if champion_now is not None else 0,
+        ),
+        eval_runner_version=__version__,
     )
-    if change.estimate > -rule.min_improvement:
-        outcome: Outcome = "refuse"
-        reason = f"{numbers}; the policy asks for an improvement of at least {rule.min_improvement:.1%}"
-    elif upper >= 0:
-        outcome = "hold"
-        reason = (
-            f"{numbers}; the improvement is not shown beyond noise (the bound must be below 0): "
-            "evaluate another month or more devices"
-        )
-    else:
-        outcome = "pass"
-        reason = f"{numbers}; at least {rule.min_improvement:.1%} better and the bound is below 0"
-    return Finding(
-        rule="primary", pool="all", outcome=outcome, n_devices=pool.n_devices, n_samples=pool.n_samples,
-        baseline_value=change.baseline_value, candidate_value=change.candidate_value, change=change.estimate,
-        upper_bound=upper, confidence=rule.confidence, threshold=rule.min_improvement, reason=reason,
-    )  # fmt: skip
 
 
-def _segments(paired: pl.DataFrame, policy: GatePolicy) -> list[Finding]:
-    rule = policy.segments
-    findings: list[Finding] = []
-    for column in rule.by:
-        for name, group in _groups(paired, [column]):
-            pool = _pool(group)
-            if pool.n_devices < rule.min_devices:
-                findings.append(
-                    Finding(
-                        rule="segment", pool=name, outcome="hold", n_devices=pool.n_devices,
-                        n_samples=pool.n_samples, threshold=rule.margin,
-                        reason=(f"{name}: {pool.n_devices} devices, too few to show it is not worse "
-                                f"(the policy needs {rule.min_devices}): wait for more devices or months"),
-                    )
-                )  # fmt: skip
-                continue
-            change = _change(pool, policy, name)
-            upper = change.upper(rule.confidence)
-            numbers = (
-                f"{name}: {_numbers(change, policy)} on {pool.n_devices} devices, change {change.estimate:+.1%} "
-                f"({rule.confidence:.0%} upper bound {upper:+.1%}); margin {rule.margin:+.1%}"
-            )
-            if change.estimate > rule.margin:
-                outcome: Outcome = "refuse"
-                reason = f"{numbers}: worse than the margin"
-            elif upper >= rule.margin:
-                outcome = "hold"
-                reason = f"{numbers}: not shown to be within the margin; more months or devices would tell"
-            else:
-                outcome = "pass"
-                reason = f"{numbers}: within the margin"
-            findings.append(
-                Finding(
-                    rule="segment", pool=name, outcome=outcome, n_devices=pool.n_devices, n_samples=pool.n_samples,
-                    baseline_value=change.baseline_value, candidate_value=change.candidate_value,
-                    change=change.estimate, upper_bound=upper, confidence=rule.confidence, threshold=rule.margin,
-                    reason=reason,
-                )
-            )  # fmt: skip
-    return findings
+def run(params: GateParams, *, store: ObjectStore, tracker: Tracker) -> GateOutput:
+    """Decide (or reuse the decision of an earlier attempt), publish it, promote on a pass, mirror the alias.
 
-
-def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm's step-down adjusted p-values (same order as given): reject where adjusted <= family error."""
-    m = len(p_values)
-    order = sorted(range(m), key=lambda i: p_values[i])
-    adjusted = [0.0] * m
-    running = 0.0
-    for rank, index in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p_values[index]))
-        adjusted[index] = running
-    return adjusted
-
-
-def _harm(paired: pl.DataFrame, policy: GatePolicy) -> list[Finding]:
-    screen = policy.harm_screen
-    screened: list[tuple[str, Pool, Change]] = []
-    skipped: list[Finding] = []
-    for columns in screen.cells:
-        for name, group in _groups(paired, columns):
-            pool = _pool(group)
-            if pool.n_devices < screen.min_devices:
-                skipped.append(
-                    Finding(
-                        rule="harm", pool=name, outcome="skipped", n_devices=pool.n_devices, n_samples=pool.n_samples,
-                        reason=f"{name}: {pool.n_devices} devices, fewer than {screen.min_devices}: not screened",
-                    )
-                )  # fmt: skip
-                continue
-            screened.append((name, pool, _change(pool, policy, f"harm {name}")))
-    adjusted = holm([change.p_not_worse() for _, _, change in screened])
-    findings: list[Finding] = []
-    for (name, pool, change), p_holm in zip(screened, adjusted, strict=True):
-        refused = p_holm <= screen.family_error
-        verdict = "clearly worse" if refused else "no clear regression"
-        findings.append(
-            Finding(
-                rule="harm", pool=name, outcome="refuse" if refused else "pass", n_devices=pool.n_devices,
-                n_samples=pool.n_samples, baseline_value=change.baseline_value,
-                candidate_value=change.candidate_value, change=change.estimate, p_value=change.p_not_worse(),
-                p_holm=p_holm, threshold=screen.family_error,
-                reason=(f"{name}: {_numbers(change, policy)} on {pool.n_devices} devices, change "
-                        f"{change.estimate:+.1%}, Holm p {p_holm:.3g} over {len(screened)} cells: {verdict}"),
-            )
-        )  # fmt: skip
-    return findings + skipped
-
-
-def _reasons(verdict: Verdict, findings: list[Finding], policy: GatePolicy) -> list[str]:
-    deciding = [f"{f.outcome}: {f.rule}: {f.reason}" for f in findings if f.outcome in {"refuse", "hold"}]
-    if verdict != "pass":
-        order = {"refuse": 0, "hold": 1}
-        return sorted(deciding, key=lambda line: order[line.split(":", 1)[0]])
-    primary = next(f for f in findings if f.rule == "primary")
-    segments = [f for f in findings if f.rule == "segment"]
-    harm = [f for f in findings if f.rule == "harm" and f.outcome != "skipped"]
-    worst = max(segments, key=lambda f: f.upper_bound or 0.0, default=None)
-    lines = [f"pass: primary: {primary.reason}"]
-    if worst is not None:
-        lines.append(
-            f"pass: segment: all {len(segments)} segments within the {policy.segments.margin:+.1%} margin "
-            f"(closest: {worst.reason})"
-        )
-    lines.append(
-        f"pass: harm: none of {len(harm)} cells clearly worse "
-        f"(Holm, family-wise error {policy.harm_screen.family_error:.0%})"
-    )
-    return lines
-
-
-def judge(candidate: pl.DataFrame, baseline: pl.DataFrame, policy: GatePolicy) -> GateResult:
-    """Apply ``policy`` to two error frames (``metrics.with_errors`` output, all months concatenated).
-
-    A sample the candidate did not predict counts against the candidate (the missing caps); a sample the
-    baseline did not predict cannot be compared and is left out of the pairs.
+    The decision is written before the champion moves: a retry after a crash finds the decision, does
+    not re-judge against a champion that may already be the candidate, and only finishes the promotion.
     """
-    paired = pair(candidate, baseline, policy.metric)
-    missing_c = paired.get_column("candidate").null_count()
-    missing_b = paired.get_column("baseline").null_count()
-    findings = _missing(paired, policy)
-    usable = paired.drop_nulls(["candidate", "baseline"])
-    n_devices = usable.get_column("device_id").n_unique()
-    if n_devices < policy.min_devices:
-        findings.append(
-            Finding(
-                rule="devices", pool="all", outcome="hold", n_devices=n_devices, n_samples=usable.height,
-                threshold=float(policy.min_devices),
-                reason=(f"all: {n_devices} devices with paired predictions, the policy needs {policy.min_devices}: "
-                        "evaluate more months or wait for more devices"),
+    if not params.months:
+        raise ConfigError("gate needs at least one month")
+    policy_sha = sha256_bytes(params.policy_text.encode())
+    baseline_label = _baseline_label(params.baseline)
+    lineage = months_lineage(store, params.months, params.review_hashes)
+    release_id = params.release_id or default_release_id(
+        normalise_version(params.candidate), baseline_label, params.months, policy_sha, lineage
+    )
+    key = decision_key(release_id)
+    existing = load_decision(store, release_id)
+    reused = existing is not None
+    if existing is not None:
+        decision = existing
+        inputs = decision.inputs
+        same = (
+            inputs.candidate.library_version == normalise_version(params.candidate)
+            and _baseline_label(inputs.baseline.label) == baseline_label
+            and inputs.months == [str(m) for m in params.months]
+            and decision.policy.sha256 == policy_sha
+        )
+        if not same:
+            raise DataError(
+                f"{key} already holds a decision for other inputs (candidate, baseline, months or policy); "
+                "use another --release-id"
             )
-        )  # fmt: skip
+        _check_same_reviews(decision, lineage, key)
     else:
-        findings.append(_primary(_pool(usable), policy))
-        findings += _segments(usable, policy)
-        findings += _harm(usable, policy)
-    verdict: Verdict = ("pass", "hold", "refuse")[max(_SEVERITY[f.outcome] for f in findings)]
-    return GateResult(
-        verdict=verdict, reasons=_reasons(verdict, findings, policy), metric=policy.metric,
-        statistic=policy.statistic, n_samples=usable.height, n_devices=n_devices, n_missing_candidate=missing_c,
-        n_missing_baseline=missing_b, findings=findings,
-    )  # fmt: skip
+        decision = _decide(params, store=store, release_id=release_id, lineage=lineage)
+        data = decision.to_json_bytes()
+        store.put_bytes(key, data)
+        _track(tracker, decision, data)
+    promoted = champion.promote(store, decision) if decision.verdict == "pass" and params.promote else None
+    mirror_alias(store, tracker, model=params.model)
+    return GateOutput(decision=decision, key=key, reused=reused, promoted=promoted)
+
+
+def _check_same_reviews(decision: GateDecision, lineage: Mapping[Month, MonthLineage], key: str) -> None:
+    """A decision made on another review than the months' current (or given) one is stale: never reuse it."""
+    for month, item in sorted(lineage.items()):
+        judged = decision.hashes.get(str(month))
+        if judged is not None and judged.review_csv_sha256 != item.review_hash:
+            raise DataError(
+                f"{key} was decided on review {judged.review_csv_sha256} of {month}, but the review to judge "
+                f"is {item.review_hash} (revision {item.revision}); use another --release-id to gate the new review"
+            )
+
+
+def mirror_alias(store: ObjectStore, tracker: Tracker, *, model: str) -> bool:
+    """Point MLflow's alias at the champion of record when it points elsewhere; True when it was moved.
+
+    Every gate calls it, so a mirror lost to a crash between the record and the alias, or an alias
+    moved by hand in MLflow, is put back by the next gate.
+    """
+    record = champion.current(store, model)
+    if record is None:
+        return False
+    alias = tracker.alias_version(model, CHAMPION)
+    if alias is not None and alias.library_version == record.library_version:
+        return False
+    decision = load_decision(store, record.release_id)
+    if decision is None:
+        raise DataError(
+            f"champion generation {record.generation} of {model!r} names decision {record.release_id}, "
+            f"which is missing from {decision_key(record.release_id)}"
+        )
+    latest = sorted(decision.inputs.months)[-1]
+    run_id = _evaluation_run(tracker, decision, record.library_version, latest)
+    tracker.promote(model, library_version=record.library_version, run_id=run_id, alias=CHAMPION)
+    return True
+
+
+def _evaluation_run(tracker: Tracker, decision: GateDecision, version: str, month: str) -> str:
+    # The same tags evaluate.run_tags gives an evaluation run.
+    tags = {
+        "kind": "evaluation",
+        "month": month,
+        "library_version": version,
+        "dataset_hash": decision.hashes[month].dataset_hash,
+        "review_sha256": decision.hashes[month].review_csv_sha256,
+    }
+    found = tracker.find_runs(EVALUATIONS_EXPERIMENT, tags=tags)
+    if not found:
+        raise DataError(f"no MLflow evaluation run of {version} on {month}; re-run its evaluation to log it")
+    return found[0].run_id
+
+
+def _track(tracker: Tracker, decision: GateDecision, data: bytes) -> None:
+    tags = {"kind": "gate", "release_id": decision.release_id}
+    if tracker.find_runs(EXPERIMENT, tags=tags):
+        return
+    with tracker.run(EXPERIMENT, f"gate {decision.release_id}", tags=tags) as tracked:
+        inputs = decision.inputs
+        tracked.log_batch(
+            params={
+                "release_id": decision.release_id,
+                "verdict": decision.verdict,
+                "candidate": inputs.candidate.library_version,
+                "baseline": inputs.baseline.library_version,
+                "months": ",".join(inputs.months),
+                "candidate_image": decision.candidate_image,
+            },
+            metrics={"passed": 1.0 if decision.verdict == "pass" else 0.0},
+        )
+        tracked.log_artifacts({"decision.json": data})

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from eval_runner.evaluation.compare import check_same_inputs
+from eval_runner.evaluation.comparison import check_same_inputs
 from eval_runner.evaluation.lineage import MonthLineage
 from eval_runner.evaluation.metrics import with_errors
 from eval_runner.evaluation.records import EvaluationRecord, load_predictions, load_record

@@ -18,8 +18,8 @@ from minio import Minio
 from eval_runner.keys import Month
 from scripts.demo import cluster
 from scripts.demo.argo import ArgoServer, WorkflowFailed
+from scripts.demo.library_versions import wheels
 from scripts.demo.loop import ImageBuild, Loop, StepRecord
-from scripts.demo.versions import wheels
 
 MODES = ("fleet", "fleet-q10-distributions", "configuration")
 RELEASE_POLICY = "default"

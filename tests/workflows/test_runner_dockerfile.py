@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from workflows import versions
+from workflows import version_images
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "images" / "runner" / "Dockerfile"
@@ -24,12 +24,12 @@ def test_the_build_step_passes_every_argument_the_dockerfile_declares() -> None:
     lines = _instructions()
     assert lines[0].startswith("ARG BASE_IMAGE=")
     declared = {line.split()[1].split("=")[0] for line in lines if line.startswith("ARG ")}
-    passed = set(re.findall(r"build-arg:([A-Z0-9_]+)=", versions.BUILD_SCRIPT))
+    passed = set(re.findall(r"build-arg:([A-Z0-9_]+)=", version_images.BUILD_SCRIPT))
     # REVISION is a label the host build of the core image sets; in the cluster it stays "unknown".
     assert declared - passed == {"REVISION"}
     assert passed <= declared
-    assert 'build runner "type=image,' in versions.BUILD_SCRIPT
-    assert 'build installed "type=local,' in versions.BUILD_SCRIPT
+    assert 'build runner "type=image,' in version_images.BUILD_SCRIPT
+    assert 'build installed "type=local,' in version_images.BUILD_SCRIPT
 
 
 def test_the_build_stage_is_root_and_the_image_a_numeric_non_root_user() -> None:
@@ -72,7 +72,7 @@ def test_the_committed_requirement_exports_match_the_lock() -> None:
 
 def _build_function(tmp_path: Path, fake_buildctl: str) -> str:
     """The step's ``build`` function, its scratch files under tmp_path, over a fake ``run_buildctl``."""
-    script = versions.BUILD_SCRIPT
+    script = version_images.BUILD_SCRIPT
     functions = script[script.index("UNREACHABLE=") : script.index("run_buildctl() {")]
     return "set -eu\n" + functions.replace("/tmp/", f"{tmp_path}/") + f"run_buildctl() {{ {fake_buildctl}; }}\n"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 
-from eval_runner.evaluation import champion, gate_step
+from eval_runner.evaluation import champion, gate
 from eval_runner.evaluation.champion import ChampionMovedError, ChampionRecord
 from eval_runner.evaluation.decision import GateDecision
 from eval_runner.keys import champion_key, decision_key
@@ -21,7 +21,7 @@ def _pass_against_generation_1(gate_world: tuple[MemoryObjectStore, FakeTracker]
     store, tracker = gate_world
     seed_champion(store, tracker, "0.8.0")
     params = dataclasses.replace(gate_params("0.9.0", promote=False), release_id="template")
-    decision = gate_step.run(params, store=store, tracker=tracker).decision
+    decision = gate.run(params, store=store, tracker=tracker).decision
     assert decision.verdict == "pass" and decision.promotion.replaces_generation == 1
     return decision
 

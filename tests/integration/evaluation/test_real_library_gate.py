@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from eval_runner.evaluation.gate import GateResult, judge
+from eval_runner.evaluation.judgement import GateResult, judge
 from eval_runner.evaluation.metrics import evaluated_frame, with_errors
 from eval_runner.evaluation.policy import parse_policy
 from eval_runner.library import load_predictor

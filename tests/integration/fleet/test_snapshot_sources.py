@@ -14,10 +14,10 @@ from fieldsim.shards import Faults
 from polars.testing import assert_frame_equal
 
 from eval_runner.errors import DataError
+from eval_runner.fleet.live_source import LiveFleetSource
 from eval_runner.fleet.models import SnapshotManifest
 from eval_runner.fleet.shard import read_inputs
 from eval_runner.fleet.snapshot import run_snapshot
-from eval_runner.fleet.sources import LiveFleetSource
 from eval_runner.settings import PostgresSettings, ShardSettings
 from eval_runner.sources.analytics import PostgresAnalytics
 from eval_runner.storage import S3ObjectStore

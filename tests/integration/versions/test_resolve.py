@@ -15,11 +15,11 @@ import pytest
 
 from eval_runner.cli import main
 from eval_runner.errors import ConfigError
-from eval_runner.git_source import GitRepository
+from eval_runner.git_repository import GitRepository
 from eval_runner.package_index import SimpleIndex
 from eval_runner.registry import image_digest, image_exists
+from eval_runner.resolution import Resolver
 from eval_runner.runner_profiles import RunnerContext
-from eval_runner.versions import Resolver
 from tests.fixtures.runner_context import TEST_CONTEXT_DIGEST as CONTEXT_DIGEST
 from tests.services.package_index import LIBRARY_ROOT, PackageIndex
 

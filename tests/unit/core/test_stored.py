@@ -29,7 +29,7 @@ from eval_runner.evaluation.decision import (
     PolicyRef,
     Promotion,
 )
-from eval_runner.evaluation.gate import Finding, GateResult
+from eval_runner.evaluation.judgement import Finding, GateResult
 from eval_runner.evaluation.policy import GatePolicy
 from eval_runner.evaluation.records import EvaluationRecord, PredictionsFile
 from eval_runner.fleet.models import (

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from eval_runner.cli import cli
 from eval_runner.errors import DataError, ExitCode
-from eval_runner.evaluation import champion, gate_step
+from eval_runner.evaluation import champion, gate
 from eval_runner.evaluation.champion import ChampionMovedError, ChampionRecord
 from eval_runner.evaluation.decision import GateDecision
 from eval_runner.hashing import sha256_bytes
@@ -28,7 +28,7 @@ World = tuple[MemoryObjectStore, FakeTracker]
 def _decide(world: World, candidate: str, baseline: str, release_id: str, *, promote: bool = False) -> GateDecision:
     store, tracker = world
     params = dataclasses.replace(gate_params(candidate, baseline=baseline, promote=promote), release_id=release_id)
-    return gate_step.run(params, store=store, tracker=tracker).decision
+    return gate.run(params, store=store, tracker=tracker).decision
 
 
 def _release_ids(store: MemoryObjectStore) -> list[str]:
@@ -70,10 +70,10 @@ def test_a_retried_gate_decided_before_another_promotion_exits_3_and_promotes_no
     store, tracker = gate_world
     seed_champion(store, tracker, "0.8.0")
     late = dataclasses.replace(gate_params("0.9.0", baseline="0.8.0", promote=False), release_id="late")
-    gate_step.run(late, store=store, tracker=tracker)  # decided while generation 1 is the champion
+    gate.run(late, store=store, tracker=tracker)  # decided while generation 1 is the champion
     _decide(gate_world, "0.9.0", "champion", "early", promote=True)
     with pytest.raises(ChampionMovedError, match="gate it again against the new champion"):
-        gate_step.run(dataclasses.replace(late, promote=True), store=store, tracker=tracker)
+        gate.run(dataclasses.replace(late, promote=True), store=store, tracker=tracker)
     assert _release_ids(store) == ["seed-0.8.0", "early"]
 
 
@@ -146,7 +146,7 @@ def test_an_altered_history_is_refused_not_judged_against(gate_world: World) -> 
     with pytest.raises(DataError, match="does not chain onto generation 1"):
         champion.current(store, MODEL)
     with pytest.raises(DataError, match="does not chain onto generation 1"):
-        gate_step.run(gate_params("0.10.0"), store=store, tracker=tracker)
+        gate.run(gate_params("0.10.0"), store=store, tracker=tracker)
 
 
 def test_every_gate_puts_an_alias_moved_by_hand_back_to_the_record(gate_world: World) -> None:
@@ -157,7 +157,7 @@ def test_every_gate_puts_an_alias_moved_by_hand_back_to_the_record(gate_world: W
 
     assert _decide(gate_world, "0.10.0", "champion", "next").inputs.baseline.library_version == "0.9.0"
     assert tracker.alias_version(MODEL, "champion").library_version == "0.9.0"  # type: ignore[union-attr]
-    assert not gate_step.mirror_alias(store, tracker, model=MODEL)  # in step now: nothing to move
+    assert not gate.mirror_alias(store, tracker, model=MODEL)  # in step now: nothing to move
 
 
 def test_champion_show_prints_the_record_and_its_history(gate_world: World) -> None:

@@ -16,7 +16,7 @@ from eval_runner.dataset.publish import encode_dataset, publish_dataset
 from eval_runner.dataset.reader import dataset_builds, load_dataset
 from eval_runner.dataset.shape import EVENTS_SCHEMA
 from eval_runner.errors import ConfigError, DataError
-from eval_runner.evaluation import champion, compare_step, evaluate, gate_step
+from eval_runner.evaluation import champion, compare, evaluate, gate
 from eval_runner.evaluation.decision import GateDecision
 from eval_runner.evaluation.lineage import month_lineage
 from eval_runner.evaluation.matrix import evaluations_frame, matrix
@@ -39,8 +39,8 @@ POLICY = DEFAULT_POLICY
 
 def test_compare_ranks_versions_and_logs_one_comparison_run(gate_world: tuple[MemoryObjectStore, FakeTracker]) -> None:
     store, tracker = gate_world
-    params = compare_step.CompareParams((APRIL, MAY), ("0.8.0", "0.9.0", "0.10.0"))
-    out = compare_step.run(params, store=store, tracker=tracker)
+    params = compare.CompareParams((APRIL, MAY), ("0.8.0", "0.9.0", "0.10.0"))
+    out = compare.run(params, store=store, tracker=tracker)
     assert out.leaderboard.get_column("version").to_list()[-1] == "0.8.0"
     assert out.leaderboard.get_column("n_samples").to_list() == [2 * (N - N // 50)] * 3
     rev_c = out.segments.filter((pl.col("segment") == "hardware_revision=C") & (pl.col("version") == "0.10.0"))
@@ -49,7 +49,7 @@ def test_compare_ranks_versions_and_logs_one_comparison_run(gate_world: tuple[Me
     assert len(runs) == 1
     artifacts = runs[0][3].artifacts
     assert {"leaderboard.csv", "segments.csv", "plots/cdf_runtime_abs_error.png"} <= set(artifacts)
-    again = compare_step.run(params, store=store, tracker=tracker)
+    again = compare.run(params, store=store, tracker=tracker)
     assert again.reused and again.run_id == out.run_id
 
 
@@ -64,7 +64,7 @@ def test_compare_refuses_evaluations_on_different_inputs(
     with pytest.raises(
         DataError, match=r"evaluations of 2026-04 were made on different inputs.*0\.9\.0 on dataset \w+ / manifest ffff"
     ):
-        compare_step.run(compare_step.CompareParams((APRIL,), ("0.8.0", "0.9.0")), store=eval_store,
+        compare.run(compare.CompareParams((APRIL,), ("0.8.0", "0.9.0")), store=eval_store,
                          tracker=fake_tracker)  # fmt: skip
 
 
@@ -73,8 +73,8 @@ def test_gate_on_two_months_promotes_a_clear_win_and_refuses_the_rev_c_regressio
 ) -> None:
     store, tracker = gate_world
     with pytest.raises(ConfigError, match="has no champion of record yet; pass --baseline <version>"):
-        gate_step.run(gate_params("0.9.0"), store=store, tracker=tracker)
-    first = gate_step.run(gate_params("0.9.0", baseline="0.8.0"), store=store, tracker=tracker)
+        gate.run(gate_params("0.9.0"), store=store, tracker=tracker)
+    first = gate.run(gate_params("0.9.0", baseline="0.8.0"), store=store, tracker=tracker)
     assert first.decision.verdict == "pass" and first.promoted is not None
     assert first.decision.promotion.replaces_generation == 0 and first.promoted.generation == 1
     assert champion.current(store, "battery-lib") == first.promoted
@@ -87,7 +87,7 @@ def test_gate_on_two_months_promotes_a_clear_win_and_refuses_the_rev_c_regressio
     assert decision["images"] == {v: image_of(v) for v in ("0.8.0", "0.9.0")}
     assert first.decision.candidate_image == image_of("0.9.0")
 
-    second = gate_step.run(gate_params("0.10.0"), store=store, tracker=tracker)
+    second = gate.run(gate_params("0.10.0"), store=store, tracker=tracker)
     assert second.decision.verdict == "refuse" and second.promoted is None
     assert second.decision.inputs.baseline.library_version == "0.9.0"
     assert second.decision.promotion.replaces_generation == 1
@@ -103,12 +103,12 @@ def test_a_retried_gate_reuses_its_decision_after_the_champion_moved(
     store, tracker = gate_world
     seed_champion(store, tracker, "0.8.0")
     params = gate_params("0.9.0", baseline="champion")
-    first = gate_step.run(params, store=store, tracker=tracker)
+    first = gate.run(params, store=store, tracker=tracker)
     assert first.decision.verdict == "pass" and first.promoted is not None and first.promoted.generation == 2
     assert tracker.alias_version("battery-lib", "champion").library_version == "0.9.0"  # type: ignore[union-attr]
     writes = len(store.writes)
     # The champion is the candidate now; a retry must not ask "0.9.0 against 0.9.0".
-    again = gate_step.run(params, store=store, tracker=tracker)
+    again = gate.run(params, store=store, tracker=tracker)
     assert again.reused and again.decision == first.decision and len(store.writes) == writes
     assert again.promoted == first.promoted
     assert len([r for r in tracker.runs if r[0] == "gates"]) == 1
@@ -116,8 +116,8 @@ def test_a_retried_gate_reuses_its_decision_after_the_champion_moved(
 
 def test_another_baseline_is_another_question(gate_world: tuple[MemoryObjectStore, FakeTracker]) -> None:
     store, tracker = gate_world
-    against_08 = gate_step.run(gate_params("0.10.0", baseline="0.8.0", promote=False), store=store, tracker=tracker)
-    against_09 = gate_step.run(gate_params("0.10.0", baseline="0.9.0", promote=False), store=store, tracker=tracker)
+    against_08 = gate.run(gate_params("0.10.0", baseline="0.8.0", promote=False), store=store, tracker=tracker)
+    against_09 = gate.run(gate_params("0.10.0", baseline="0.9.0", promote=False), store=store, tracker=tracker)
     assert not against_09.reused and against_09.key != against_08.key
     assert against_09.decision.inputs.baseline.library_version == "0.9.0"
     assert "-vs-0.9.0-" in against_09.decision.release_id
@@ -126,21 +126,21 @@ def test_another_baseline_is_another_question(gate_world: tuple[MemoryObjectStor
 def test_an_empty_release_id_is_the_default_one(gate_world: tuple[MemoryObjectStore, FakeTracker]) -> None:
     # The evaluate template passes `--release-id=` when it was given none (release passes its Workflow's name).
     store, tracker = gate_world
-    default = gate_step.run(gate_params("0.10.0", baseline="0.8.0", promote=False), store=store, tracker=tracker)
+    default = gate.run(gate_params("0.10.0", baseline="0.8.0", promote=False), store=store, tracker=tracker)
     empty = dataclasses.replace(gate_params("0.10.0", baseline="0.8.0", promote=False), release_id="")
-    again = gate_step.run(empty, store=store, tracker=tracker)
+    again = gate.run(empty, store=store, tracker=tracker)
     assert again.reused and again.key == default.key
     named = dataclasses.replace(empty, release_id="release-battery-lib-0-10-0-e2e-1-0123abcd")
-    own = gate_step.run(named, store=store, tracker=tracker)
+    own = gate.run(named, store=store, tracker=tracker)
     assert not own.reused and own.key == "capacity/decisions/release-battery-lib-0-10-0-e2e-1-0123abcd/decision.json"
 
 
 def test_a_release_id_with_other_inputs_is_refused(gate_world: tuple[MemoryObjectStore, FakeTracker]) -> None:
     store, tracker = gate_world
-    gate_step.run(gate_step.GateParams(months=(APRIL,), candidate="0.9.0", baseline="0.8.0", policy_text=POLICY,
+    gate.run(gate.GateParams(months=(APRIL,), candidate="0.9.0", baseline="0.8.0", policy_text=POLICY,
                                        policy_name="p", release_id="r1"), store=store, tracker=tracker)  # fmt: skip
     with pytest.raises(DataError, match="already holds a decision for other inputs"):
-        gate_step.run(gate_step.GateParams(months=(APRIL,), candidate="0.10.0", baseline="0.8.0", policy_text=POLICY,
+        gate.run(gate.GateParams(months=(APRIL,), candidate="0.10.0", baseline="0.8.0", policy_text=POLICY,
                                            policy_name="p", release_id="r1"), store=store, tracker=tracker)  # fmt: skip
     assert store.exists(decision_key("r1"))
 
@@ -152,7 +152,7 @@ def test_months_evaluated_in_different_images_are_not_gated(gate_world: tuple[Me
     record["image_digest"] = image_of("rebuilt")
     store.objects[key] = json.dumps(record).encode()
     with pytest.raises(DataError, match=r"evaluations of 0\.9\.0 were made in 2 different images"):
-        gate_step.run(gate_params("0.9.0", baseline="0.8.0"), store=store, tracker=tracker)
+        gate.run(gate_params("0.9.0", baseline="0.8.0"), store=store, tracker=tracker)
 
 
 class NaNPredictor(FakePredictor):
@@ -172,10 +172,10 @@ def test_a_candidate_that_predicts_nan_gets_a_decision_in_strict_json(
     predictor = NaNPredictor("0.11.0", truth, {}, noise=0.15)
     evaluate.run(evaluate.EvaluateParams(APRIL, "0.11.0", image_digest=image_of("0.11.0")), store=eval_store,
                  tracker=fake_tracker, predictor=predictor)  # fmt: skip
-    params = gate_step.GateParams(months=(APRIL,), candidate="0.11.0", baseline="0.8.0", policy_text=POLICY,
+    params = gate.GateParams(months=(APRIL,), candidate="0.11.0", baseline="0.8.0", policy_text=POLICY,
                                   policy_name="default.yaml", release_id="r-nan")  # fmt: skip
 
-    out = gate_step.run(params, store=eval_store, tracker=fake_tracker)
+    out = gate.run(params, store=eval_store, tracker=fake_tracker)
 
     assert out.decision.verdict != "pass"
     assert any("no prediction (null or NaN)" in r for r in out.decision.reasons)
@@ -188,10 +188,10 @@ def test_a_candidate_that_predicts_nan_gets_a_decision_in_strict_json(
 
 def test_a_bad_policy_writes_no_decision(gate_world: tuple[MemoryObjectStore, FakeTracker]) -> None:
     store, tracker = gate_world
-    bad = gate_step.GateParams(months=(APRIL,), candidate="0.9.0", baseline="0.8.0", policy_text="primary: {x: 1}",
+    bad = gate.GateParams(months=(APRIL,), candidate="0.9.0", baseline="0.8.0", policy_text="primary: {x: 1}",
                                policy_name="bad.yaml", release_id="r2")  # fmt: skip
     with pytest.raises(ConfigError, match=r"gate policy bad\.yaml: primary\.x: Extra inputs"):
-        gate_step.run(bad, store=store, tracker=tracker)
+        gate.run(bad, store=store, tracker=tracker)
     assert not store.exists(decision_key("r2"))
 
 
@@ -245,10 +245,10 @@ def test_the_gate_refuses_evaluations_of_a_stale_review(gate_world: tuple[Memory
     new = _revise(store, MAY)  # every evaluation of May is now of a stale review
     with pytest.raises(DataError, match=rf"no evaluation of version \S+ on 2026-05 with review {new}.*only stale "
                                         rf"evaluations exist, made on review {old}"):  # fmt: skip
-        gate_step.run(gate_params("0.9.0", baseline="0.8.0", promote=False), store=store, tracker=tracker)
+        gate.run(gate_params("0.9.0", baseline="0.8.0", promote=False), store=store, tracker=tracker)
     with pytest.raises(DataError, match=rf"review of 2026-05: this step must use review {old}, but the month's "
                                         rf"current review is {new}"):  # fmt: skip
-        gate_step.run(dataclasses.replace(gate_params("0.9.0", baseline="0.8.0", promote=False),
+        gate.run(dataclasses.replace(gate_params("0.9.0", baseline="0.8.0", promote=False),
                                           review_hashes={MAY: old}), store=store, tracker=tracker)  # fmt: skip
     assert store.list("capacity/decisions/") == []
 
@@ -264,7 +264,7 @@ def test_after_re_evaluating_the_gate_judges_and_names_the_current_reviews(
         predictor = FakePredictor(version, truth, bias, noise=noise, seed=zlib.crc32(version.encode()))
         params = evaluate.EvaluateParams(MAY, version, image_digest=image_of(version))
         evaluate.run(params, store=store, tracker=tracker, predictor=predictor)
-    out = gate_step.run(dataclasses.replace(gate_params("0.9.0", baseline="0.8.0", promote=False),
+    out = gate.run(dataclasses.replace(gate_params("0.9.0", baseline="0.8.0", promote=False),
                                             review_hashes={MAY: new}), store=store, tracker=tracker)  # fmt: skip
     assert out.decision.hashes["2026-05"].review_csv_sha256 == new
     assert out.decision.hashes["2026-04"].review_csv_sha256 == month_lineage(store, APRIL).review_hash

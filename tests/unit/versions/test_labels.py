@@ -7,7 +7,7 @@ from packaging.version import Version
 
 from eval_runner.errors import ConfigError
 from eval_runner.package_index import files_in_page, versions_offered
-from eval_runner.versions import image_tag, parse_label, pick, split_labels
+from eval_runner.resolution import image_tag, parse_label, pick, split_labels
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import pytest
 
 from eval_runner.errors import ConfigError, DataError
 from eval_runner.evaluation.bootstrap import Pool, paired_change, relative_change, rng_for, weighted_statistic
-from eval_runner.evaluation.gate import GateResult, holm, judge
+from eval_runner.evaluation.judgement import GateResult, holm, judge
 from eval_runner.evaluation.policy import GatePolicy, parse_policy
 from tests.gate_scenarios import months_from, paired_errors
 

@@ -23,7 +23,7 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from eval_runner.errors import ConfigError
-from eval_runner.git_source import GitRepository
+from eval_runner.git_repository import GitRepository
 from eval_runner.package_index import IndexFile, PackageIndex, version_of, versions_offered, wheel_requirements
 from eval_runner.runner_profiles import RunnerContext
 from eval_runner.stored import RecordPart
