@@ -13,7 +13,7 @@ from __future__ import annotations
 from hera.workflows import DAG, Container, WorkflowTemplate
 from hera.workflows import models as m
 
-from eval_runner.fleet.apply import DEFAULT_MAX_ERROR_RATE, DEFAULT_MIN_WRITES
+from eval_runner.fleet.models import DEFAULT_MAX_ERROR_RATE, DEFAULT_MIN_WRITES, DEFAULT_ROLLBACK_CANARY
 from workflows import images
 from workflows.common import Needs, arg, inp, names, param, runner_step, task, template_defaults
 
@@ -28,7 +28,7 @@ ARGUMENTS = (
         "really write the previous parameters (default: dry run, a count)",
         ["false", "true"],
     ),
-    arg("canary", "10", "devices restored first; the rest only if they all succeed"),
+    arg("canary", str(DEFAULT_ROLLBACK_CANARY), "devices restored first; the rest only if they all succeed"),
     arg(
         "max-error-rate",
         str(DEFAULT_MAX_ERROR_RATE),

@@ -13,12 +13,11 @@ from __future__ import annotations
 from hera.workflows import DAG, Container, Counter, Gauge, Label, WorkflowTemplate
 from hera.workflows import models as m
 
-from eval_runner.fleet.apply import DEFAULT_MAX_ERROR_RATE
-from eval_runner.fleet.models import MODES
+from eval_runner.fleet.models import DEFAULT_MAX_ERROR_RATE, MODES
 from eval_runner.fleet.planning import DEFAULT_BATCH_SIZE, DEFAULT_SHARD_PODS
 from workflows import images
 from workflows.common import Needs, arg, in_expression, inp, names, param, runner_step, task, template_defaults
-from workflows.versions import (
+from workflows.version_images import (
     build_inputs_artifacts,
     build_missing_images,
     pin_template,

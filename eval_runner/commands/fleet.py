@@ -6,8 +6,8 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -15,15 +15,20 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from eval_runner.errors import ConfigError
-from eval_runner.fleet.apply import DEFAULT_MAX_ERROR_RATE, DEFAULT_MIN_WRITES
-from eval_runner.fleet.models import MODES, ConfigurationSettings, Mode, ParameterTarget
+from eval_runner.fleet.models import (
+    DEFAULT_MAX_ERROR_RATE,
+    DEFAULT_MIN_WRITES,
+    DEFAULT_ROLLBACK_CANARY,
+    MODES,
+    ConfigurationSettings,
+    Mode,
+)
 from eval_runner.fleet.planning import DEFAULT_BATCH_SIZE, DEFAULT_SHARD_PODS
 from eval_runner.runner_profiles import DEFAULT_CONTEXT as RUNNER_CONTEXT
 
 if TYPE_CHECKING:
     from eval_runner.fleet.apply import ParameterClient
-    from eval_runner.fleet.gating import RolloutGate
-    from eval_runner.fleet.models import Plan
+    from eval_runner.fleet.snapshot import FleetSource
     from eval_runner.runtime import Runtime
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -55,43 +60,47 @@ def _parse_as_of(text: str | None) -> datetime:
 def _configuration(
     mode: str, *, apply: bool, max_error_rate: float, min_writes: int, canary_batch: int, targets: Path | None
 ) -> ConfigurationSettings | None:
-    """The configuration settings the options describe.
+    """The configuration settings the options describe; called before any source is read."""
+    from eval_runner.fleet.plan import configuration_settings
 
-    Called before any source is read, so a typo in --apply or --targets costs no snapshot.
-    """
-    if mode != "configuration":
-        if apply or targets is not None:
-            raise ConfigError(f"--apply and --targets only apply to mode configuration, not {mode!r}")
-        return None
-    from eval_runner.fleet.plan import DEFAULT_TARGETS
-
-    chosen: dict[str, ParameterTarget] = dict(DEFAULT_TARGETS)
+    targets_json = None
     if targets is not None:
         try:
-            raw = json.loads(targets.read_text())
-            chosen = {str(k): ParameterTarget.model_validate(v) for k, v in raw.items()}
-        except (OSError, ValueError, AttributeError) as error:
-            raise ConfigError(
-                f"--targets {str(targets)!r}: expected JSON "
-                f"{{chemistry: {{nominal_capacity_mah, cutoff_mv}}}} ({error})"
-            ) from error
-    try:
-        return ConfigurationSettings.model_validate(
-            {
-                "apply": apply,
-                "max_error_rate": max_error_rate,
-                "min_writes": min_writes,
-                "canary_batch": canary_batch,
-                "targets": chosen,
-            }
-        )
-    except ValueError as error:
-        raise ConfigError(f"configuration settings are invalid: {error}") from error
+            targets_json = targets.read_text()
+        except OSError as error:
+            raise ConfigError(f"--targets {str(targets)!r}: cannot be read ({error})") from error
+    return configuration_settings(
+        mode,
+        apply=apply,
+        max_error_rate=max_error_rate,
+        min_writes=min_writes,
+        canary_batch=canary_batch,
+        targets_json=targets_json,
+        targets_name=str(targets),
+    )
 
 
 @click.group(name="fleet")
 def group() -> None:
     """Run a library version on every device: snapshot, plan, shard, merge, or all locally."""
+
+
+def _live_source(runtime: Runtime) -> Callable[[], AbstractContextManager[FleetSource]]:
+    """Opens the live sources: the analytics database (one connection per batch in flight) and the shards."""
+
+    @contextmanager
+    def open_source() -> Iterator[FleetSource]:
+        from eval_runner.fleet.live_source import LiveFleetSource
+        from eval_runner.fleet.snapshot import SNAPSHOT_WORKERS
+        from eval_runner.sources.analytics import PostgresAnalytics
+
+        with (
+            PostgresAnalytics.connect(runtime.postgres_settings(), connections=SNAPSHOT_WORKERS) as analytics,
+            LiveFleetSource(runtime.shard_settings(), analytics) as source,
+        ):
+            yield source
+
+    return open_source
 
 
 def _snapshot(
@@ -101,39 +110,20 @@ def _snapshot(
     batch_size: int,
     series_days: int,
     settings: ConfigurationSettings | None = None,
-) -> dict[str, Any]:
-    from eval_runner.fleet.models import SnapshotManifest
+) -> dict[str, object]:
     from eval_runner.fleet.plan import check_canary
-    from eval_runner.fleet.snapshot import SNAPSHOT_WORKERS, run_snapshot
-    from eval_runner.fleet.sources import LiveFleetSource
-    from eval_runner.keys import fleet_snapshot_manifest_key
-    from eval_runner.sources.analytics import PostgresAnalytics
+    from eval_runner.fleet.snapshot import snapshot_sources, snapshot_summary
 
-    store = runtime.store()
-    key = fleet_snapshot_manifest_key(run_id)
-    if store.exists(key):  # complete already: do not even connect to the sources
-        manifest = SnapshotManifest.from_json_bytes(store.get_bytes(key), name=key)
-    else:
-        with (
-            # One database connection per batch in flight.
-            PostgresAnalytics.connect(runtime.postgres_settings(), connections=SNAPSHOT_WORKERS) as analytics,
-            LiveFleetSource(runtime.shard_settings(), analytics) as source,
-        ):
-            manifest = run_snapshot(
-                run_id,
-                as_of,
-                store=store,
-                source=source,
-                batch_size=batch_size,
-                series_days=series_days,
-                check_batches=None if settings is None else (lambda n: check_canary(settings, n)),
-            )
-    return {
-        "run_id": run_id,
-        "as_of": manifest.as_of,
-        "devices": manifest.n_devices,
-        "batches": len(manifest.batches),
-    }
+    manifest = snapshot_sources(
+        run_id,
+        as_of,
+        store=runtime.store(),
+        open_source=_live_source(runtime),
+        batch_size=batch_size,
+        series_days=series_days,
+        check_batches=None if settings is None else (lambda n: check_canary(settings, n)),
+    )
+    return snapshot_summary(run_id, manifest)
 
 
 _SNAPSHOT_OPTIONS = [
@@ -193,26 +183,8 @@ def snapshot(runtime: Runtime, run_id: str, as_of: str | None, batch_size: int, 
     _echo_json(_snapshot(runtime, run_id, _parse_as_of(as_of), batch_size, series_days or FLEET_SERIES_DAYS))
 
 
-def _plan(
-    runtime: Runtime,
-    run_id: str,
-    mode: str,
-    shards: int,
-    settings: ConfigurationSettings | None,
-    gate: RolloutGate | None = None,
-) -> Plan:
-    from eval_runner.fleet.plan import run_plan
-
-    chosen: Mode = next(m for m in MODES if m == mode)
-    return run_plan(
-        run_id,
-        chosen,
-        store=runtime.store(),
-        n_shards=shards,
-        configuration=settings,
-        gate=None if gate is None else gate.binding,
-        gate_override_reason=None if gate is None else gate.override_reason,
-    )
+def _mode(mode: str) -> Mode:
+    return next(m for m in MODES if m == mode)  # click.Choice(MODES) checked it
 
 
 @group.command()
@@ -222,7 +194,11 @@ def _plan(
 @click.pass_obj
 def plan(runtime: Runtime, /, run_id: str, shards: int, mode: str, **config: Any) -> None:
     """Write plan.json and print the shard ids as a JSON list (for the workflow's fan-out)."""
-    _echo_json(sorted(_plan(runtime, run_id, mode, shards, _configuration(mode, **config)).shards))
+    from eval_runner.fleet.plan import run_plan
+
+    settings = _configuration(mode, **config)
+    the_plan = run_plan(run_id, _mode(mode), store=runtime.store(), n_shards=shards, configuration=settings)
+    _echo_json(sorted(the_plan.shards))
 
 
 @group.command()
@@ -280,18 +256,25 @@ def prepare(
 ) -> None:
     """`versions resolve`, the gate check, `fleet snapshot` and `fleet plan` in one process; print the shard ids.
 
-    The workflow's first step: one pod instead of three, since each step of a workflow costs seconds
-    of pod start-up and controller latency before the shards can start. The label resolves first and
-    the gate decision is checked next (eval_runner/fleet/gating.py), so a typo or an ungated build
-    fails before the sources are read.
+    The workflow's first step (eval_runner/fleet/prepare.py says why one pod): the options are checked
+    and the label resolved before the gate, and the gate before the sources are read.
     """
     from eval_runner.commands.versions import LIBRARY_SOURCES, resolve_labels, write_outputs
     from eval_runner.contracts import FLEET_SERIES_DAYS
-    from eval_runner.fleet.gating import check_rollout
+    from eval_runner.fleet.prepare import PrepareParams, prepare_summary, run_prepare
 
     started = time.monotonic()
-    settings = _configuration(mode, **config)  # before the label and the sources: options fail first
-    moment = _parse_as_of(as_of)
+    params = PrepareParams(
+        run_id=run_id,
+        mode=_mode(mode),
+        as_of=_parse_as_of(as_of),
+        batch_size=batch_size,
+        series_days=series_days or FLEET_SERIES_DAYS,
+        n_shards=shards,
+        configuration=_configuration(mode, **config),  # before the label and the sources: options fail first
+        release_id=release_id,
+        gate_override_reason=gate_override_reason,
+    )
     resolutions, missing, resolved = resolve_labels(
         runtime,
         (label,),
@@ -303,31 +286,12 @@ def prepare(
     )
     if len(resolutions) != 1:
         raise ConfigError(f"fleet prepare: --version {label!r} must name exactly one version")
-    resolution = resolutions[0]
-    gate = check_rollout(
-        runtime.store(),
-        library_version=resolution.library_version,
-        image=resolution.image,
-        pinned_image=resolution.pinned_image,
-        release_id=release_id,
-        override_reason=gate_override_reason,
+    prepared = run_prepare(params, resolutions[0], store=runtime.store(), open_source=_live_source(runtime))
+    summary = prepare_summary(
+        prepared, resolutions[0], images_missing=int(str(resolved["images_missing"])), started=started
     )
-    if gate.override_reason is not None:
-        unneeded = " (a pass decision judged this image: the override was not needed)" if gate.would_bind else ""
-        log.warning("fleet prepare: rolling out %s by override: %s%s", label, gate.override_reason, unneeded)
-    snap = _snapshot(runtime, run_id, moment, batch_size, series_days or FLEET_SERIES_DAYS, settings)
-    shard_ids = sorted(_plan(runtime, run_id, mode, shards, settings, gate).shards)
-    summary = {
-        "library_version": resolution.library_version,
-        "images_missing": resolved["images_missing"],
-        "gate_release_id": gate.binding.release_id if gate.binding is not None else "",
-        "gate_override_reason": gate.override_reason or "",
-        **snap,
-        "shards": len(shard_ids),
-        "duration_seconds": round(time.monotonic() - started, 3),
-    }
     write_outputs(output_dir, resolutions, missing, summary)
-    _echo_json(shard_ids)
+    _echo_json(prepared.shard_ids)
 
 
 @group.command()
@@ -406,6 +370,7 @@ def run(
     from eval_runner.contracts import FLEET_SERIES_DAYS
     from eval_runner.fleet.local import run_shard_process, run_shards, shard_command
     from eval_runner.fleet.merge import run_merge
+    from eval_runner.fleet.plan import run_plan
 
     runtime: Runtime = ctx.obj
     if not local:
@@ -418,7 +383,7 @@ def run(
     snap = _snapshot(runtime, run_id, moment, batch_size, series_days or FLEET_SERIES_DAYS, settings)
     timings["snapshot_seconds"] = time.perf_counter() - tick
     tick = time.perf_counter()
-    the_plan = _plan(runtime, run_id, mode, shards or workers, settings)
+    the_plan = run_plan(run_id, _mode(mode), store=runtime.store(), n_shards=shards or workers, configuration=settings)
     reports = []
     if the_plan.configuration is not None and the_plan.configuration.apply:
         reports.append(run_shard_process(shard_command(run_id, None, verbose=verbose)))
@@ -433,7 +398,13 @@ def run(
 @group.command()
 @_RUN_ID
 @click.option("--apply", is_flag=True, help="Really PUT the previous parameters (default: dry run, a count).")
-@click.option("--canary", default=10, show_default=True, type=click.IntRange(min=1), help="Devices restored first.")
+@click.option(
+    "--canary",
+    default=DEFAULT_ROLLBACK_CANARY,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Devices restored first.",
+)
 @click.option("--max-error-rate", default=DEFAULT_MAX_ERROR_RATE, show_default=True, type=click.FloatRange(0, 1))
 @click.option("--min-writes", default=DEFAULT_MIN_WRITES, show_default=True, type=click.IntRange(min=1))
 @click.pass_obj

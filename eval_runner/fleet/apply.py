@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -29,11 +31,6 @@ from eval_runner.storage import ObjectStore
 
 if TYPE_CHECKING:
     from eval_runner.sources.shards import VersionedParameters
-
-# The error-rate halt of configuration writes (a rollout's shards and a rollback): above this share of
-# failed writes, once at least DEFAULT_MIN_WRITES were attempted (one failure of one write is 100 %).
-DEFAULT_MAX_ERROR_RATE = 0.05
-DEFAULT_MIN_WRITES = 20
 
 
 def error_rate_halts(attempted: int, failed: int, *, max_error_rate: float, min_writes: int) -> bool:
@@ -53,6 +50,10 @@ class ParameterClient(Protocol):
     ) -> VersionedParameters:
         """Replace the parameters (idempotent per key)."""
         ...
+
+
+# Opens one client per task (a shard's batches, a rollback): the caller owns its connections' lifetime.
+ClientFactory = Callable[[], AbstractAsyncContextManager[ParameterClient]]
 
 
 @dataclass(frozen=True)

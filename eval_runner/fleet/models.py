@@ -18,6 +18,13 @@ Mode = Literal["fleet", "fleet-q10-distributions", "configuration"]
 MODES: tuple[Mode, ...] = ("fleet", "fleet-q10-distributions", "configuration")
 Chemistry = Literal["alkaline", "lithium"]
 
+# The error-rate halt of configuration writes (a rollout's shards and a rollback): above this share of
+# failed writes, once at least DEFAULT_MIN_WRITES were attempted (one failure of one write is 100 %).
+DEFAULT_MAX_ERROR_RATE = 0.05
+DEFAULT_MIN_WRITES = 20
+# Devices a rollback restores first; the rest only if they all succeed.
+DEFAULT_ROLLBACK_CANARY = 10
+
 
 class SnapshotBatch(RecordPart):
     """One batch of the snapshot: its devices and the hashes of its input objects."""
@@ -56,9 +63,9 @@ class ConfigurationSettings(RecordPart):
     """How a configuration run behaves; fixed in the plan so every shard and every retry agrees."""
 
     apply: bool = False
-    max_error_rate: float = Field(default=0.05, ge=0, le=1)
+    max_error_rate: float = Field(default=DEFAULT_MAX_ERROR_RATE, ge=0, le=1)
     # Below this many attempted writes a rate says nothing (one failure of one write is 100 %).
-    min_writes: int = Field(default=20, ge=1)
+    min_writes: int = Field(default=DEFAULT_MIN_WRITES, ge=1)
     canary_batch: int = Field(default=0, ge=0)
     targets: dict[Chemistry, ParameterTarget]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from eval_runner import keys
 from eval_runner.errors import ConfigError, DataError
 from eval_runner.fleet.models import (
@@ -22,6 +24,49 @@ DEFAULT_TARGETS: dict[str, ParameterTarget] = {
     "alkaline": ParameterTarget(nominal_capacity_mah=2600.0, cutoff_mv=2300),
     "lithium": ParameterTarget(nominal_capacity_mah=3000.0, cutoff_mv=2300),
 }
+
+
+def configuration_settings(
+    mode: str,
+    *,
+    apply: bool,
+    max_error_rate: float,
+    min_writes: int,
+    canary_batch: int,
+    targets_json: str | None = None,
+    targets_name: str = "targets",
+) -> ConfigurationSettings | None:
+    """The configuration settings of a run's options (None for the prediction modes).
+
+    Checked before any source is read, so a typo in --apply or --targets costs no snapshot.
+    ``targets_json`` is the --targets file's text, {chemistry: {nominal_capacity_mah, cutoff_mv}}.
+    """
+    if mode != "configuration":
+        if apply or targets_json is not None:
+            raise ConfigError(f"--apply and --targets only apply to mode configuration, not {mode!r}")
+        return None
+    chosen: dict[str, ParameterTarget] = dict(DEFAULT_TARGETS)
+    if targets_json is not None:
+        try:
+            raw = json.loads(targets_json)
+            chosen = {str(k): ParameterTarget.model_validate(v) for k, v in raw.items()}
+        except (ValueError, AttributeError) as error:
+            raise ConfigError(
+                f"--targets {targets_name!r}: expected JSON "
+                f"{{chemistry: {{nominal_capacity_mah, cutoff_mv}}}} ({error})"
+            ) from error
+    try:
+        return ConfigurationSettings.model_validate(
+            {
+                "apply": apply,
+                "max_error_rate": max_error_rate,
+                "min_writes": min_writes,
+                "canary_batch": canary_batch,
+                "targets": chosen,
+            }
+        )
+    except ValueError as error:
+        raise ConfigError(f"configuration settings are invalid: {error}") from error
 
 
 def check_canary(configuration: ConfigurationSettings, n_batches: int) -> None:

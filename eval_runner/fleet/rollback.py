@@ -11,28 +11,23 @@ applies once ``min_writes`` writes were attempted.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import polars as pl
 
 from eval_runner import keys
 from eval_runner.errors import DataError
-from eval_runner.fleet.apply import (
+from eval_runner.fleet.apply import ClientFactory, apply_batch, error_rate_halts
+from eval_runner.fleet.models import (
     DEFAULT_MAX_ERROR_RATE,
     DEFAULT_MIN_WRITES,
-    ParameterClient,
-    apply_batch,
-    error_rate_halts,
+    DEFAULT_ROLLBACK_CANARY,
+    ParameterTarget,
 )
-from eval_runner.fleet.models import ParameterTarget
 from eval_runner.fleet.modes import CONFIG_ROW_SCHEMA, failed_devices, idempotency_key
 from eval_runner.fleet.report import refresh_report
 from eval_runner.parquet import frame_to_parquet
 from eval_runner.storage import ObjectStore
-
-ClientFactory = Callable[[], AbstractAsyncContextManager[ParameterClient]]
 
 
 def rollback_id(run_id: str) -> str:
@@ -73,7 +68,7 @@ def run_rollback(
     store: ObjectStore,
     client_factory: ClientFactory,
     apply: bool,
-    canary: int = 10,
+    canary: int = DEFAULT_ROLLBACK_CANARY,
     chunk: int = 250,
     max_error_rate: float = DEFAULT_MAX_ERROR_RATE,
     min_writes: int = DEFAULT_MIN_WRITES,

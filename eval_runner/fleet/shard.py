@@ -13,7 +13,6 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from eval_runner import keys
 from eval_runner.concurrency import in_order
 from eval_runner.contracts import LIBRARY_SAMPLE_COLUMNS
 from eval_runner.errors import ConfigError, DataError
-from eval_runner.fleet.apply import ParameterClient, apply_batch, error_rate_halts
+from eval_runner.fleet.apply import ClientFactory, apply_batch, error_rate_halts
 from eval_runner.fleet.models import (
     ConfigurationSettings,
     DoneMarker,
@@ -41,8 +40,6 @@ from eval_runner.parquet import frame_to_parquet, parquet_to_frame
 from eval_runner.storage import ObjectStore, put_record
 
 log = logging.getLogger(__name__)
-
-ClientFactory = Callable[[], AbstractAsyncContextManager[ParameterClient]]
 
 
 @dataclass

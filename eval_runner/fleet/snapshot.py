@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -101,10 +102,9 @@ def run_snapshot(
     """
     if as_of.tzinfo is None:
         raise ConfigError(f"fleet snapshot: as_of {as_of.isoformat()} needs a time zone (use UTC)")
-    manifest_key = keys.fleet_snapshot_manifest_key(run_id)
-    if store.exists(manifest_key):
-        log.info("snapshot of run %s is complete already; reusing it", run_id)
-        return SnapshotManifest.from_json_bytes(store.get_bytes(manifest_key), name=manifest_key)
+    complete = complete_snapshot(store, run_id)
+    if complete is not None:
+        return complete
     assigned = assign_batches(pl.Series("device_id", source.device_ids(), dtype=pl.String()), batch_size)
     if check_batches is not None:  # e.g. the canary batch: refused before any per-device read
         check_batches(assigned.get_column("batch").n_unique())
@@ -152,5 +152,54 @@ def run_snapshot(
         devices_sha256=devices_sha,
         batches=tuple(batches),
     )
-    put_record(store, manifest_key, manifest)
+    put_record(store, keys.fleet_snapshot_manifest_key(run_id), manifest)
     return manifest
+
+
+def complete_snapshot(store: ObjectStore, run_id: str) -> SnapshotManifest | None:
+    """The run's snapshot if its manifest exists (written last, so the snapshot is complete), else None."""
+    manifest_key = keys.fleet_snapshot_manifest_key(run_id)
+    if not store.exists(manifest_key):
+        return None
+    log.info("snapshot of run %s is complete already; reusing it", run_id)
+    return SnapshotManifest.from_json_bytes(store.get_bytes(manifest_key), name=manifest_key)
+
+
+def snapshot_sources(
+    run_id: str,
+    as_of: datetime,
+    *,
+    store: ObjectStore,
+    open_source: Callable[[], AbstractContextManager[FleetSource]],
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    series_days: int = FLEET_SERIES_DAYS,
+    check_batches: Callable[[int], None] | None = None,
+) -> SnapshotManifest:
+    """``run_snapshot`` from sources opened only when the run has no complete snapshot.
+
+    A retried step whose snapshot is complete connects to nothing (the database and the shards may be
+    the reason it was retried).
+    """
+    complete = complete_snapshot(store, run_id)
+    if complete is not None:
+        return complete
+    with open_source() as source:
+        return run_snapshot(
+            run_id,
+            as_of,
+            store=store,
+            source=source,
+            batch_size=batch_size,
+            series_days=series_days,
+            check_batches=check_batches,
+        )
+
+
+def snapshot_summary(run_id: str, manifest: SnapshotManifest) -> dict[str, object]:
+    """What `fleet snapshot` prints, and the part of the prepare step's summary about the snapshot."""
+    return {
+        "run_id": run_id,
+        "as_of": manifest.as_of,
+        "devices": manifest.n_devices,
+        "batches": len(manifest.batches),
+    }

@@ -11,9 +11,9 @@ import pytest
 
 from eval_runner import keys
 from eval_runner.errors import DataError, TransientError
-from eval_runner.fleet.apply import DEFAULT_MAX_ERROR_RATE, DEFAULT_MIN_WRITES, ParameterClient, error_rate_halts
+from eval_runner.fleet.apply import ParameterClient, error_rate_halts
 from eval_runner.fleet.merge import run_merge
-from eval_runner.fleet.models import ConfigurationSettings
+from eval_runner.fleet.models import DEFAULT_MAX_ERROR_RATE, DEFAULT_MIN_WRITES, ConfigurationSettings
 from eval_runner.fleet.modes import attempt_key
 from eval_runner.fleet.plan import DEFAULT_TARGETS, run_plan
 from eval_runner.fleet.rollback import run_rollback
