@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import click
 
 from eval_runner.contracts import SCHEMA_VERSION
-from eval_runner.dataset.build import READ_AHEAD, build_month, publish, require_data, require_month_over
+from eval_runner.dataset.build import READ_AHEAD, BuildParams, build_summary, run_build
 from eval_runner.dataset.reader import load_dataset, published_schema_versions
-from eval_runner.keys import Month, dataset_manifest_key, extract_prefix
+from eval_runner.keys import Month
 from eval_runner.settings import ShardSettings
-from eval_runner.sources.analytics import PostgresAnalytics
-from eval_runner.sources.extract import ShardExtract, StoreCheckpoint, fetch_month
+from eval_runner.sources.analytics import AnalyticsSource, PostgresAnalytics
+from eval_runner.sources.extract import ShardCheckpoint, ShardExtract, fetch_month
 from eval_runner.sources.shards import ShardClient
 
 if TYPE_CHECKING:  # cli imports this module at load time; importing cli here would be a cycle
@@ -28,7 +29,7 @@ def group() -> None:
 
 
 async def _fetch(
-    settings: ShardSettings, month: Month, checkpoint: StoreCheckpoint, refetch: bool
+    settings: ShardSettings, month: Month, checkpoint: ShardCheckpoint, refetch: bool
 ) -> list[ShardExtract]:
     async with ShardClient.from_settings(settings) as client:
         return await fetch_month(client, month, checkpoint, refetch=refetch)
@@ -52,25 +53,21 @@ def build(runtime: Runtime, month_text: str, refetch: bool, allow_unfinished_mon
     published, unless allowed explicitly.
     """
     month = Month.parse(month_text)
-    if not allow_unfinished_month:
-        require_month_over(month, datetime.now(UTC).date())
-    store = runtime.store()
-    shard_settings = runtime.shard_settings()
-    checkpoint = StoreCheckpoint(store, extract_prefix(month))
-    extracts = asyncio.run(_fetch(shard_settings, month, checkpoint, refetch))
-    with PostgresAnalytics.connect(runtime.postgres_settings(), connections=READ_AHEAD) as analytics:
-        built = build_month(month, analytics=analytics, extracts=extracts)
-    if not allow_no_data:
-        require_data(built, month)
-    manifest = publish(store, built)
-    summary = {
-        "manifest": dataset_manifest_key(month, manifest.schema_version),
-        "schema_version": manifest.schema_version,
-        "content_hash": manifest.content_hash,
-        "rows": {name: entry.rows for name, entry in manifest.files.items()},
-        "seconds": {name: round(value, 3) for name, value in built.seconds.items()},
-    }
-    click.echo(json.dumps(summary, indent=2, sort_keys=True))
+    params = BuildParams(
+        month=month,
+        today=datetime.now(UTC).date(),
+        allow_unfinished_month=allow_unfinished_month,
+        allow_no_data=allow_no_data,
+    )
+
+    def fetch_extracts(checkpoint: ShardCheckpoint) -> list[ShardExtract]:
+        return asyncio.run(_fetch(runtime.shard_settings(), month, checkpoint, refetch))
+
+    def open_analytics() -> AbstractContextManager[AnalyticsSource]:
+        return PostgresAnalytics.connect(runtime.postgres_settings(), connections=READ_AHEAD)
+
+    built = run_build(params, store=runtime.store(), fetch_extracts=fetch_extracts, open_analytics=open_analytics)
+    click.echo(json.dumps(build_summary(month, built), indent=2, sort_keys=True))
 
 
 @group.command(name="show")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date
 
@@ -24,9 +25,9 @@ from eval_runner.dataset.shape import (
 )
 from eval_runner.errors import ConfigError, DataError
 from eval_runner.hashing import sha256_chunks
-from eval_runner.keys import Month
+from eval_runner.keys import Month, dataset_manifest_key, extract_prefix
 from eval_runner.sources.analytics import SENSOR_LOG_SCHEMA, VALVE_MOVEMENT_SCHEMA, AnalyticsSource
-from eval_runner.sources.extract import ShardExtract
+from eval_runner.sources.extract import ShardCheckpoint, ShardExtract, StoreCheckpoint
 from eval_runner.storage import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -182,3 +183,49 @@ def publish(store: ObjectStore, built: BuiltMonth) -> DatasetManifest:
     """Publish a built month (files, verify, manifest last) and return its manifest."""
     publish_dataset(store, built.objects, built.manifest)
     return built.manifest
+
+
+@dataclass(frozen=True)
+class BuildParams:
+    """What `dataset build` is asked: the month, today's date (UTC) and the explicit allowances."""
+
+    month: Month
+    today: date
+    allow_unfinished_month: bool = False
+    allow_no_data: bool = False
+
+
+def run_build(
+    params: BuildParams,
+    *,
+    store: ObjectStore,
+    fetch_extracts: Callable[[ShardCheckpoint], Sequence[ShardExtract]],
+    open_analytics: Callable[[], AbstractContextManager[AnalyticsSource]],
+) -> BuiltMonth:
+    """Build a month and publish it; refused (nothing published) when unfinished or empty unless allowed.
+
+    ``fetch_extracts`` reads every API shard, reusing the records the checkpoint holds (unless told to
+    refetch); the analytics database is opened only once the shards are in.
+    """
+    month = params.month
+    if not params.allow_unfinished_month:
+        require_month_over(month, params.today)
+    extracts = fetch_extracts(StoreCheckpoint(store, extract_prefix(month)))
+    with open_analytics() as analytics:
+        built = build_month(month, analytics=analytics, extracts=extracts)
+    if not params.allow_no_data:
+        require_data(built, month)
+    publish(store, built)
+    return built
+
+
+def build_summary(month: Month, built: BuiltMonth) -> dict[str, object]:
+    """What `dataset build` prints: where the manifest is, its content hash, rows and phase times."""
+    manifest = built.manifest
+    return {
+        "manifest": dataset_manifest_key(month, manifest.schema_version),
+        "schema_version": manifest.schema_version,
+        "content_hash": manifest.content_hash,
+        "rows": {name: entry.rows for name, entry in manifest.files.items()},
+        "seconds": {name: round(value, 3) for name, value in built.seconds.items()},
+    }
