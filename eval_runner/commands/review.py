@@ -16,7 +16,7 @@ from eval_runner.dataset.reader import load_dataset
 from eval_runner.errors import ConfigError, DataError
 from eval_runner.hashing import sha256_bytes
 from eval_runner.keys import Month, review_csv_key
-from eval_runner.review.manifest import parse_review_csv
+from eval_runner.review.manifest import parse_review_csv, validate_review_csv
 from eval_runner.review.reader import (
     approved_months_from,
     load_review,
@@ -85,15 +85,14 @@ def validate(runtime: Runtime, month_text: str, path: Path | None, revision: int
         unmentioned = review.unmentioned
     else:
         data = _read_local(path)
-        decisions = parse_review_csv(data, sample_ids=ids, name=str(path))
-        approved = sum(decisions.values())
+        decisions = validate_review_csv(data, sample_ids=ids, name=str(path))
         summary = {
             "review": str(path),
             "review_hash": sha256_bytes(data),
-            "approved": approved,
-            "rejected": len(decisions) - approved,
+            "approved": len(decisions.approved),
+            "rejected": len(decisions.rejected),
         }
-        unmentioned = len(ids) - len(decisions)
+        unmentioned = decisions.unmentioned
     summary |= {"month": str(month), "dataset_hash": loaded.content_hash, "unmentioned": unmentioned}
     click.echo(json.dumps(summary, indent=2, sort_keys=True))
     if unmentioned:

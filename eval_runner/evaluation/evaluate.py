@@ -124,7 +124,7 @@ def run(params: EvaluateParams, *, store: ObjectStore, tracker: Tracker, predict
             engines=installed_engines(),
             dataset_hash=loaded.content_hash,
             manifest_sha256=sha256_bytes(loaded.manifest.to_json_bytes()),
-            review_csv_sha256=review.review_csv_sha256,
+            review_csv_sha256=review.review_hash,
             n_dataset_samples=dataset.height,
             n_approved=approved.height,
             n_approved_without_truth=approved.height - with_truth.height,

@@ -17,8 +17,9 @@ import streamlit as st
 from eval_runner.dataset.reader import LoadedDataset, load_dataset
 from eval_runner.errors import FleetEvalError
 from eval_runner.keys import DATASETS_PREFIX, Month, month_of_manifest_key
+from eval_runner.review.manifest import Review
 from eval_runner.review.plots import sample_figure
-from eval_runner.review.reader import LoadedReview, load_review, save_review
+from eval_runner.review.reader import load_review, save_review
 from eval_runner.review.session import (
     DECISION_FILTERS,
     SUGGESTION_FILTERS,
@@ -184,7 +185,7 @@ def _save(store: ObjectStore, loaded: LoadedDataset, decisions: dict[str, bool],
             st.error(f"Not saved: {error}")
             return
         st.session_state["last_saved"] = saved
-    saved_review: LoadedReview | None = st.session_state.get("last_saved")
+    saved_review: Review | None = st.session_state.get("last_saved")
     if saved_review is not None and saved_review.dataset_hash == loaded.content_hash:
         st.success(
             f"Revision {saved_review.revision} (review hash {saved_review.review_hash[:12]}) saved by "

@@ -67,12 +67,11 @@ class ReviewMeta(StoredRecord):
 
 
 @dataclass(frozen=True)
-class Review:
-    """A validated review of one dataset."""
+class ReviewDecisions:
+    """review.csv validated against its dataset: the samples it approves or rejects, and how many it omits."""
 
     decisions: Mapping[str, bool]
-    unmentioned: int  # dataset samples the manifest does not mention: not approved
-    meta: ReviewMeta | None = None
+    unmentioned: int  # dataset samples the file does not mention: not approved
 
     @property
     def approved(self) -> frozenset[str]:
@@ -83,6 +82,59 @@ class Review:
     def rejected(self) -> frozenset[str]:
         """Sample ids explicitly rejected."""
         return frozenset(s for s, use in self.decisions.items() if not use)
+
+
+@dataclass(frozen=True)
+class Review:
+    """A published review revision, valid for its dataset: review.json's record and review.csv's decisions.
+
+    The one review type readers get: review.json names the dataset and the review.csv bytes it vouches
+    for, and both were checked against each other and against the dataset when it was made.
+    """
+
+    meta: ReviewMeta
+    decisions: ReviewDecisions
+    revision: int
+
+    @property
+    def month(self) -> str:
+        """The month reviewed, YYYY-MM."""
+        return self.meta.month
+
+    @property
+    def dataset_hash(self) -> str:
+        """The content hash of the dataset build the review applies to."""
+        return self.meta.dataset_hash
+
+    @property
+    def review_hash(self) -> str:
+        """The review's identity: sha256 of its review.csv (what evaluations are keyed by)."""
+        return self.meta.review_csv_sha256
+
+    @property
+    def reviewer(self) -> str:
+        """Who saved the review."""
+        return self.meta.reviewer
+
+    @property
+    def reviewed_at(self) -> datetime:
+        """When it was saved."""
+        return self.meta.reviewed_at
+
+    @property
+    def approved(self) -> frozenset[str]:
+        """Sample ids approved for use."""
+        return self.decisions.approved
+
+    @property
+    def rejected(self) -> frozenset[str]:
+        """Sample ids explicitly rejected."""
+        return self.decisions.rejected
+
+    @property
+    def unmentioned(self) -> int:
+        """Dataset samples the review does not mention: treated as not approved."""
+        return self.decisions.unmentioned
 
 
 def parse_review_csv(data: bytes, *, sample_ids: Collection[str], name: str = "review.csv") -> dict[str, bool]:
@@ -148,51 +200,53 @@ def parse_review_meta(data: bytes, *, name: str = "review.json") -> ReviewMeta:
         raise ReviewError(name, problems) from error
 
 
+def validate_review_csv(csv_data: bytes, *, sample_ids: Collection[str], name: str = "review.csv") -> ReviewDecisions:
+    """Validate a bare review.csv (a local file before it is submitted) against the dataset's sample ids."""
+    decisions = parse_review_csv(csv_data, sample_ids=sample_ids, name=name)
+    ids = sample_ids if isinstance(sample_ids, (set, frozenset)) else set(sample_ids)
+    return ReviewDecisions(decisions=decisions, unmentioned=len(ids) - len(decisions))
+
+
 def validate_review(
     csv_data: bytes,
-    meta_data: bytes | None,
+    meta_data: bytes,
     *,
+    revision: int,
     month: str,
     dataset_hash: str,
     sample_ids: Collection[str],
     csv_name: str = "review.csv",
     meta_name: str = "review.json",
 ) -> Review:
-    """Validate a review against the dataset it must apply to.
-
-    ``meta_data`` None validates a bare review.csv (a local file before it is submitted).
-    """
-    meta = None
-    if meta_data is not None:
-        meta = parse_review_meta(meta_data, name=meta_name)
-        problems = []
-        if meta.dataset_hash != dataset_hash:
-            problems.append(
-                Problem(
-                    _line_of(meta_data, "dataset_hash"),
-                    f"written for dataset hash {meta.dataset_hash}, but the dataset of {month} has {dataset_hash}",
-                )
+    """Validate a published review revision (review.csv and its review.json) against its dataset."""
+    meta = parse_review_meta(meta_data, name=meta_name)
+    problems = []
+    if meta.dataset_hash != dataset_hash:
+        problems.append(
+            Problem(
+                _line_of(meta_data, "dataset_hash"),
+                f"written for dataset hash {meta.dataset_hash}, but the dataset of {month} has {dataset_hash}",
             )
-        if meta.month != month:
-            problems.append(Problem(_line_of(meta_data, "month"), f"month is {meta.month}, expected {month}"))
-        actual = sha256_bytes(csv_data)
-        if meta.review_csv_sha256 != actual:
-            problems.append(
-                Problem(
-                    _line_of(meta_data, "review_csv_sha256"),
-                    f"names review.csv sha256 {meta.review_csv_sha256}, but {csv_name} has {actual} "
-                    "(review.csv changed after it was saved, or the save did not finish)",
-                )
+        )
+    if meta.month != month:
+        problems.append(Problem(_line_of(meta_data, "month"), f"month is {meta.month}, expected {month}"))
+    actual = sha256_bytes(csv_data)
+    if meta.review_csv_sha256 != actual:
+        problems.append(
+            Problem(
+                _line_of(meta_data, "review_csv_sha256"),
+                f"names review.csv sha256 {meta.review_csv_sha256}, but {csv_name} has {actual} "
+                "(review.csv changed after it was saved, or the save did not finish)",
             )
-        if problems:
-            raise ReviewError(meta_name, problems)
-    decisions = parse_review_csv(csv_data, sample_ids=sample_ids, name=csv_name)
-    ids = sample_ids if isinstance(sample_ids, (set, frozenset)) else set(sample_ids)
-    return Review(decisions=decisions, unmentioned=len(ids) - len(decisions), meta=meta)
+        )
+    if problems:
+        raise ReviewError(meta_name, problems)
+    decisions = validate_review_csv(csv_data, sample_ids=sample_ids, name=csv_name)
+    return Review(meta=meta, decisions=decisions, revision=revision)
 
 
 def build_meta(
-    *, month: str, reviewer: str, reviewed_at: datetime, dataset_hash: str, csv_data: bytes, review: Review
+    *, month: str, reviewer: str, reviewed_at: datetime, dataset_hash: str, csv_data: bytes, review: ReviewDecisions
 ) -> ReviewMeta:
     """Build the review.json that vouches for ``csv_data``."""
     return ReviewMeta(

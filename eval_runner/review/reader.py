@@ -30,29 +30,9 @@ from eval_runner.review.manifest import (
     parse_review_meta,
     render_review_csv,
     validate_review,
+    validate_review_csv,
 )
 from eval_runner.storage import ContentConflictError, ObjectStore
-
-
-@dataclass(frozen=True)
-class LoadedReview:
-    """What evaluation needs from a review: the approved samples and how much was left unreviewed."""
-
-    month: str
-    revision: int
-    dataset_hash: str
-    approved: frozenset[str]
-    rejected: frozenset[str]
-    unmentioned: int  # samples of the dataset the review does not mention: treated as not approved
-    reviewer: str
-    reviewed_at: datetime
-    review_csv_sha256: str
-
-    @property
-    def review_hash(self) -> str:
-        """The review's identity: sha256 of its review.csv (what evaluations are keyed by)."""
-        return self.review_csv_sha256
-
 
 # How many revision numbers one save tries before it gives up: each lost try means another save of
 # the same month won a revision number in the meantime.
@@ -98,7 +78,7 @@ def load_review(
     *,
     sample_ids: Collection[str] | None = None,
     revision: int | None = None,
-) -> LoadedReview:
+) -> Review:
     """Load a revision of the month's review (default: the current one) and validate it against the dataset.
 
     ``sample_ids`` (the dataset's) saves re-reading dataset.parquet when the caller has it loaded.
@@ -109,18 +89,16 @@ def load_review(
     if not store.exists(json_key):
         raise DataError(f"review of {month}: revision {number} ({json_key!r}) does not exist")
     ids = frozenset(sample_ids) if sample_ids is not None else _sample_ids(store, month, dataset_hash)
-    review = validate_review(
+    return validate_review(
         store.get_bytes(csv_key),
         store.get_bytes(json_key),
+        revision=number,
         month=str(month),
         dataset_hash=dataset_hash,
         sample_ids=ids,
         csv_name=csv_key,
         meta_name=json_key,
     )
-    if review.meta is None:  # cannot happen: validate_review parses the meta it is given
-        raise DataError(f"{json_key}: review metadata missing")
-    return _loaded(review, review.meta, number)
 
 
 def load_review_meta(store: ObjectStore, month: Month, revision: int) -> ReviewMeta:
@@ -146,7 +124,7 @@ def save_review(
     reviewed_at: datetime,
     dataset_hash: str,
     sample_ids: Collection[str],
-) -> LoadedReview:
+) -> Review:
     """Validate ``decisions`` fully, then publish them as the month's next review revision.
 
     Nothing is written unless the whole review is valid, and nothing is ever replaced: a revision is
@@ -157,14 +135,14 @@ def save_review(
     if not reviewer.strip():
         raise DataError(f"review of {month}: the reviewer's name is empty")
     csv_data = render_review_csv(decisions)
-    review: Review = validate_review(csv_data, None, month=str(month), dataset_hash=dataset_hash, sample_ids=sample_ids)
+    validated = validate_review_csv(csv_data, sample_ids=sample_ids)
     meta = build_meta(
         month=str(month),
         reviewer=reviewer,
         reviewed_at=reviewed_at,
         dataset_hash=dataset_hash,
         csv_data=csv_data,
-        review=review,
+        review=validated,
     )
     for _ in range(_CLAIM_ATTEMPTS):
         number = max(_revision_files(store, month), default=LEGACY_REVISION) + 1
@@ -179,24 +157,10 @@ def save_review(
             store.put_bytes(review_json_key(month, number), meta.to_json_bytes())
         except ContentConflictError:
             continue  # another save claimed this revision first; ours becomes the next one
-        return _loaded(review, meta, number)
+        return Review(meta=meta, decisions=validated, revision=number)
     raise TransientError(
         f"review of {month}: {_CLAIM_ATTEMPTS} revision numbers in a row were taken by concurrent saves; "
         "nothing of this save is the current review, save again"
-    )
-
-
-def _loaded(review: Review, meta: ReviewMeta, revision: int) -> LoadedReview:
-    return LoadedReview(
-        month=meta.month,
-        revision=revision,
-        dataset_hash=meta.dataset_hash,
-        approved=review.approved,
-        rejected=review.rejected,
-        unmentioned=review.unmentioned,
-        reviewer=meta.reviewer,
-        reviewed_at=meta.reviewed_at,
-        review_csv_sha256=meta.review_csv_sha256,
     )
 
 

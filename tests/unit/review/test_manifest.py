@@ -13,6 +13,7 @@ from eval_runner.review.manifest import (
     parse_review_csv,
     render_review_csv,
     validate_review,
+    validate_review_csv,
 )
 
 IDS = frozenset({"a/2026-04", "b/2026-04", "c/2026-04"})
@@ -21,7 +22,7 @@ HASH = "1" * 64
 
 def test_bom_crlf_and_any_case_are_accepted_and_unmentioned_are_counted() -> None:
     data = "\ufeffsample_id,use_for_training\r\na/2026-04,TRUE\r\nb/2026-04,False\r\n".encode()
-    review = validate_review(data, None, month="2026-04", dataset_hash=HASH, sample_ids=IDS)
+    review = validate_review_csv(data, sample_ids=IDS)
     assert review.approved == {"a/2026-04"}
     assert review.rejected == {"b/2026-04"}
     assert review.unmentioned == 1
@@ -62,7 +63,7 @@ def test_all_problems_are_reported_at_once() -> None:
 
 
 def _meta(csv_data: bytes, dataset_hash: str) -> bytes:
-    review = validate_review(csv_data, None, month="2026-04", dataset_hash=dataset_hash, sample_ids=IDS)
+    review = validate_review_csv(csv_data, sample_ids=IDS)
     meta = build_meta(
         month="2026-04",
         reviewer="ana",
@@ -78,7 +79,7 @@ def test_review_for_another_dataset_hash_names_the_json_line() -> None:
     csv_data = render_review_csv({"a/2026-04": True})
     meta = _meta(csv_data, "2" * 64)
     with pytest.raises(ReviewError) as caught:
-        validate_review(csv_data, meta, month="2026-04", dataset_hash=HASH, sample_ids=IDS)
+        validate_review(csv_data, meta, revision=1, month="2026-04", dataset_hash=HASH, sample_ids=IDS)
     line = next(n for n, text in enumerate(meta.decode().splitlines(), 1) if '"dataset_hash"' in text)
     assert f"review.json line {line}: written for dataset hash {'2' * 64}" in str(caught.value)
 
@@ -88,14 +89,14 @@ def test_csv_changed_after_saving_is_detected() -> None:
     meta = _meta(csv_data, HASH)
     changed = render_review_csv({"a/2026-04": False})
     with pytest.raises(ReviewError, match=r"review\.csv changed after it was saved"):
-        validate_review(changed, meta, month="2026-04", dataset_hash=HASH, sample_ids=IDS)
-    review = validate_review(csv_data, meta, month="2026-04", dataset_hash=HASH, sample_ids=IDS)
-    assert review.meta is not None and review.meta.review_csv_sha256 == sha256_bytes(csv_data)
+        validate_review(changed, meta, revision=1, month="2026-04", dataset_hash=HASH, sample_ids=IDS)
+    review = validate_review(csv_data, meta, revision=1, month="2026-04", dataset_hash=HASH, sample_ids=IDS)
+    assert review.review_hash == sha256_bytes(csv_data) and review.revision == 1
 
 
 def test_bad_json_fields_are_reported() -> None:
     with pytest.raises(ReviewError, match="reviewer"):
-        validate_review(b"", b'{"month": "2026-04"}', month="2026-04", dataset_hash=HASH, sample_ids=IDS)
+        validate_review(b"", b'{"month": "2026-04"}', revision=1, month="2026-04", dataset_hash=HASH, sample_ids=IDS)
 
 
 def test_render_is_canonical() -> None:
@@ -116,5 +117,5 @@ def test_review_json_errors_always_name_a_line() -> None:
     broken = b'{\n  "month": "2026-04",\n  "reviewer": \n'
     for data, line in ((bad_bytes, 3), (broken, 4)):
         with pytest.raises(ReviewError) as caught:
-            validate_review(b"", data, month="2026-04", dataset_hash=HASH, sample_ids=IDS)
+            validate_review(b"", data, revision=1, month="2026-04", dataset_hash=HASH, sample_ids=IDS)
         assert [p.line for p in caught.value.problems] == [line], str(caught.value)

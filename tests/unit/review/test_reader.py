@@ -8,8 +8,8 @@ import pytest
 
 from eval_runner.errors import DataError
 from eval_runner.keys import LEGACY_REVISION, review_csv_key, review_json_key
-from eval_runner.review.manifest import ReviewError
-from eval_runner.review.reader import LoadedReview, load_review, review_revisions, save_review
+from eval_runner.review.manifest import Review, ReviewError
+from eval_runner.review.reader import load_review, review_revisions, save_review
 from tests.fakes import MemoryObjectStore
 from tests.fixtures.dataset import MONTH, SAMPLE_IDS, publish_tiny
 
@@ -90,7 +90,7 @@ def test_missing_review_is_a_data_error(tiny_month: tuple[MemoryObjectStore, str
         load_review(store, MONTH, digest)
 
 
-def _save(store: MemoryObjectStore, digest: str, decisions: dict[str, bool], reviewer: str) -> LoadedReview:
+def _save(store: MemoryObjectStore, digest: str, decisions: dict[str, bool], reviewer: str) -> Review:
     return save_review(store, MONTH, decisions, reviewer=reviewer, reviewed_at=WHEN, dataset_hash=digest,
                        sample_ids=SAMPLE_IDS)  # fmt: skip
 
