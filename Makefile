@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 export FLEET_EVAL_CACHE ?= /var/cache/fleet-eval
 
-.PHONY: help setup test test-fast lint format services bench
+.PHONY: help setup test test-tools test-fast lint format services bench
 
 # .venv and the machine's packages: `make setup` makes them, and every target that runs the venv's tools
 # depends on this stamp, so `make demo` or `make test` on a fresh machine sets it up first (and a changed
@@ -24,9 +24,14 @@ setup: ## Install system packages, local service binaries and the Python environ
 	@touch $(SETUP_STAMP)
 
 test-fast: $(SETUP_STAMP) ## Everything that needs no cluster: unit, integration (real local services), workflows, chart
-	PYTEST=$(PYTEST) bash scripts/pytest-tier.sh -m "not e2e"
+	PYTEST=$(PYTEST) bash scripts/pytest-tier.sh -m "not e2e" --durations=15
 
-test: test-fast test-e2e ## The whole test suite: test-fast, then the cluster tiers (builds the cluster if needed)
+# The tools chart and workflow tests call (helm, the argo CLI, Flux's CRDs), built before the fast tiers so
+# that `make test` on a fresh machine skips none of those tests; the cluster build needs them anyway.
+test-tools: helm ## Build helm, the argo CLI and Flux's CRDs into the machine cache (once)
+	bash scripts/build/components.sh argo flux
+
+test: test-tools test-fast test-e2e ## The whole test suite: test-fast, then the cluster tiers (builds the cluster if needed)
 	@echo "make test: all tiers passed"
 
 # Every tracked shell script: *.sh, and files without the suffix whose shebang names sh or bash.
