@@ -1,21 +1,24 @@
 """Data contracts between the field sources, the dataset, the library versions and the fleet steps.
 
-These are the shapes several parts agree on; change them here first, then everywhere that reads them.
-Real sources and the simulator serve exactly these shapes (see docs/contracts.md for the HTTP API).
+These are the shapes several parts agree on. The spec files in contracts/ (SQL, JSON Schema, Arrow) are
+their source of truth: change a spec file first, then this module (tests/unit/core/test_contract_specs.py
+compares the two) and the simulator (which has its own copy, tested against the same files). Runtime code
+never reads the spec files: images carry this module, not the checkout.
 """
 
 from __future__ import annotations
 
+import re
 import zlib
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from eval_runner.stored import RecordPart
 
-N_SHARDS = 5
+N_SHARDS = 5  # contracts/shard-api/ownership.json
 SCHEMA_VERSION = 1  # extractor schema version: datasets of different versions are not comparable
 
 
@@ -24,7 +27,7 @@ def shard_of(device_id: str, n_shards: int = N_SHARDS) -> int:
     return zlib.crc32(device_id.encode()) % n_shards
 
 
-# ---- analytics database (PostgreSQL) -------------------------------------------------------------
+# ---- analytics database (PostgreSQL): contracts/analytics.sql ------------------------------------
 # Hourly sensor rows; an hour with no row is an hour the device was offline. Counters are cumulative
 # since the battery was installed and reset to 0 at a battery swap (as devices really do).
 ANALYTICS_DDL = """
@@ -49,14 +52,39 @@ CREATE TABLE IF NOT EXISTS valve_movements (
 """
 
 
-# ---- API shards (HTTP JSON) ----------------------------------------------------------------------
+# ---- API shards (HTTP JSON): contracts/shard-api/*.schema.json ---------------------------------------
+# pydantic's lax mode would take "2600" or true for a number and a naive time, a date or a Unix number for
+# a timestamp; the JSON Schemas take none of these, and a reader that is laxer than the spec hides a
+# server's contract bug. These types make the models accept what the schemas accept.
+_RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})")
+
+
+def _json_number(value: object) -> object:
+    if isinstance(value, bool | str):  # bool is an int to Python, never a number to JSON
+        raise ValueError(f"expected a JSON number, found {value!r}")
+    return value
+
+
+def _rfc3339(value: object) -> object:
+    if isinstance(value, datetime):  # built in Python rather than parsed: AwareDatetime still checks its offset
+        return value
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError(f"expected an RFC 3339 date-time with an offset, found {value!r}")
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_json_number)]
+Integer = Annotated[int, BeforeValidator(_json_number)]  # 2400.0 passes, as for JSON Schema's "integer"
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+
+
 # Records parts: a shard extract stores them as the API returned them.
 class DeviceRecord(RecordPart):
     """GET /v1/devices: one device."""
 
     device_id: str
     site_id: str
-    installed_at: datetime
+    installed_at: Timestamp
 
 
 class CapacityTest(RecordPart):
@@ -64,16 +92,16 @@ class CapacityTest(RecordPart):
 
     test_id: str
     device_id: str
-    tested_at: datetime
-    remaining_mah: float = Field(ge=0)
-    remaining_runtime_days: float = Field(ge=0)
+    tested_at: Timestamp
+    remaining_mah: Number = Field(ge=0)
+    remaining_runtime_days: Number = Field(ge=0)
 
 
 class VersionEvent(RecordPart):
     """GET /v1/version-history: a component version taking effect on a device."""
 
     device_id: str
-    effective_at: datetime
+    effective_at: Timestamp
     component: Literal["hardware", "firmware", "software"]
     version: str
 
@@ -83,9 +111,9 @@ class BatteryParameters(RecordPart):
 
     device_id: str
     chemistry: Literal["alkaline", "lithium"]
-    nominal_capacity_mah: float = Field(gt=0)
-    cutoff_mv: int = Field(gt=0)
-    installed_at: datetime  # when the current pack went in (a swap moves it)
+    nominal_capacity_mah: Number = Field(gt=0)
+    cutoff_mv: Integer = Field(gt=0)
+    installed_at: Timestamp  # when the current pack went in (a swap moves it)
 
 
 class Page(BaseModel):
@@ -97,7 +125,7 @@ class Page(BaseModel):
     next_page_token: str | None = None
 
 
-# ---- the monthly dataset and the library input ----------------------------------------------------
+# ---- the monthly dataset and the library input: contracts/dataset.arrow.json ------------------------
 # dataset.parquet: one row per sample (device-month). A sample is "predict at as_of", with as_of the
 # capacity test's time (the truth); devices without a test in the month are samples with null truth,
 # flagged `missing_capacity_test`, so reviewers see them and evaluation skips them.

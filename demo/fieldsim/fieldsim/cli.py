@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 
 import click
 
-from eval_runner.parquet import frame_to_parquet
 from fieldsim.fleet import Fleet, SimConfig
+from fieldsim.parquet import frame_to_parquet
 from fieldsim.simulate import simulate
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from eval_runner.contracts import DATASET_SCHEMA, LIBRARY_SAMPLE_COLUMNS, SERIES_SCHEMA
+from fieldsim.contracts import DATASET_SCHEMA, LIBRARY_SAMPLE_COLUMNS, SERIES_SCHEMA
 from fieldsim.fleet import UTC_US, Fleet
 
 WINDOW_DAYS = 30  # SERIES_SCHEMA: the 30 days up to as_of

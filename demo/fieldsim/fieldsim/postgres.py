@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import psycopg
 
-from eval_runner.contracts import ANALYTICS_DDL
+from fieldsim.contracts import ANALYTICS_DDL
 from fieldsim.fleet import Fleet
 
 _BATCH_ROWS = 200_000  # bounded CSV buffers, whatever the fleet size

@@ -1,5 +1,7 @@
 """The five API shard services as ASGI apps (starlette), implementing docs/contracts.md exactly.
 
+Bodies follow contracts/shard-api/*.schema.json (checked by tests/unit/fieldsim/test_contract_specs.py).
+
 Each shard owns the devices with ``shard_of(device_id) == shard``. State lives in a ``ShardState`` the
 caller keeps, so tests can set faults and read counters in-process; the same is reachable over HTTP at
 ``/_sim/faults`` and ``/_sim/stats`` (``?per_device=true`` adds the PUTs applied to each device; not part of
@@ -16,23 +18,22 @@ import socket
 import struct
 import threading
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date
+from datetime import date
 from typing import Any
 
 import polars as pl
-from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from eval_runner.contracts import N_SHARDS, BatteryParameters, shard_of
+from fieldsim.contracts import N_SHARDS, battery_parameters, shard_of
 from fieldsim.fleet import Fleet
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
-_RFC3339 = "%Y-%m-%dT%H:%M:%S%.6fZ"
+_RFC3339 = "%Y-%m-%dT%H:%M:%S%.6fZ"  # polars strftime; the same text as fieldsim.contracts.STORED_TIME
 
 
 @dataclass(frozen=True)
@@ -237,12 +238,11 @@ def build_app(state: ShardState) -> FaultLayer:
         if not if_match:
             return _error(428, "precondition_required", "PUT needs If-Match with the ETag from a GET")
         try:
-            payload = await request.json()
-            new = BatteryParameters.model_validate(payload)
-        except (ValueError, ValidationError) as exc:
+            stored = battery_parameters(await request.json())
+        except ValueError as exc:  # json.JSONDecodeError is one too
             return _error(422, "invalid_body", f"body is not BatteryParameters: {exc}")
-        if new.device_id != device_id:
-            return _error(422, "invalid_body", f"body device_id {new.device_id!r} differs from {device_id!r}")
+        if stored["device_id"] != device_id:
+            return _error(422, "invalid_body", f"body device_id {stored['device_id']!r} differs from {device_id!r}")
         with state.lock:
             current = state.parameters[device_id]
             if if_match != _etag(current):
@@ -250,8 +250,6 @@ def build_app(state: ShardState) -> FaultLayer:
                     412, "precondition_failed", f"ETag {if_match} is stale", {"ETag": _etag(current)}
                 )
             else:
-                stored = new.model_dump(mode="json")
-                stored["installed_at"] = new.installed_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
                 state.parameters[device_id] = stored
                 state.puts_applied += 1
                 state.applied_by_device[device_id] = state.applied_by_device.get(device_id, 0) + 1

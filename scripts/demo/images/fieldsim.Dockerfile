@@ -1,5 +1,6 @@
 # The field simulator (demo/fieldsim) on the core runner image, which already holds everything it imports
-# (eval_runner, numpy, polars, psycopg, starlette, uvicorn): the package goes on the path as it is.
+# (click, numpy, polars, pyarrow, psycopg, starlette, uvicorn; never eval_runner): the package goes on the
+# path as it is, its own contract definitions included (fieldsim/contracts.py; the spec files stay out).
 ARG CORE_IMAGE
 FROM ${CORE_IMAGE}
 USER 0

@@ -7,6 +7,7 @@ import pytest
 from fieldsim.shards import Faults
 
 from eval_runner.contracts import BatteryParameters, CapacityTest, DeviceRecord, VersionEvent, shard_of
+from tests import contract_specs as spec
 from tests.fixtures.fieldsim import FieldSources
 
 
@@ -31,6 +32,10 @@ def _all(client: httpx.Client, url: str, params: dict[str, str] | None = None) -
         page = client.get(url, params=query)
         page.raise_for_status()
         body = page.json()
+        # Over real HTTP too, each page and each item is what contracts/shard-api says.
+        assert spec.is_valid("page", body), body
+        name = spec.LIST_ENDPOINTS[httpx.URL(url).path]
+        assert all(spec.is_valid(name, item) for item in body["items"]), body
         items.extend(body["items"])
         if body["next_page_token"] is None:
             return items

@@ -6,7 +6,7 @@ import polars as pl
 from click.testing import CliRunner
 from fieldsim.cli import main
 
-from eval_runner.contracts import DATASET_SCHEMA
+from tests import contract_specs as spec
 
 
 def test_generate_writes_sources_truth_and_oracle(tmp_path: Path) -> None:
@@ -17,7 +17,7 @@ def test_generate_writes_sources_truth_and_oracle(tmp_path: Path) -> None:
     assert "sensor_logs.parquet" in names
     assert "oracle-dataset-2026-04.parquet" in names
     dataset = pl.read_parquet(tmp_path / "a" / "oracle-dataset-2026-04.parquet")
-    assert dict(dataset.schema) == DATASET_SCHEMA
+    assert dict(dataset.schema) == spec.polars_schema("samples")
     again = CliRunner().invoke(main, [*args, str(tmp_path / "b")])
     assert again.exit_code == 0
     for name in names:

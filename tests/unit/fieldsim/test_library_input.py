@@ -7,13 +7,13 @@ from fieldsim import Fleet
 from fieldsim.library_input import month_dataset, series_for, snapshot_input
 from polars.testing import assert_frame_equal
 
-from eval_runner.contracts import DATASET_SCHEMA, LIBRARY_SAMPLE_COLUMNS, SERIES_SCHEMA
+from tests import contract_specs as spec
 
 
 def test_month_dataset_has_contract_schemas(fieldsim_fleet: Fleet) -> None:
     dataset, series = month_dataset(fieldsim_fleet, "2026-04")
-    assert dict(dataset.schema) == DATASET_SCHEMA
-    assert dict(series.schema) == SERIES_SCHEMA
+    assert dict(dataset.schema) == spec.polars_schema("samples")
+    assert dict(series.schema) == spec.polars_schema("series")
     assert dataset.height == fieldsim_fleet.devices.height
     assert dataset["sample_id"].is_unique().all()
 
@@ -44,7 +44,7 @@ def test_series_covers_the_thirty_days_before_as_of(fieldsim_fleet: Fleet) -> No
 
 def test_snapshot_input_is_library_shaped(fieldsim_fleet: Fleet) -> None:
     samples, series = snapshot_input(fieldsim_fleet, datetime(2026, 5, 20, tzinfo=UTC), window_days=7)
-    assert tuple(samples.columns) == LIBRARY_SAMPLE_COLUMNS
+    assert dict(samples.schema) == spec.polars_schema("library_samples")
     assert samples.height == fieldsim_fleet.devices.height
     longest: int = series.group_by("sample_id").len()["len"].max()  # type: ignore[assignment]  # int column
     assert 150 < longest <= 7 * 24
