@@ -23,7 +23,7 @@ from typing import Any
 
 import polars as pl
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
@@ -239,6 +239,10 @@ def build_app(state: ShardState) -> FaultLayer:
             return _error(428, "precondition_required", "PUT needs If-Match with the ETag from a GET")
         try:
             stored = battery_parameters(await request.json())
+        except ClientDisconnect:
+            # The client gave up (its timeout) before its body arrived: nothing was applied and nothing
+            # is remembered under the key, so its retry is a first attempt. No one reads this reply.
+            return Response(status_code=499)
         except ValueError as exc:  # json.JSONDecodeError is one too
             return _error(422, "invalid_body", f"body is not BatteryParameters: {exc}")
         if stored["device_id"] != device_id:
