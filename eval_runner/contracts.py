@@ -14,12 +14,14 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 import polars as pl
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, model_validator
 
 from eval_runner.stored import RecordPart
 
 N_SHARDS = 5  # contracts/shard-api/ownership.json
-SCHEMA_VERSION = 1  # extractor schema version: datasets of different versions are not comparable
+# Extractor schema version: datasets of different versions are not comparable. 2: the runtime truth's
+# source and censoring (true_runtime_source, true_runtime_censored).
+SCHEMA_VERSION = 2
 
 
 def shard_of(device_id: str, n_shards: int = N_SHARDS) -> int:
@@ -76,6 +78,8 @@ def _rfc3339(value: object) -> object:
 Number = Annotated[float, BeforeValidator(_json_number)]
 Integer = Annotated[int, BeforeValidator(_json_number)]  # 2400.0 passes, as for JSON Schema's "integer"
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+RuntimeSource = Literal["observed", "estimated"]
+RUNTIME_SOURCES: tuple[RuntimeSource, ...] = ("observed", "estimated")
 
 
 # Records parts: a shard extract stores them as the API returned them.
@@ -95,6 +99,17 @@ class CapacityTest(RecordPart):
     tested_at: Timestamp
     remaining_mah: Number = Field(ge=0)
     remaining_runtime_days: Number = Field(ge=0)
+    # How the runtime is known: the day the pack ran out (observed), or the forward model's estimate for
+    # a pack still running when the record ends; censored: the estimate sits at the model's horizon, a
+    # lower bound rather than a value.
+    runtime_source: RuntimeSource
+    runtime_censored: StrictBool  # JSON true or false: "false" and 0 are refused, as the schema does
+
+    @model_validator(mode="after")
+    def _observed_is_a_value(self) -> CapacityTest:
+        if self.runtime_source == "observed" and self.runtime_censored:
+            raise ValueError(f"capacity test {self.test_id!r}: an observed runtime cannot be censored")
+        return self
 
 
 class VersionEvent(RecordPart):
@@ -144,6 +159,8 @@ DATASET_SCHEMA: dict[str, pl.DataType] = {
     "battery_installed_at": pl.Datetime("us", "UTC"),
     "true_capacity_mah": pl.Float64(),  # null when missing_capacity_test
     "true_runtime_days": pl.Float64(),
+    "true_runtime_source": pl.String(),  # RUNTIME_SOURCES: observed, or estimated (the pack still ran)
+    "true_runtime_censored": pl.Boolean(),  # the estimate is at the model's horizon: a lower bound
     # quality signals the review UI shows as suggestions
     "days_offline": pl.Float64(),
     "longest_gap_hours": pl.Int32(),

@@ -108,9 +108,13 @@ def month_of_manifest_key(key: str) -> Month | None:
     return None if found is None else found[0]
 
 
-def extract_prefix(month: Month) -> str:
-    """Folder of the per-shard records of a month's extraction (scratch state for reruns)."""
-    return f"capacity/extracts/{month.partition}/"
+def extract_prefix(month: Month, schema_version: int = SCHEMA_VERSION) -> str:
+    """Folder of the per-shard records of a month's extraction (scratch state for reruns).
+
+    Per schema version like the dataset: records an older extractor kept lack what this one reads.
+    """
+    folder = f"capacity/extracts/{month.partition}/"
+    return folder if schema_version == FIRST_SCHEMA_VERSION else f"{folder}schema={schema_version}/"
 
 
 def review_prefix(month: Month) -> str:

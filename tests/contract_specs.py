@@ -146,6 +146,8 @@ GOOD_BODIES: dict[str, list[dict[str, Any]]] = {
             "tested_at": "2026-04-30T11:48:00.000000Z",
             "remaining_mah": 2378.0,
             "remaining_runtime_days": 1322.609,
+            "runtime_source": "estimated",
+            "runtime_censored": False,
         },
         {
             "test_id": "t",
@@ -153,6 +155,17 @@ GOOD_BODIES: dict[str, list[dict[str, Any]]] = {
             "tested_at": "2026-04-30T11:48:00Z",
             "remaining_mah": 0,
             "remaining_runtime_days": 0,
+            "runtime_source": "observed",
+            "runtime_censored": False,
+        },
+        {
+            "test_id": "ct-dev-000011-202603",
+            "device_id": "dev-000011",
+            "tested_at": "2026-03-31T09:02:00Z",
+            "remaining_mah": 2561.2,
+            "remaining_runtime_days": 1500.0,
+            "runtime_source": "estimated",
+            "runtime_censored": True,
         },
     ],
     "version-event": [
@@ -184,7 +197,12 @@ GOOD_BODIES: dict[str, list[dict[str, Any]]] = {
 
 _BAD_VALUES: dict[str, dict[str, list[object]]] = {
     "device": {"device_id": [None, 5], "site_id": [None], "installed_at": [None]},
-    "capacity-test": {"remaining_mah": [-1.0, "2378", True, None], "remaining_runtime_days": [-0.5]},
+    "capacity-test": {
+        "remaining_mah": [-1.0, "2378", True, None],
+        "remaining_runtime_days": [-0.5],
+        "runtime_source": ["model", "Observed", None, 1],
+        "runtime_censored": ["false", 0, None],
+    },
     "version-event": {"component": ["library", None], "version": [1]},
     "battery-parameters": {
         "chemistry": ["nimh", None],
@@ -211,4 +229,6 @@ def bad_bodies(name: str) -> list[dict[str, Any]]:
         out += [{**good, _TIME_FIELDS[name]: value} for value in _BAD_TIMES]
     out += [{k: v for k, v in good.items() if k != key} for key in good if key != "next_page_token"]
     out.append({**good, "extra": 1})
+    if name == "capacity-test":  # an observed runtime is a value, never a lower bound
+        out.append({**good, "runtime_source": "observed", "runtime_censored": True})
     return out

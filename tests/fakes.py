@@ -313,6 +313,8 @@ class FakeShard:
                     "tested_at": "2026-04-20T10:00:00Z",
                     "remaining_mah": 1000.0,
                     "remaining_runtime_days": 100.0,
+                    "runtime_source": "estimated",
+                    "runtime_censored": False,
                 }
             ]
         elif path == "/v1/version-history":

@@ -28,6 +28,10 @@ HARDWARE_SHARE = (0.30, 0.60, 0.10)  # rev C is the 10% segment the calibration 
 FIRMWARE = ("1.4.2", "1.5.0", "1.6.1")
 FIRMWARE_SHARE = (0.30, 0.45, 0.25)
 TEST_SHARE = 0.75  # share of device-months with a capacity test (fieldsim's)
+# How a sample's runtime truth was obtained, as on fieldsim's demo fleet (2,000 x 3 months): 3 % of the
+# packs ran out within the record (observed), 0.8 % of the estimates sit at the model's horizon (censored).
+OBSERVED_SHARE = 0.03
+CENSORED_SHARE = 0.008
 
 
 def months_from(start: int, count: int) -> list[str]:
@@ -46,7 +50,8 @@ def paired_errors(
     """(candidate, baseline) error frames in ``metrics.with_errors``' columns that the gate reads.
 
     ``factor`` scales the candidate everywhere; ``factors`` overrides it where a column has a value,
-    e.g. ``{("hardware_revision", "C"): 1.24}`` or ``{("month", "2026-04"): 1.3}``.
+    e.g. ``{("hardware_revision", "C"): 1.24}``, ``{("month", "2026-04"): 1.3}`` or
+    ``{("true_runtime_source", "observed"): 0.5}``.
     """
     rng = np.random.default_rng(seed)
     hardware = rng.choice(np.array(HARDWARE), size=devices, p=HARDWARE_SHARE)
@@ -64,7 +69,7 @@ def paired_errors(
         rows["hardware_revision"] += hardware[tested].tolist()
         rows["firmware_version"] += firmware[tested].tolist()
         tested_devices.append(tested)
-    segments = pl.DataFrame(rows, schema=dict.fromkeys(rows, pl.String))
+    segments = _with_truth_basis(pl.DataFrame(rows, schema=dict.fromkeys(rows, pl.String)), seed)
     n = segments.height
     device = np.concatenate(tested_devices)
     shared = device_effect[device] + rng.normal(0.0, SAMPLE_SIGMA, n)
@@ -77,6 +82,17 @@ def paired_errors(
     for (column, value), override in (factors or {}).items():
         scale[(segments.get_column(column) == value).to_numpy()] = override
     return _errors(segments, candidate * scale), _errors(segments, baseline)
+
+
+def _with_truth_basis(segments: pl.DataFrame, seed: int) -> pl.DataFrame:
+    # A stream of its own, so the errors drawn for a seed are the same as before truth bases existed.
+    draw = np.random.default_rng([seed, 1]).random(segments.height)
+    observed = draw < OBSERVED_SHARE
+    censored = draw > 1.0 - CENSORED_SHARE
+    return segments.with_columns(
+        pl.Series("true_runtime_source", np.where(observed, "observed", "estimated")),
+        pl.Series("true_runtime_censored", censored),
+    )
 
 
 def _errors(segments: pl.DataFrame, runtime_abs: npt.NDArray[np.float64]) -> pl.DataFrame:

@@ -47,6 +47,8 @@ CAPACITY_TEST_SCHEMA: dict[str, pl.DataType] = {
     "tested_at": _UTC,
     "remaining_mah": pl.Float64(),
     "remaining_runtime_days": pl.Float64(),
+    "runtime_source": pl.String(),
+    "runtime_censored": pl.Boolean(),
 }
 # events.parquet (a file of the dataset, not a library input): version changes within each sample's
 # series window, so the review UI can mark firmware changes on the plots.
@@ -117,6 +119,8 @@ def records_to_frames(
                 "tested_at": [_utc(t.tested_at) for t in tests],
                 "remaining_mah": [t.remaining_mah for t in tests],
                 "remaining_runtime_days": [t.remaining_runtime_days for t in tests],
+                "runtime_source": [t.runtime_source for t in tests],
+                "runtime_censored": [t.runtime_censored for t in tests],
             },
             schema=CAPACITY_TEST_SCHEMA,
         ),
@@ -177,6 +181,8 @@ def samples_for_month(month: Month, devices: pl.DataFrame, tests: pl.DataFrame) 
             pl.col("installed_at").alias("device_installed_at"),
             pl.col("remaining_mah").alias("true_capacity_mah"),
             pl.col("remaining_runtime_days").alias("true_runtime_days"),
+            pl.col("runtime_source").alias("true_runtime_source"),
+            pl.col("runtime_censored").alias("true_runtime_censored"),
             pl.col("tested_at").is_null().alias("missing_capacity_test"),
         )
         .sort("sample_id")

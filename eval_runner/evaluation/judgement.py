@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from eval_runner.errors import DataError
 from eval_runner.evaluation.bootstrap import Change, Pool, paired_change, rng_for
-from eval_runner.evaluation.policy import GatePolicy
+from eval_runner.evaluation.policy import GatePolicy, TruthSelection
 
 Verdict = Literal["pass", "refuse", "hold"]
 Outcome = Literal["pass", "refuse", "hold", "skipped"]
@@ -59,6 +59,10 @@ class GateResult(BaseModel):
     reasons: list[str]  # what a person reads: the deciding findings first
     metric: str
     statistic: str
+    # The samples judged by how their runtime truth was obtained, and how many that left out. Decisions
+    # made before the choice existed judged every sample.
+    truth: TruthSelection = "all"
+    n_excluded_by_truth: int = 0
     n_samples: int
     n_devices: int
     n_missing_candidate: int
@@ -92,6 +96,22 @@ def pair(candidate: pl.DataFrame, baseline: pl.DataFrame, metric: str) -> pl.Dat
     return candidate.select(
         "sample_id", "device_id", "month", "hardware_revision", "firmware_version", error("candidate")
     ).join(baseline.select("sample_id", error("baseline")), on="sample_id", how="inner")
+
+
+def select_truth(errors: pl.DataFrame, truth: TruthSelection) -> pl.DataFrame:
+    """The samples whose runtime truth the policy judges on (``truth``: all, uncensored or observed)."""
+    if truth == "all":
+        return errors
+    if truth == "uncensored":
+        return errors.filter(~pl.col("true_runtime_censored"))
+    return errors.filter(pl.col("true_runtime_source") == "observed")
+
+
+def _truth_line(truth: TruthSelection, excluded: int, judged: int) -> str:
+    if truth == "all":
+        return f"truth: every sample judged ({judged}), observed, estimated and censored runtimes alike"
+    kept = "uncensored runtime truth" if truth == "uncensored" else "an observed runtime"
+    return f"truth: {judged} samples with {kept} judged; {excluded} left out by the policy's truth: {truth}"
 
 
 def _pool(frame: pl.DataFrame) -> Pool:
@@ -282,7 +302,10 @@ def judge(candidate: pl.DataFrame, baseline: pl.DataFrame, policy: GatePolicy) -
     A sample the candidate did not predict counts against the candidate (the missing caps); a sample the
     baseline did not predict cannot be compared and is left out of the pairs.
     """
-    paired = pair(candidate, baseline, policy.metric)
+    judged_candidate = select_truth(candidate, policy.truth)
+    excluded = candidate.height - judged_candidate.height
+    # Both evaluations ran on one dataset, so they share the truth columns: the baseline is cut the same way.
+    paired = pair(judged_candidate, select_truth(baseline, policy.truth), policy.metric)
     missing_c = paired.get_column("candidate").null_count()
     missing_b = paired.get_column("baseline").null_count()
     findings = _missing(paired, policy)
@@ -302,8 +325,9 @@ def judge(candidate: pl.DataFrame, baseline: pl.DataFrame, policy: GatePolicy) -
         findings += _segments(usable, policy)
         findings += _harm(usable, policy)
     verdict: Verdict = ("pass", "hold", "refuse")[max(_SEVERITY[f.outcome] for f in findings)]
+    reasons = [*_reasons(verdict, findings, policy), _truth_line(policy.truth, excluded, paired.height)]
     return GateResult(
-        verdict=verdict, reasons=_reasons(verdict, findings, policy), metric=policy.metric,
-        statistic=policy.statistic, n_samples=usable.height, n_devices=n_devices, n_missing_candidate=missing_c,
+        verdict=verdict, reasons=reasons, metric=policy.metric, statistic=policy.statistic, truth=policy.truth,
+        n_excluded_by_truth=excluded, n_samples=usable.height, n_devices=n_devices, n_missing_candidate=missing_c,
         n_missing_baseline=missing_b, findings=findings,
     )  # fmt: skip

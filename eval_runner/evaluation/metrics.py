@@ -7,13 +7,17 @@ from typing import Final
 import polars as pl
 from typing_extensions import TypedDict  # pydantic validates TypedDicts only from typing_extensions on 3.11
 
-from eval_runner.contracts import DATASET_SCHEMA, PREDICTION_SCHEMA
+from eval_runner.contracts import DATASET_SCHEMA, PREDICTION_SCHEMA, RUNTIME_SOURCES
 from eval_runner.errors import DataError
 
 TARGETS: Final = ("capacity", "runtime")
 KINDS: Final = ("abs", "rel")
 STATISTICS: Final = ("mean", "median", "p90", "p95")
 SEGMENT_COLUMNS: Final = ("hardware_revision", "firmware_version")
+# How a sample's runtime truth was obtained, as the summaries break it down: observed, estimated, or
+# censored (an estimate at the model's horizon, a lower bound: its error says little).
+RUNTIME_TRUTH: Final = "runtime_truth"
+RUNTIME_TRUTHS: Final = (*RUNTIME_SOURCES, "censored")
 ERROR_COLUMNS: Final = tuple(f"{target}_{kind}_error" for target in TARGETS for kind in KINDS)
 
 # What an evaluation publishes per sample (predictions.parquet): the truth and segments beside the
@@ -26,10 +30,13 @@ EVALUATED_SCHEMA: Final[dict[str, pl.DataType]] = {
     "firmware_version": pl.String(),
     "true_capacity_mah": pl.Float64(),
     "true_runtime_days": pl.Float64(),
+    "true_runtime_source": pl.String(),
+    "true_runtime_censored": pl.Boolean(),
     **{name: dtype for name, dtype in PREDICTION_SCHEMA.items() if name != "sample_id"},
 }
 
 _TRUTH = {"capacity": "true_capacity_mah", "runtime": "true_runtime_days"}
+_TRUTH_BASIS = ("true_runtime_source", "true_runtime_censored")
 _POINT = {"capacity": "capacity_mah_p50", "runtime": "runtime_days_p50"}
 _LOW = {"capacity": "capacity_mah_p10", "runtime": "runtime_days_p10"}
 _HIGH = {"capacity": "capacity_mah_p90", "runtime": "runtime_days_p90"}
@@ -52,13 +59,13 @@ def evaluated_frame(dataset: pl.DataFrame, predictions: pl.DataFrame) -> pl.Data
     """
     truth = dataset.select(
         pl.col(name).cast(DATASET_SCHEMA[name])
-        for name in ("sample_id", "month", "device_id", *SEGMENT_COLUMNS, *_TRUTH.values())
+        for name in ("sample_id", "month", "device_id", *SEGMENT_COLUMNS, *_TRUTH.values(), *_TRUTH_BASIS)
     )
     joined = predictions.join(truth, on="sample_id", how="left", maintain_order="left")
     orphans = joined.filter(pl.col("month").is_null()).get_column("sample_id")
     if orphans.len():
         raise DataError(f"{orphans.len()} predictions have no dataset sample, e.g. {orphans.head(3).to_list()}")
-    no_truth = joined.filter(pl.col("true_capacity_mah").is_null() | pl.col("true_runtime_days").is_null())
+    no_truth = joined.filter(pl.any_horizontal(pl.col(*_TRUTH.values(), *_TRUTH_BASIS).is_null()))
     if no_truth.height:
         raise DataError(
             f"{no_truth.height} evaluated samples have no capacity-test truth, "
@@ -117,17 +124,30 @@ def _clean(row: dict[str, object]) -> Metrics:
     return out
 
 
+def runtime_truth() -> pl.Expr:
+    """How each sample's runtime truth was obtained: its source, or "censored" for an estimate at the horizon."""
+    return (
+        pl.when(pl.col("true_runtime_censored"))
+        .then(pl.lit("censored"))
+        .otherwise(pl.col("true_runtime_source"))
+        .alias(RUNTIME_TRUTH)
+    )
+
+
 def summarise(errors: pl.DataFrame) -> Summary:
     """Metrics of a frame from ``with_errors``: ``{"overall": {...}, "segments": {column: {value: {...}}}}``.
 
     Each block has n_samples, n_predicted, mean/median/p90/p95 of every error column and the Q10-Q90
     coverage of capacity and runtime (null when the version gives no intervals). Quantiles use linear
-    interpolation, as numpy's default.
+    interpolation, as numpy's default. Besides the segment columns, ``runtime_truth`` reports the samples
+    whose runtime truth was observed, estimated and censored apart: an estimated truth carries the
+    forward model's error, and a censored one is only a lower bound.
     """
     overall = _clean(errors.select(_statistic_exprs()).row(0, named=True)) if errors.height else {}
     segments: dict[str, dict[str, Metrics]] = {}
-    for column in SEGMENT_COLUMNS:
-        grouped = errors.group_by(column).agg(_statistic_exprs()).sort(column, nulls_last=True)
+    with_truth = errors.with_columns(runtime_truth())
+    for column in (*SEGMENT_COLUMNS, RUNTIME_TRUTH):
+        grouped = with_truth.group_by(column).agg(_statistic_exprs()).sort(column, nulls_last=True)
         segments[column] = {str(row.pop(column)): _clean(row) for row in grouped.iter_rows(named=True)}
     return {"overall": overall, "segments": segments}
 

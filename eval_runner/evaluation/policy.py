@@ -18,6 +18,10 @@ ErrorMetric = Literal["capacity_abs_error", "capacity_rel_error", "runtime_abs_e
 Statistic = Literal["mean", "median", "p90", "p95"]
 SegmentColumn = Literal["hardware_revision", "firmware_version"]
 CellColumn = Literal["hardware_revision", "firmware_version", "month"]
+# Which samples' runtime truth the gate judges on: every one; all but the censored (an estimate at the
+# forward model's horizon is a lower bound, so an error against it means little); or only the observed
+# (packs that ran out within the record: a clean truth, but few samples and short runtimes only).
+TruthSelection = Literal["all", "uncensored", "observed"]
 
 
 class _Strict(BaseModel):
@@ -99,6 +103,7 @@ class GatePolicy(_Strict):
     description: str = ""
     metric: ErrorMetric = "runtime_abs_error"
     statistic: Statistic = "median"
+    truth: TruthSelection = "uncensored"
     primary: PrimaryRule = PrimaryRule()
     segments: SegmentRule = SegmentRule()
     harm_screen: HarmScreen = HarmScreen()

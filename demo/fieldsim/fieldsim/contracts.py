@@ -112,6 +112,8 @@ DATASET_SCHEMA: dict[str, pl.DataType] = {
     "battery_installed_at": pl.Datetime("us", "UTC"),
     "true_capacity_mah": pl.Float64(),
     "true_runtime_days": pl.Float64(),
+    "true_runtime_source": pl.String(),
+    "true_runtime_censored": pl.Boolean(),
     "days_offline": pl.Float64(),
     "longest_gap_hours": pl.Int32(),
     "firmware_changed_mid_month": pl.Boolean(),

@@ -86,8 +86,16 @@ def expected_daily(t: Traits, doy: F64) -> tuple[F64, F64]:
     return (floor + radio + motor + self_mah) / cap, travel
 
 
-def days_to_empty(t: Traits, doy0: F64, used: F64, horizon_days: int = 1500) -> F64:
-    """Days from day-of-year ``doy0`` until a pack with ``used`` fraction spent reaches its cut-off."""
+# How far the forward model looks: a pack that would last longer is reported at this many days, flagged
+# censored (the figure is a lower bound).
+RUNTIME_HORIZON_DAYS = 1500
+
+
+def days_to_empty(t: Traits, doy0: F64, used: F64, horizon_days: int = RUNTIME_HORIZON_DAYS) -> F64:
+    """Days from day-of-year ``doy0`` until a pack with ``used`` fraction spent reaches its cut-off.
+
+    A pack that would outlast ``horizon_days`` gets exactly ``horizon_days``.
+    """
     doy = doy0[:, None] + np.arange(horizon_days, dtype=np.float64)[None, :]
     rate, _ = expected_daily(t, doy)
     cum = np.cumsum(rate, axis=1)

@@ -110,6 +110,8 @@ class ChunkResult:
     installed_h: F64
     removed_h: F64
     died_h: F64
+    runtime_estimated: np.ndarray  # bool per device and pack: died_h is the forward model's, not seen
+    runtime_censored: np.ndarray  # bool: that estimate is at the model's horizon (a lower bound)
     pack_count: I64
     pack_mat: I64
     used_mat: F64
@@ -279,6 +281,8 @@ def _capacity_tests(cfg: SimConfig, c: ChunkResult) -> pl.DataFrame:
                     "tested_at": _times(cfg.data_start, at),
                     "remaining_mah": np.round(np.maximum(remaining, 0.0), 1),
                     "remaining_runtime_days": np.round(runtime, 3),
+                    "runtime_source": np.where(c.runtime_estimated[dev, pack], "estimated", "observed"),
+                    "runtime_censored": c.runtime_censored[dev, pack],
                 }
             )
         )
@@ -290,6 +294,8 @@ def _capacity_tests(cfg: SimConfig, c: ChunkResult) -> pl.DataFrame:
                 "tested_at": UTC_US,
                 "remaining_mah": pl.Float64,
                 "remaining_runtime_days": pl.Float64,
+                "runtime_source": pl.String,
+                "runtime_censored": pl.Boolean,
             }
         )
     return pl.concat(frames).sort("device_id", "tested_at")

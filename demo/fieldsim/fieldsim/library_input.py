@@ -113,6 +113,8 @@ def month_dataset(fleet: Fleet, month: str) -> tuple[pl.DataFrame, pl.DataFrame]
             pl.col("tested_at").fill_null(pl.lit(end, dtype=UTC_US)).alias("as_of"),
             pl.col("remaining_mah").alias("true_capacity_mah"),
             pl.col("remaining_runtime_days").alias("true_runtime_days"),
+            pl.col("runtime_source").alias("true_runtime_source"),
+            pl.col("runtime_censored").alias("true_runtime_censored"),
             pl.col("test_id").is_null().alias("missing_capacity_test"),
         )
     )

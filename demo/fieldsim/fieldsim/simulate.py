@@ -287,6 +287,11 @@ def _chunk(cfg: SimConfig, grid: _Grid, index: int, first: int, n: int) -> Chunk
     else:
         days_left = np.full(len(need_dev), np.nan)
     died_h[need_dev, need_pack] = leave_h + 24.0 * days_left
+    # Their runtime is the model's estimate, not a day anyone saw; at the horizon it is only a lower bound.
+    runtime_estimated = np.zeros((n, MAX_PACKS), dtype=bool)
+    runtime_estimated[need_dev, need_pack] = True
+    runtime_censored = np.zeros((n, MAX_PACKS), dtype=bool)
+    runtime_censored[need_dev, need_pack] = days_left >= daily.RUNTIME_HORIZON_DAYS
 
     return ChunkResult(
         first=first,
@@ -321,6 +326,8 @@ def _chunk(cfg: SimConfig, grid: _Grid, index: int, first: int, n: int) -> Chunk
         installed_h=installed_h,
         removed_h=removed_h,
         died_h=died_h,
+        runtime_estimated=runtime_estimated,
+        runtime_censored=runtime_censored,
         pack_count=pack_idx[:, -1] + 1,
         pack_mat=pack_idx,
         used_mat=used_mat,

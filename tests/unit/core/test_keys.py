@@ -2,6 +2,7 @@ from datetime import date
 
 import pytest
 
+from eval_runner.contracts import SCHEMA_VERSION
 from eval_runner.errors import ConfigError
 from eval_runner.keys import (
     LEGACY_REVISION,
@@ -12,6 +13,7 @@ from eval_runner.keys import (
     dataset_prefix,
     decision_key,
     evaluation_prefix,
+    extract_prefix,
     fleet_batch_done_key,
     fleet_batch_key,
     fleet_results_key,
@@ -26,7 +28,14 @@ def test_month_parses_and_spells_its_partition() -> None:
     month = Month.parse("2026-04")
     assert (month.year, month.month) == (2026, 4)
     assert str(month) == "2026-04"
-    assert dataset_prefix(month) == "capacity/datasets/year=2026/month=04/"
+    assert dataset_prefix(month, 1) == "capacity/datasets/year=2026/month=04/"
+
+
+def test_a_month_extract_is_kept_per_extractor_schema_version_like_its_dataset() -> None:
+    month = Month(2026, 4)
+    assert extract_prefix(month, 1) == "capacity/extracts/year=2026/month=04/"
+    assert extract_prefix(month, 2) == "capacity/extracts/year=2026/month=04/schema=2/"
+    assert extract_prefix(month) == extract_prefix(month, SCHEMA_VERSION)
 
 
 def test_each_extractor_schema_version_has_its_own_dataset_build() -> None:

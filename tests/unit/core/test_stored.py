@@ -171,7 +171,13 @@ def _extract() -> ShardExtract:
         ],
         capacity_tests=[
             CapacityTest(
-                test_id="t1", device_id="dev-a", tested_at=AT, remaining_mah=1000.5, remaining_runtime_days=100.0
+                test_id="t1",
+                device_id="dev-a",
+                tested_at=AT,
+                remaining_mah=1000.5,
+                remaining_runtime_days=100.0,
+                runtime_source="estimated",
+                runtime_censored=False,
             )
         ],
         version_events=[
@@ -223,10 +229,12 @@ NOT_A_VALID = sorted(set(RECORDS) - {"review meta"})
 GOLDEN = {
     "dataset manifest": "1c20503a038e790550813173d4f8637ad47a490c7d5bb9aba33219db8b6018fe",
     "evaluation record": "3c583ed72f73e3e87f6467498bdafc95aee5847ebeaee9526a9ea6b7b16ad68c",
-    # Changed once on purpose: the promotion gained replaces_generation (the champion of record's CAS).
-    "gate decision": "4024d3e9bfe3ff01e58b5a0ea18363586b8420c238927df82741e1d1a129b870",
+    # Changed on purpose: the promotion gained replaces_generation (the champion of record's CAS), then
+    # the result gained truth and n_excluded_by_truth (which runtime truths the gate judged).
+    "gate decision": "fb523178e39554cabdaa8757bfc0be57783a47cc881bb6f2a90e9a8f4c28e395",
     "review meta": "caa845b5ce0d9e9e8a33e6d27f51bf9c1dde9398549739e8a7f97a31e8bead91",
-    "shard extract": "6cec4e0091e422c2728e1737d6ab70214dd69f3f77b85499c08d6d7729260f3d",
+    # Changed on purpose: a capacity test says how its runtime is known (runtime_source, runtime_censored).
+    "shard extract": "70e6daf2af98aba7a9299b42838ba11f2431c53b3ab34a1fa2b085f202d6ca9e",
 }
 
 

@@ -23,8 +23,8 @@ from eval_runner.sources.analytics import SENSOR_LOG_SCHEMA, VALVE_MOVEMENT_SCHE
 SHARED = [
     "sample_id", "month", "device_id", "as_of", "hardware_revision", "firmware_version",
     "firmware_version_at_as_of", "software_changes", "firmware_changed_mid_month", "true_capacity_mah",
-    "true_runtime_days", "missing_capacity_test", "battery_chemistry", "nominal_capacity_mah", "cutoff_mv",
-    "battery_installed_at",
+    "true_runtime_days", "true_runtime_source", "true_runtime_censored", "missing_capacity_test",
+    "battery_chemistry", "nominal_capacity_mah", "cutoff_mv", "battery_installed_at",
 ]  # fmt: skip
 BATTERY = ["battery_chemistry", "nominal_capacity_mah", "battery_installed_at"]
 

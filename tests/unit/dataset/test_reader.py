@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from eval_runner.contracts import SCHEMA_VERSION
 from eval_runner.dataset.manifest import (
     DatasetManifest,
     IncomparableDatasetError,
@@ -21,6 +22,8 @@ from eval_runner.errors import DataError
 from eval_runner.keys import Month, dataset_file_key, dataset_manifest_key
 from tests.fakes import MemoryObjectStore
 from tests.fixtures.dataset import MONTH, publish_tiny, tiny_dataset
+
+NOW, NEXT = SCHEMA_VERSION, SCHEMA_VERSION + 1  # this extractor's schema version, and a pretended next one
 
 
 def test_published_month_loads_equal_to_what_was_built(tiny_month: tuple[MemoryObjectStore, str]) -> None:
@@ -56,9 +59,11 @@ def test_a_manifest_kept_as_another_versions_build_is_corrupt(tiny_month: tuple[
     store, _ = tiny_month
     key = dataset_manifest_key(MONTH)
     document = json.loads(store.objects[key])
-    document["schema_version"] = 2
+    document["schema_version"] = NEXT
     store.objects[key] = json.dumps(document).encode()
-    with pytest.raises(DataError, match=r"says extractor schema version 2, but it is kept as the build of version 1"):
+    with pytest.raises(
+        DataError, match=rf"says extractor schema version {NEXT}, but it is kept as the build of version {NOW}"
+    ):
         load_dataset(store, MONTH)
 
 
@@ -78,34 +83,37 @@ def _publish_tiny_build(store: MemoryObjectStore, schema_version: int, *, shift:
 def test_a_new_extractor_version_publishes_beside_the_old_build(tiny_month: tuple[MemoryObjectStore, str]) -> None:
     store, old_hash = tiny_month
     old_objects = {key: store.objects[key] for key in store.list("capacity/datasets/")}
-    new_hash = _publish_tiny_build(store, 2)
+    new_hash = _publish_tiny_build(store, NEXT)
     assert new_hash != old_hash
     assert all(store.objects[key] == data for key, data in old_objects.items())  # the old build is untouched
-    assert published_schema_versions(store, MONTH) == [1, 2]
-    assert dataset_manifest_key(MONTH, 2) == "capacity/datasets/year=2026/month=04/schema=2/manifest.json"
-    assert load_manifest(store, MONTH).content_hash == old_hash  # what the version-1 extractor reads
-    assert load_manifest(store, MONTH, schema_version=2).content_hash == new_hash
-    assert load_dataset(store, MONTH, schema_version=2).dataset["days_offline"].to_list() == (
+    assert published_schema_versions(store, MONTH) == [NOW, NEXT]
+    assert dataset_manifest_key(MONTH, NEXT) == f"capacity/datasets/year=2026/month=04/schema={NEXT}/manifest.json"
+    assert load_manifest(store, MONTH).content_hash == old_hash  # what this extractor reads
+    assert load_manifest(store, MONTH, schema_version=NEXT).content_hash == new_hash
+    assert load_dataset(store, MONTH, schema_version=NEXT).dataset["days_offline"].to_list() == (
         (tiny_dataset()[0]["days_offline"] + 1).to_list()
     )
-    assert {v: m.content_hash for v, m in dataset_builds(store, MONTH).items()} == {1: old_hash, 2: new_hash}
+    assert {v: m.content_hash for v, m in dataset_builds(store, MONTH).items()} == {NOW: old_hash, NEXT: new_hash}
 
 
 def test_a_month_without_a_build_of_this_version_is_incomparable(tiny_month: tuple[MemoryObjectStore, str]) -> None:
     store, _ = tiny_month
-    _publish_tiny_build(store, 2)
-    expected = r"dataset 2026-04 has builds of extractor schema version 1, 2 only; this eval_runner reads version 3"
+    _publish_tiny_build(store, NEXT)
+    expected = (
+        rf"dataset 2026-04 has builds of extractor schema version {NOW}, {NEXT} only; "
+        rf"this eval_runner reads version {NEXT + 1}"
+    )
     with pytest.raises(IncomparableDatasetError, match=expected + ": incomparable"):
-        load_dataset(store, MONTH, schema_version=3)
+        load_dataset(store, MONTH, schema_version=NEXT + 1)
 
 
 def test_a_build_of_the_same_version_with_other_content_is_refused(tiny_month: tuple[MemoryObjectStore, str]) -> None:
     store, _ = tiny_month
-    new_hash = _publish_tiny_build(store, 2)
+    new_hash = _publish_tiny_build(store, NEXT)
     before = list(store.writes)
-    with pytest.raises(DataError, match=rf"2026-04 \(extractor schema version 2\) is already published with "
+    with pytest.raises(DataError, match=rf"2026-04 \(extractor schema version {NEXT}\) is already published with "
                                         rf"content hash {new_hash}"):  # fmt: skip
-        _publish_tiny_build(store, 2, shift=2)
+        _publish_tiny_build(store, NEXT, shift=2)
     assert store.writes == before
 
 
@@ -113,9 +121,9 @@ def test_ensure_comparable_names_the_months() -> None:
     store = MemoryObjectStore()
     publish_tiny(store)
     manifest = DatasetManifest.from_json_bytes(store.objects[dataset_manifest_key(MONTH)], name="m")
-    other = manifest.model_copy(update={"month": "2026-03", "schema_version": 2})
+    other = manifest.model_copy(update={"month": "2026-03", "schema_version": NEXT})
     assert ensure_comparable([manifest, manifest]) == manifest.schema_version
-    with pytest.raises(IncomparableDatasetError, match="2026-03: v2, 2026-04: v1"):
+    with pytest.raises(IncomparableDatasetError, match=f"2026-03: v{NEXT}, 2026-04: v{NOW}"):
         ensure_comparable([manifest, other])
 
 

@@ -89,6 +89,8 @@ def _sources(*, extra_sensor_rows: int = 0) -> MonthSources:
                 "tested_at": [_utc(2026, 4, 2), AS_OF, _utc(2026, 5, 3)],
                 "remaining_mah": [1500.0, 1200.0, 1100.0],
                 "remaining_runtime_days": [200.0, 150.0, 140.0],
+                "runtime_source": ["estimated", "observed", "estimated"],
+                "runtime_censored": [False, False, True],
             },
             schema=CAPACITY_TEST_SCHEMA,
         ),
@@ -141,6 +143,7 @@ def test_samples_versions_and_signals() -> None:
     a, b = rows["a"], rows["b"]
     assert a["sample_id"] == "a/2026-04" and a["as_of"] == AS_OF
     assert (a["true_capacity_mah"], a["true_runtime_days"]) == (1200.0, 150.0)  # the month's last test
+    assert (a["true_runtime_source"], a["true_runtime_censored"]) == ("observed", False)  # and how it knows
     assert (a["hardware_revision"], a["firmware_version"], a["firmware_version_at_as_of"]) == (
         "B",
         "2.0",

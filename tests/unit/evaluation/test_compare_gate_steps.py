@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import polars as pl
 import pytest
 
+from eval_runner.contracts import SCHEMA_VERSION
 from eval_runner.dataset.manifest import SourceFingerprint
 from eval_runner.dataset.publish import encode_dataset, publish_dataset
 from eval_runner.dataset.reader import dataset_builds, load_dataset
@@ -292,12 +293,15 @@ def test_the_matrix_marks_stale_evaluations(gate_world: tuple[MemoryObjectStore,
     assert not any("stale" in april[v] for v in ("0.8.0", "0.9.0", "0.10.0"))
 
 
+NOW, NEXT = SCHEMA_VERSION, SCHEMA_VERSION + 1  # the extractor's version, and a pretended next one
+
+
 def _publish_may_by_extractor_v2(store: MemoryObjectStore) -> str:
     """May's build by a (pretended) next extractor schema version, other samples; return its content hash."""
     dataset, series = synthetic_month(MAY, N, seed=7)
     objects, manifest = encode_dataset(MAY, dataset, series, pl.DataFrame(schema=EVENTS_SCHEMA),
                                        sources={"analytics": SourceFingerprint(rows=N, sha256="0" * 64)},
-                                       suggestion_policy={"max_days_offline": 3.0}, schema_version=2)  # fmt: skip
+                                       suggestion_policy={"max_days_offline": 3.0}, schema_version=NEXT)  # fmt: skip
     publish_dataset(store, objects, manifest)
     return manifest.content_hash
 
@@ -315,20 +319,20 @@ def test_the_matrix_flags_evaluations_of_another_extractor_version_incomparable(
     v1_current = _current(store)
     v2_hash = _publish_may_by_extractor_v2(store)
     schemas = _dataset_schemas(store)
-    assert sorted(schemas.values()) == [1, 1, 2] and schemas[v2_hash] == 2
+    assert sorted(schemas.values()) == [NOW, NOW, NEXT] and schemas[v2_hash] == NEXT
     records = list_records(store)
-    # The version-1 extractor still sees every evaluation current: the old build is kept as it was.
-    as_v1 = evaluations_frame(records, v1_current, schemas, schema_version=1)
-    assert set(as_v1.get_column("status")) == {"current"} and set(as_v1.get_column("schema_version")) == {1}
-    # The version-2 extractor: every evaluation is of a version-1 build, so none may be compared with its own.
-    as_v2 = matrix(records, {"2026-04": None, "2026-05": None}, schemas, schema_version=2)
+    # This extractor still sees every evaluation current: the old build is kept as it was.
+    as_v1 = evaluations_frame(records, v1_current, schemas, schema_version=NOW)
+    assert set(as_v1.get_column("status")) == {"current"} and set(as_v1.get_column("schema_version")) == {NOW}
+    # The next extractor: every evaluation is of this version's build, so none may be compared with its own.
+    as_v2 = matrix(records, {"2026-04": None, "2026-05": None}, schemas, schema_version=NEXT)
     cells = [as_v2.get_column(version).to_list() for version in ("0.8.0", "0.9.0", "0.10.0")]
-    assert all(cell.startswith("incomparable (schema v1): ") for column in cells for cell in column), cells
-    # An evaluation of May's version-2 build is current; the old one stays in the cell, counted apart.
+    assert all(cell.startswith(f"incomparable (schema v{NOW}): ") for column in cells for cell in column), cells
+    # An evaluation of May's next-version build is current; the old one stays in the cell, counted apart.
     may_090 = next(r for r in records if (r.month, r.library_version) == ("2026-05", "0.9.0"))
     v2_review = "f" * 64
     on_v2 = may_090.model_copy(update={"dataset_hash": v2_hash, "review_csv_sha256": v2_review})
-    row = matrix([*records, on_v2], {"2026-05": (v2_hash, v2_review)}, schemas, schema_version=2).row(1, named=True)
+    row = matrix([*records, on_v2], {"2026-05": (v2_hash, v2_review)}, schemas, schema_version=NEXT).row(1, named=True)
     error = on_v2.metrics["overall"]["runtime_abs_error_median"]
     assert row["month"] == "2026-05" and isinstance(error, float)
     assert row["0.9.0"] == f"{round(error, 2)} d @{v2_hash[:8]}/ffffffff +1 incomparable"

@@ -113,10 +113,12 @@ def test_missing_predictions_are_capped_per_segment() -> None:
 
 def test_samples_the_baseline_did_not_predict_are_left_out_not_held_against_the_candidate() -> None:
     candidate, baseline = paired_errors(devices=2000, months=MONTHS, factor=0.6, seed=5)
-    baseline = _blank(baseline, pl.int_range(pl.len()) % 20 == 0, None)
+    blanked = pl.int_range(pl.len()) % 20 == 0
+    baseline = _blank(baseline, blanked, None)
     result = judge(candidate, baseline, FAST)
-    assert result.n_missing_baseline == (baseline.height + 19) // 20
-    assert result.n_samples == candidate.height - result.n_missing_baseline
+    judged = baseline.filter(~pl.col("true_runtime_censored"))  # the default policy's truth: uncensored
+    assert result.n_missing_baseline == judged.get_column("runtime_abs_error").null_count() > 0
+    assert result.n_samples == judged.height - result.n_missing_baseline
     assert result.verdict == "pass", result.reasons
 
 
@@ -196,3 +198,32 @@ def test_policy_errors_name_the_file_and_field() -> None:
         parse_policy("segments: {margin: -0.1}", name="p.yaml")
     with pytest.raises(ConfigError, match=r"p.yaml: harm_screen.cells: Value error, a cell names one or more distinct"):
         parse_policy("harm_screen: {cells: [[month, month]]}", name="p.yaml")
+
+
+def test_censored_runtimes_are_left_out_by_default_and_counted() -> None:
+    candidate, baseline = paired_errors(devices=2000, months=MONTHS, factor=0.6, seed=5)
+    censored = int(candidate.get_column("true_runtime_censored").sum())
+    assert censored > 0
+    result = judge(candidate, baseline, FAST)
+    assert (result.truth, result.n_excluded_by_truth) == ("uncensored", censored)
+    assert result.n_samples == candidate.height - censored
+    assert result.reasons[-1] == (
+        f"truth: {candidate.height - censored} samples with uncensored runtime truth judged; "
+        f"{censored} left out by the policy's truth: uncensored"
+    )
+    every = judge(candidate, baseline, FAST.model_copy(update={"truth": "all"}))
+    assert (every.n_samples, every.n_excluded_by_truth) == (candidate.height, 0)
+
+
+def test_a_policy_may_judge_observed_runtimes_only() -> None:
+    # Better where the pack's end was seen, worse on the estimates: which truth is judged decides.
+    factors = {("true_runtime_source", "observed"): 0.5}
+    candidate, baseline = paired_errors(devices=4000, months=MONTHS, factor=1.3, factors=factors, seed=5)
+    assert judge(candidate, baseline, FAST).of_rule("primary")[0].outcome == "refuse"
+    observed = judge(candidate, baseline, FAST.model_copy(update={"truth": "observed"}))
+    assert observed.n_samples == int((candidate.get_column("true_runtime_source") == "observed").sum())
+    (primary,) = observed.of_rule("primary")
+    assert primary.outcome != "refuse" and primary.change is not None and primary.change < -0.3, observed.reasons
+    assert parse_policy("truth: observed", name="p.yaml").truth == "observed"
+    with pytest.raises(ConfigError, match=r"p.yaml: truth: Input should be 'all', 'uncensored' or 'observed'"):
+        parse_policy("truth: estimated", name="p.yaml")

@@ -21,6 +21,8 @@ PRED_CAP = np.array([1100.0, 1700.0, 650.0, 1500.0, 40.0])
 TRUE_RUN = np.array([100.0, 200.0, 50.0, 150.0, 0.0])
 PRED_RUN = np.array([90.0, 260.0, 50.0, 120.0, 5.0])
 HW = ["B", "B", "C", "C", "C"]
+SOURCE = ["estimated", "observed", "estimated", "estimated", "observed"]
+CENSORED = [False, False, True, False, False]
 FW = ["2.1", "2.2", "2.1", "2.1", "2.2"]
 
 
@@ -35,6 +37,8 @@ def dataset() -> pl.DataFrame:
             "firmware_version": FW,
             "true_capacity_mah": TRUE_CAP,
             "true_runtime_days": TRUE_RUN,
+            "true_runtime_source": SOURCE,
+            "true_runtime_censored": CENSORED,
             "unrelated": [1, 2, 3, 4, 5],
         }
     )
@@ -89,6 +93,19 @@ def test_segment_metrics_equal_numpy() -> None:
     assert fw_22["capacity_abs_error_median"] == pytest.approx(np.median(np.abs(PRED_CAP - TRUE_CAP)[[1, 4]]))
     assert fw_22["n_samples"] == 2
     assert sorted(summary["segments"]["hardware_revision"]) == ["B", "C"]
+
+
+def test_observed_estimated_and_censored_runtime_truths_are_reported_apart() -> None:
+    summary = summarise(with_errors(evaluated_frame(dataset(), predictions())))
+    by_truth = summary["segments"]["runtime_truth"]
+    assert sorted(by_truth) == ["censored", "estimated", "observed"]
+    run_abs = np.abs(PRED_RUN - TRUE_RUN)
+    # d1 and d4 observed; d0 and d3 estimated; d2 estimated at the horizon, so censored and not "estimated".
+    expected = {"observed": run_abs[[1, 4]], "estimated": run_abs[[0, 3]], "censored": run_abs[[2]]}
+    for truth, errors in expected.items():
+        assert by_truth[truth]["n_samples"] == errors.size
+        assert by_truth[truth]["runtime_abs_error_median"] == pytest.approx(float(np.median(errors)))
+    assert "runtime_truth.censored.runtime_abs_error_median" in flatten_for_tracking(summary)
 
 
 def test_coverage_is_null_without_intervals_and_missing_predictions_are_counted() -> None:

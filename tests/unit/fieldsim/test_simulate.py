@@ -134,3 +134,22 @@ def test_field_mess_is_present(fieldsim_fleet: Fleet) -> None:
         (pl.col("component") == "firmware") & (pl.col("effective_at") >= fieldsim_fleet.config.data_start)
     )
     assert upgrades.height > 0
+
+
+def test_each_runtime_truth_says_how_it_is_known() -> None:
+    fleet = simulate(SimConfig.for_months(seed=7, devices=300, start="2026-03", months=3))
+    tests = fleet.capacity_tests
+    data_end = fleet.sensor_logs.get_column("ts").max()
+    ends = tests.with_columns(
+        (pl.col("tested_at") + pl.duration(seconds=pl.col("remaining_runtime_days") * 86400.0)).alias("ends_at")
+    )
+    observed = ends.filter(pl.col("runtime_source") == "observed")
+    censored = ends.filter(pl.col("runtime_censored"))
+    assert observed.height > 0 and censored.height > 0, tests.group_by("runtime_source", "runtime_censored").len()
+    # Observed: the pack ran out before the record ends, so someone saw the day.
+    assert observed.select((pl.col("ends_at") <= data_end).all()).item()
+    # Censored: an estimate (never an observation) that reached the model's horizon, a lower bound.
+    assert set(censored.get_column("runtime_source")) == {"estimated"}
+    assert censored.select((pl.col("remaining_runtime_days") >= daily.RUNTIME_HORIZON_DAYS).all()).item()
+    uncensored = ends.filter(~pl.col("runtime_censored") & (pl.col("runtime_source") == "estimated"))
+    assert uncensored.height > observed.height  # most packs outlive a few months of record

@@ -101,6 +101,8 @@ def _raw() -> MonthSources:
                 "tested_at": [AS_OF, AS_OF],
                 "remaining_mah": [1200.0, 2400.0],
                 "remaining_runtime_days": [150.0, 400.0],
+                "runtime_source": ["observed", "estimated"],
+                "runtime_censored": [False, False],
             },
             schema=CAPACITY_TEST_SCHEMA,
         ),
