@@ -32,9 +32,9 @@ RX_MAH = 0.0003
 # Degree-day model of heating activity, fitted on three winters of valve activity against one weather
 # station's record: outdoor mean temperature by day of year, daily swing, and the linear demand ramp
 # between two temperatures. Three winters are few, and the station is not where every valve is.
-OUTDOOR_MEAN_C, OUTDOOR_AMPLITUDE_C, OUTDOOR_COLDEST_DOY, OUTDOOR_SWING_C = 9.1, 10.1, 24.0, 2.6
-HEATING_FULL_BELOW_C, HEATING_OFF_ABOVE_C = 4.1, 16.2
-SUMMER_MODE_ABOVE_C = 13.6  # daily mean outdoor temperature that switches valves to summer mode
+OUTDOOR_MEAN_C, OUTDOOR_AMPLITUDE_C, OUTDOOR_COLDEST_DOY, OUTDOOR_SWING_C = 9.3, 9.8, 22.0, 2.8
+HEATING_FULL_BELOW_C, HEATING_OFF_ABOVE_C = 3.9, 15.9
+SUMMER_MODE_ABOVE_C = 13.8  # daily mean outdoor temperature that switches valves to summer mode
 TYPICAL_TRAVEL_PCT_PER_DAY = 340.0  # valve travel of a median valve in full heating
 EXERCISE_PCT_PER_DAY = 100.0 / 7.0  # weekly anti-lock run when the heating is off
 
