@@ -19,6 +19,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from eval_runner.cli import main
+from eval_runner.contracts import SCHEMA_VERSION
 from eval_runner.dataset.manifest import SourceFingerprint
 from eval_runner.dataset.publish import encode_dataset, publish_dataset
 from eval_runner.dataset.shape import EVENTS_SCHEMA
@@ -132,15 +133,15 @@ def test_evaluate_compare_gate_list_on_real_services(
     dataset, series = synthetic_month(Month(2026, 5), N, seed=9)
     objects, manifest = encode_dataset(Month(2026, 5), dataset, series, pl.DataFrame(schema=EVENTS_SCHEMA),
                                        sources={"analytics": SourceFingerprint(rows=N, sha256="0" * 64)},
-                                       suggestion_policy={}, schema_version=2)  # fmt: skip
+                                       suggestion_policy={}, schema_version=SCHEMA_VERSION + 1)  # fmt: skip
     publish_dataset(object_store, objects, manifest)
     assert main(["evaluations", "list", "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert len(rows) == 6 and {(row["status"], row["schema_version"]) for row in rows} == {("current", 1)}
+    assert len(rows) == 6 and {(row["status"], row["schema_version"]) for row in rows} == {("current", SCHEMA_VERSION)}
     assert main(["dataset", "show", "--month", "2026-05"]) == 0
     shown = capsys.readouterr()
     assert json.loads(shown.out)["content_hash"] == month_lineage(object_store, Month(2026, 5)).dataset_hash
-    assert "a build by extractor schema version 2 is kept too (incomparable)" in shown.err
+    assert f"a build by extractor schema version {SCHEMA_VERSION + 1} is kept too (incomparable)" in shown.err
 
     # ---- read back through MLflow's own client --------------------------------------------------------
     client = MlflowClient(tracking_uri=env.tracking_uri)
