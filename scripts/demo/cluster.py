@@ -157,7 +157,7 @@ def registry_digest(repository: str, tag: str) -> str:
                                      headers={"Accept": _MANIFEST_TYPES})  # fmt: skip
     try:
         with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310  (http to the local registry)
-            digest = answer.headers.get("Docker-Content-Digest", "")
+            digest = str(answer.headers.get("Docker-Content-Digest", ""))
     except urllib.error.HTTPError as error:
         raise RuntimeError(
             f"the cluster registry has no {repository}:{tag} ({error.code}); run make demo-images"
