@@ -12,7 +12,7 @@ test_configuration_faults.py does. Runs, in that order:
   request is still carried out), with the fault test's stall time and client timeout (printed).
 Every step is an `eval-runner fleet ...` process, as every step is a pod in fleet-rollout: the canary
 alone, then the plan's DEFAULT_SHARD_PODS shards all at once (the workflow's parallelism is above it),
-then the merge. In-process ``run_shard`` calls would share one interpreter lock between shards that in
+then the merge. In-process ``shard.run`` calls would share one interpreter lock between shards that in
 the cluster run in pods of their own, and would hide the start-up cost every pod pays.
 The client timeout is the same in every run, so the baseline differs from the faulted runs by the faults
 only. Each run counts, at the shards, the PUTs that changed each device: every device the run had to

@@ -33,9 +33,9 @@ sys.path[:] = [str(REPO), str(LIBRARY), *(p for p in sys.path if Path(p or ".").
 import importlib  # noqa: E402  (imports follow the path set-up above)
 
 from eval_runner.contracts import FLEET_SERIES_DAYS, LIBRARY_SAMPLE_COLUMNS  # noqa: E402
+from eval_runner.fleet import snapshot  # noqa: E402
 from eval_runner.fleet.local import ENTRY  # noqa: E402
 from eval_runner.fleet.shard import read_inputs  # noqa: E402
-from eval_runner.fleet.snapshot import run_snapshot  # noqa: E402
 from eval_runner.library import load_predictor  # noqa: E402
 from eval_runner.storage import S3ObjectStore  # noqa: E402
 from tests.fixtures.fleet import FleetFrameSource  # noqa: E402
@@ -79,7 +79,7 @@ def measure(s3: S3Server, n: int) -> dict[str, Any]:
     )
     simulate_s = time.perf_counter() - tick
     tick = time.perf_counter()
-    manifest = run_snapshot(run_id, AS_OF, store=store, source=FleetFrameSource(fleet))
+    manifest = snapshot.run(snapshot.SnapshotParams(run_id, AS_OF), store=store, source=FleetFrameSource(fleet))
     snapshot_s = time.perf_counter() - tick
     del fleet
 

@@ -32,8 +32,8 @@ sys.path[:] = [str(REPO), str(LIBRARY), *(p for p in sys.path if Path(p or ".").
 import importlib  # noqa: E402  (imports follow the path set-up above)
 
 from eval_runner.contracts import FLEET_SERIES_DAYS  # noqa: E402
+from eval_runner.fleet import snapshot  # noqa: E402
 from eval_runner.fleet.local import ENTRY  # noqa: E402
-from eval_runner.fleet.snapshot import run_snapshot  # noqa: E402
 from eval_runner.storage import S3ObjectStore  # noqa: E402
 from scripts.demo import cluster  # noqa: E402
 from scripts.demo.argo import ArgoServer  # noqa: E402
@@ -199,8 +199,8 @@ def main(argv: list[str]) -> int:
     )
     simulate_s = time.perf_counter() - tick
     tick = time.perf_counter()
-    run_snapshot(run_cluster_id, as_of, store=data, source=FleetFrameSource(fleet))
-    run_snapshot(run_local_id, as_of, store=scratch, source=FleetFrameSource(fleet))
+    snapshot.run(snapshot.SnapshotParams(run_cluster_id, as_of), store=data, source=FleetFrameSource(fleet))
+    snapshot.run(snapshot.SnapshotParams(run_local_id, as_of), store=scratch, source=FleetFrameSource(fleet))
     snapshot_s = time.perf_counter() - tick
     del fleet
     print(f"simulated in {simulate_s:.0f}s, two snapshots in {snapshot_s:.0f}s", flush=True)

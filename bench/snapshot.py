@@ -3,8 +3,8 @@
 For each fleet size: simulate the fleet (fieldsim, 7-day window), load it into a real local PostgreSQL,
 serve it as the five API shards from their own process (real shards are remote: they must not share
 this process's interpreter lock), then snapshot it twice into a real local S3 (versitygw):
-- the baseline: ``run_snapshot`` through the in-memory frame source (what bench/fleet.py measures);
-- live: ``run_snapshot`` through ``LiveFleetSource`` over HTTP and SQL, as `eval-runner fleet snapshot` does.
+- the baseline: ``snapshot.run`` through the in-memory frame source (what bench/fleet.py measures);
+- live: ``snapshot.run`` through ``LiveFleetSource`` over HTTP and SQL, as `eval-runner fleet snapshot` does.
 Both must write byte-identical batches (same samples and series hashes), so the figure is for the same work.
 Wall and CPU time are printed (CPU of this process, and of the shard process); the machine is shared.
 
@@ -37,9 +37,10 @@ sys.path[:] = [str(REPO), *(p for p in sys.path if Path(p or ".").resolve() != R
 import importlib  # noqa: E402  (imports follow the path set-up above)
 
 from eval_runner.contracts import FLEET_SERIES_DAYS  # noqa: E402
+from eval_runner.fleet import snapshot  # noqa: E402
 from eval_runner.fleet.live_source import LiveFleetSource  # noqa: E402
 from eval_runner.fleet.models import SnapshotManifest  # noqa: E402
-from eval_runner.fleet.snapshot import SNAPSHOT_WORKERS, run_snapshot  # noqa: E402
+from eval_runner.fleet.snapshot import SNAPSHOT_WORKERS  # noqa: E402
 from eval_runner.settings import PostgresSettings, ShardSettings  # noqa: E402
 from eval_runner.sources.analytics import PostgresAnalytics  # noqa: E402
 from eval_runner.storage import S3ObjectStore  # noqa: E402
@@ -106,7 +107,9 @@ def measure(
     load_s = time.perf_counter() - tick
 
     wall, cpu = time.perf_counter(), time.process_time()
-    baseline = run_snapshot(f"baseline-{n}", AS_OF, store=store, source=FleetFrameSource(fleet))
+    baseline = snapshot.run(
+        snapshot.SnapshotParams(f"baseline-{n}", AS_OF), store=store, source=FleetFrameSource(fleet)
+    )
     baseline_wall, baseline_cpu = time.perf_counter() - wall, time.process_time() - cpu
     del fleet
 
@@ -129,7 +132,9 @@ def measure(
             ):
                 if profiler is not None:
                     profiler.enable()
-                manifest = run_snapshot(f"live-{n}-w{workers}", AS_OF, store=store, source=source, workers=workers)
+                manifest = snapshot.run(
+                    snapshot.SnapshotParams(f"live-{n}-w{workers}", AS_OF), store=store, source=source, workers=workers
+                )
                 if profiler is not None:
                     profiler.disable()
                     profiler.dump_stats(f"snapshot-{n}.prof")

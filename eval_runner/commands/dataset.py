@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 import click
 
 from eval_runner.contracts import SCHEMA_VERSION
-from eval_runner.dataset.build import READ_AHEAD, BuildParams, build_summary, run_build
+from eval_runner.dataset import build as build_step
+from eval_runner.dataset.build import READ_AHEAD, BuildParams, build_summary
 from eval_runner.dataset.reader import load_dataset, published_schema_versions
 from eval_runner.keys import Month
 from eval_runner.settings import ShardSettings
@@ -66,7 +67,7 @@ def build(runtime: Runtime, month_text: str, refetch: bool, allow_unfinished_mon
     def open_analytics() -> AbstractContextManager[AnalyticsSource]:
         return PostgresAnalytics.connect(runtime.postgres_settings(), connections=READ_AHEAD)
 
-    built = run_build(params, store=runtime.store(), fetch_extracts=fetch_extracts, open_analytics=open_analytics)
+    built = build_step.run(params, store=runtime.store(), fetch_extracts=fetch_extracts, open_analytics=open_analytics)
     click.echo(json.dumps(build_summary(month, built), indent=2, sort_keys=True))
 
 

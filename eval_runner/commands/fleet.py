@@ -112,15 +112,12 @@ def _snapshot(
     settings: ConfigurationSettings | None = None,
 ) -> dict[str, object]:
     from eval_runner.fleet.plan import check_canary
-    from eval_runner.fleet.snapshot import snapshot_sources, snapshot_summary
+    from eval_runner.fleet.snapshot import SnapshotParams, snapshot_sources, snapshot_summary
 
     manifest = snapshot_sources(
-        run_id,
-        as_of,
+        SnapshotParams(run_id, as_of, batch_size=batch_size, series_days=series_days),
         store=runtime.store(),
         open_source=_live_source(runtime),
-        batch_size=batch_size,
-        series_days=series_days,
         check_batches=None if settings is None else (lambda n: check_canary(settings, n)),
     )
     return snapshot_summary(run_id, manifest)
@@ -194,10 +191,11 @@ def _mode(mode: str) -> Mode:
 @click.pass_obj
 def plan(runtime: Runtime, /, run_id: str, shards: int, mode: str, **config: Any) -> None:
     """Write plan.json and print the shard ids as a JSON list (for the workflow's fan-out)."""
-    from eval_runner.fleet.plan import run_plan
+    from eval_runner.fleet import plan as plan_step
 
     settings = _configuration(mode, **config)
-    the_plan = run_plan(run_id, _mode(mode), store=runtime.store(), n_shards=shards, configuration=settings)
+    params = plan_step.PlanParams(run_id, _mode(mode), n_shards=shards, configuration=settings)
+    the_plan = plan_step.run(params, store=runtime.store())
     _echo_json(sorted(the_plan.shards))
 
 
@@ -261,20 +259,11 @@ def prepare(
     """
     from eval_runner.commands.versions import LIBRARY_SOURCES, resolve_labels, write_outputs
     from eval_runner.contracts import FLEET_SERIES_DAYS
-    from eval_runner.fleet.prepare import PrepareParams, prepare_summary, run_prepare
+    from eval_runner.fleet import prepare as prepare_step
 
     started = time.monotonic()
-    params = PrepareParams(
-        run_id=run_id,
-        mode=_mode(mode),
-        as_of=_parse_as_of(as_of),
-        batch_size=batch_size,
-        series_days=series_days or FLEET_SERIES_DAYS,
-        n_shards=shards,
-        configuration=_configuration(mode, **config),  # before the label and the sources: options fail first
-        release_id=release_id,
-        gate_override_reason=gate_override_reason,
-    )
+    configuration = _configuration(mode, **config)  # before the label and the sources: options fail first
+    moment = _parse_as_of(as_of)
     resolutions, missing, resolved = resolve_labels(
         runtime,
         (label,),
@@ -286,8 +275,20 @@ def prepare(
     )
     if len(resolutions) != 1:
         raise ConfigError(f"fleet prepare: --version {label!r} must name exactly one version")
-    prepared = run_prepare(params, resolutions[0], store=runtime.store(), open_source=_live_source(runtime))
-    summary = prepare_summary(
+    params = prepare_step.PrepareParams(
+        run_id=run_id,
+        resolution=resolutions[0],
+        mode=_mode(mode),
+        as_of=moment,
+        batch_size=batch_size,
+        series_days=series_days or FLEET_SERIES_DAYS,
+        n_shards=shards,
+        configuration=configuration,
+        release_id=release_id,
+        gate_override_reason=gate_override_reason,
+    )
+    prepared = prepare_step.run(params, store=runtime.store(), open_source=_live_source(runtime))
+    summary = prepare_step.prepare_summary(
         prepared, resolutions[0], images_missing=int(str(resolved["images_missing"])), started=started
     )
     write_outputs(output_dir, resolutions, missing, summary)
@@ -308,7 +309,7 @@ def prepare(
 @click.pass_obj
 def shard(runtime: Runtime, run_id: str, shard: str | None, canary: bool, progress_file: Path | None) -> None:
     """Process a shard's batches (done batches are skipped); print a JSON report."""
-    from eval_runner.fleet.shard import run_shard
+    from eval_runner.fleet import shard as shard_step
 
     if (shard is None) == (not canary):
         raise ConfigError("fleet shard: give exactly one of --shard <id> or --canary")
@@ -323,15 +324,8 @@ def shard(runtime: Runtime, run_id: str, shard: str | None, canary: bool, progre
 
         return ShardClient.from_settings(runtime.shard_settings())
 
-    report = run_shard(
-        run_id,
-        shard or "canary",
-        store=runtime.store(),
-        predictor_factory=predictor,
-        client_factory=client,
-        progress_path=progress_file,
-        canary=canary,
-    )
+    params = shard_step.ShardParams(run_id, shard or "canary", canary=canary, progress_path=progress_file)
+    report = shard_step.run(params, store=runtime.store(), predictor_factory=predictor, client_factory=client)
     _echo_json(dataclasses.asdict(report))
 
 
@@ -340,9 +334,9 @@ def shard(runtime: Runtime, run_id: str, shard: str | None, canary: bool, progre
 @click.pass_obj
 def merge(runtime: Runtime, run_id: str) -> None:
     """Prove every device appears exactly once, then publish results and summary; print the summary."""
-    from eval_runner.fleet.merge import run_merge
+    from eval_runner.fleet import merge as merge_step
 
-    _echo_json(run_merge(run_id, store=runtime.store()).model_dump(mode="json"))
+    _echo_json(merge_step.run(merge_step.MergeParams(run_id), store=runtime.store()).model_dump(mode="json"))
 
 
 @group.command()
@@ -368,9 +362,9 @@ def run(
 ) -> None:
     """Snapshot, plan, run every shard (canary first) and merge, as local processes; print timings."""
     from eval_runner.contracts import FLEET_SERIES_DAYS
+    from eval_runner.fleet import merge as merge_step
+    from eval_runner.fleet import plan as plan_step
     from eval_runner.fleet.local import run_shard_process, run_shards, shard_command
-    from eval_runner.fleet.merge import run_merge
-    from eval_runner.fleet.plan import run_plan
 
     runtime: Runtime = ctx.obj
     if not local:
@@ -383,14 +377,15 @@ def run(
     snap = _snapshot(runtime, run_id, moment, batch_size, series_days or FLEET_SERIES_DAYS, settings)
     timings["snapshot_seconds"] = time.perf_counter() - tick
     tick = time.perf_counter()
-    the_plan = run_plan(run_id, _mode(mode), store=runtime.store(), n_shards=shards or workers, configuration=settings)
+    params = plan_step.PlanParams(run_id, _mode(mode), n_shards=shards or workers, configuration=settings)
+    the_plan = plan_step.run(params, store=runtime.store())
     reports = []
     if the_plan.configuration is not None and the_plan.configuration.apply:
         reports.append(run_shard_process(shard_command(run_id, None, verbose=verbose)))
     reports += run_shards(run_id, sorted(the_plan.shards), workers=workers, verbose=verbose)
     timings["shards_seconds"] = time.perf_counter() - tick
     tick = time.perf_counter()
-    summary = run_merge(run_id, store=runtime.store())
+    summary = merge_step.run(merge_step.MergeParams(run_id), store=runtime.store())
     timings["merge_seconds"] = time.perf_counter() - tick
     _echo_json({"snapshot": snap, "summary": summary.model_dump(mode="json"), "timings": timings, "shards": reports})
 
@@ -410,24 +405,17 @@ def run(
 @click.pass_obj
 def rollback(runtime: Runtime, run_id: str, apply: bool, canary: int, max_error_rate: float, min_writes: int) -> None:
     """Restore exactly the devices a configuration run wrote (a halted run too); print counts."""
-    from eval_runner.fleet.rollback import run_rollback
+    from eval_runner.fleet import rollback as rollback_step
 
     def client() -> AbstractAsyncContextManager[ParameterClient]:
         from eval_runner.sources.shards import ShardClient
 
         return ShardClient.from_settings(runtime.shard_settings())
 
-    _echo_json(
-        run_rollback(
-            run_id,
-            store=runtime.store(),
-            client_factory=client,
-            apply=apply,
-            canary=canary,
-            max_error_rate=max_error_rate,
-            min_writes=min_writes,
-        )
+    params = rollback_step.RollbackParams(
+        run_id, apply=apply, canary=canary, max_error_rate=max_error_rate, min_writes=min_writes
     )
+    _echo_json(rollback_step.run(params, store=runtime.store(), client_factory=client))
 
 
 # What cli.py registers from this module (top-level commands and groups).

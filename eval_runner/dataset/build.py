@@ -195,7 +195,7 @@ class BuildParams:
     allow_no_data: bool = False
 
 
-def run_build(
+def run(
     params: BuildParams,
     *,
     store: ObjectStore,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -20,7 +21,14 @@ from eval_runner.storage import ObjectStore, stored_encoding
 READERS = 8
 
 
-def run_merge(run_id: str, *, store: ObjectStore) -> Summary:
+@dataclass(frozen=True)
+class MergeParams:
+    """What `fleet merge` is asked: the run whose batches are merged."""
+
+    run_id: str
+
+
+def run(params: MergeParams, *, store: ObjectStore) -> Summary:
     """Check every batch is done and every device present once, then publish; the summary goes last.
 
     A configuration --apply run first rewrites its report (rollback.parquet, failed.parquet under the
@@ -28,6 +36,7 @@ def run_merge(run_id: str, *, store: ObjectStore) -> Summary:
     the report, so the workflow does not end Succeeded. Resuming (the shards again, same run id)
     retries exactly the unresolved devices.
     """
+    run_id = params.run_id
     plan, manifest = load_run(store, run_id)
     applying = plan.configuration is not None and plan.configuration.apply
     if applying and store.exists(keys.fleet_halt_key(run_id)):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from eval_runner import keys
 from eval_runner.errors import ConfigError, DataError
@@ -78,22 +79,27 @@ def check_canary(configuration: ConfigurationSettings, n_batches: int) -> None:
         )
 
 
-def run_plan(
-    run_id: str,
-    mode: Mode,
-    *,
-    store: ObjectStore,
-    n_shards: int,
-    configuration: ConfigurationSettings | None = None,
-    gate: GateBinding | None = None,
-    gate_override_reason: str | None = None,
-) -> Plan:
+@dataclass(frozen=True)
+class PlanParams:
+    """What `fleet plan` is asked: the run, its mode and shard count, and what let the version roll out."""
+
+    run_id: str
+    mode: Mode
+    n_shards: int
+    configuration: ConfigurationSettings | None = None
+    gate: GateBinding | None = None
+    gate_override_reason: str | None = None
+
+
+def run(params: PlanParams, *, store: ObjectStore) -> Plan:
     """Write plan.json for a snapshotted run and return it.
 
     The plan is immutable like every object: planning the same run again with the same arguments is a
     no-op, with different ones a DataError, so shards of one run never disagree on what they do.
     ``gate`` or ``gate_override_reason`` record what let the version roll out (`fleet prepare` sets one).
     """
+    run_id, mode, configuration = params.run_id, params.mode, params.configuration
+    gate, gate_override_reason = params.gate, params.gate_override_reason
     if gate is not None and gate_override_reason is not None:
         raise ConfigError("fleet plan: a plan records a gate decision or an override reason, not both")
     manifest_key = keys.fleet_snapshot_manifest_key(run_id)
@@ -114,7 +120,7 @@ def run_plan(
         n_devices=manifest.n_devices,
         n_batches=len(manifest.batches),
         snapshot_sha256=sha256_bytes(data),
-        shards=assign_shards(len(manifest.batches), n_shards),
+        shards=assign_shards(len(manifest.batches), params.n_shards),
         configuration=configuration,
         gate=gate,
         gate_override_reason=gate_override_reason,

@@ -15,10 +15,11 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 
+from eval_runner.fleet import plan
 from eval_runner.fleet.gating import RolloutGate, check_rollout
 from eval_runner.fleet.models import ConfigurationSettings, Mode, Plan, SnapshotManifest
-from eval_runner.fleet.plan import check_canary, run_plan
-from eval_runner.fleet.snapshot import FleetSource, snapshot_sources, snapshot_summary
+from eval_runner.fleet.plan import check_canary
+from eval_runner.fleet.snapshot import FleetSource, SnapshotParams, snapshot_sources, snapshot_summary
 from eval_runner.resolution import Resolution
 from eval_runner.storage import ObjectStore
 
@@ -30,6 +31,7 @@ class PrepareParams:
     """What `fleet prepare` is asked: the run, the version it rolls out and under which decision."""
 
     run_id: str
+    resolution: Resolution  # the version, resolved: the image the gate must have judged
     mode: Mode
     as_of: datetime
     batch_size: int
@@ -54,14 +56,14 @@ class Prepared:
         return sorted(self.plan.shards)
 
 
-def run_prepare(
+def run(
     params: PrepareParams,
-    resolution: Resolution,
     *,
     store: ObjectStore,
     open_source: Callable[[], AbstractContextManager[FleetSource]],
 ) -> Prepared:
-    """Check the gate for ``resolution``, snapshot the fleet (sources opened only if needed), plan."""
+    """Check the gate for the resolved version, snapshot the fleet (sources opened only if needed), plan."""
+    resolution = params.resolution
     gate = check_rollout(
         store,
         library_version=resolution.library_version,
@@ -75,24 +77,23 @@ def run_prepare(
         log.warning("fleet prepare: rolling out %s by override: %s%s", resolution.label, gate.override_reason, unneeded)
     configuration = params.configuration
     manifest = snapshot_sources(
-        params.run_id,
-        params.as_of,
+        SnapshotParams(params.run_id, params.as_of, batch_size=params.batch_size, series_days=params.series_days),
         store=store,
         open_source=open_source,
-        batch_size=params.batch_size,
-        series_days=params.series_days,
         check_batches=None if configuration is None else (lambda n: check_canary(configuration, n)),
     )
-    plan = run_plan(
-        params.run_id,
-        params.mode,
+    planned = plan.run(
+        plan.PlanParams(
+            params.run_id,
+            params.mode,
+            n_shards=params.n_shards,
+            configuration=configuration,
+            gate=gate.binding,
+            gate_override_reason=gate.override_reason,
+        ),
         store=store,
-        n_shards=params.n_shards,
-        configuration=configuration,
-        gate=gate.binding,
-        gate_override_reason=gate.override_reason,
     )
-    return Prepared(plan=plan, gate=gate, snapshot=manifest)
+    return Prepared(plan=planned, gate=gate, snapshot=manifest)
 
 
 def prepare_summary(

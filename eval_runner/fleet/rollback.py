@@ -11,6 +11,7 @@ applies once ``min_writes`` writes were attempted.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -62,18 +63,22 @@ def restore_diff(rollback: pl.DataFrame, restore_run: str, chunk: int) -> pl.Dat
     return pl.DataFrame(rows, schema=CONFIG_ROW_SCHEMA)
 
 
-def run_rollback(
-    run_id: str,
-    *,
-    store: ObjectStore,
-    client_factory: ClientFactory,
-    apply: bool,
-    canary: int = DEFAULT_ROLLBACK_CANARY,
-    chunk: int = 250,
-    max_error_rate: float = DEFAULT_MAX_ERROR_RATE,
-    min_writes: int = DEFAULT_MIN_WRITES,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class RollbackParams:
+    """What `fleet rollback` is asked: the run to undo, whether to write, and when to stop."""
+
+    run_id: str
+    apply: bool
+    canary: int = DEFAULT_ROLLBACK_CANARY
+    chunk: int = 250
+    max_error_rate: float = DEFAULT_MAX_ERROR_RATE
+    min_writes: int = DEFAULT_MIN_WRITES
+
+
+def run(params: RollbackParams, *, store: ObjectStore, client_factory: ClientFactory) -> dict[str, Any]:
     """Restore the devices run ``run_id`` wrote; return counts. Raises DataError on a halt or failures."""
+    run_id, apply, canary, chunk = params.run_id, params.apply, params.canary, params.chunk
+    max_error_rate, min_writes = params.max_error_rate, params.min_writes
     rollback, _ = refresh_report(store, run_id)
     restore_run = rollback_id(run_id)
     expected = dict(rollback.select("device_id", "etag_after").iter_rows())

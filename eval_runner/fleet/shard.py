@@ -95,18 +95,26 @@ def _batches_to_run(store: ObjectStore, plan: Plan, shard: str, *, canary: bool,
     return list(plan.shards[shard])
 
 
-def run_shard(
-    run_id: str,
-    shard: str,
+@dataclass(frozen=True)
+class ShardParams:
+    """What `fleet shard` is asked: the run, the shard (or only the canary batch), where progress goes."""
+
+    run_id: str
+    shard: str
+    canary: bool = False
+    progress_path: Path | None = None  # the devices done / total file Argo's progress reads
+
+
+def run(
+    params: ShardParams,
     *,
     store: ObjectStore,
     predictor_factory: Callable[[], Predictor],
     client_factory: ClientFactory | None = None,
-    progress_path: Path | None = None,
-    canary: bool = False,
 ) -> ShardReport:
     """Process the batches of ``shard`` (or only the canary batch), skipping those already done."""
     started = time.perf_counter()
+    run_id, shard, canary, progress_path = params.run_id, params.shard, params.canary, params.progress_path
     plan, manifest = load_run(store, run_id)
     done = done_batches(store, run_id)
     batches = _batches_to_run(store, plan, shard, canary=canary, done=done)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -82,14 +83,21 @@ def shape_batch(
     return samples.sort("device_id"), series
 
 
-def run_snapshot(
-    run_id: str,
-    as_of: datetime,
+@dataclass(frozen=True)
+class SnapshotParams:
+    """What `fleet snapshot` is asked: the run, the moment its inputs are read at, and how they are cut."""
+
+    run_id: str
+    as_of: datetime
+    batch_size: int = DEFAULT_BATCH_SIZE
+    series_days: int = FLEET_SERIES_DAYS
+
+
+def run(
+    params: SnapshotParams,
     *,
     store: ObjectStore,
     source: FleetSource,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    series_days: int = FLEET_SERIES_DAYS,
     check_batches: Callable[[int], None] | None = None,
     workers: int = SNAPSHOT_WORKERS,
 ) -> SnapshotManifest:
@@ -100,6 +108,7 @@ def run_snapshot(
     exists is complete and returned as is, so a retried step does nothing. Inputs written before a
     crash are overwritten on retry: nothing trusts them until the manifest exists.
     """
+    run_id, as_of, batch_size, series_days = params.run_id, params.as_of, params.batch_size, params.series_days
     if as_of.tzinfo is None:
         raise ConfigError(f"fleet snapshot: as_of {as_of.isoformat()} needs a time zone (use UTC)")
     complete = complete_snapshot(store, run_id)
@@ -166,33 +175,22 @@ def complete_snapshot(store: ObjectStore, run_id: str) -> SnapshotManifest | Non
 
 
 def snapshot_sources(
-    run_id: str,
-    as_of: datetime,
+    params: SnapshotParams,
     *,
     store: ObjectStore,
     open_source: Callable[[], AbstractContextManager[FleetSource]],
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    series_days: int = FLEET_SERIES_DAYS,
     check_batches: Callable[[int], None] | None = None,
 ) -> SnapshotManifest:
-    """``run_snapshot`` from sources opened only when the run has no complete snapshot.
+    """``run`` from sources opened only when the run has no complete snapshot.
 
     A retried step whose snapshot is complete connects to nothing (the database and the shards may be
     the reason it was retried).
     """
-    complete = complete_snapshot(store, run_id)
+    complete = complete_snapshot(store, params.run_id)
     if complete is not None:
         return complete
     with open_source() as source:
-        return run_snapshot(
-            run_id,
-            as_of,
-            store=store,
-            source=source,
-            batch_size=batch_size,
-            series_days=series_days,
-            check_batches=check_batches,
-        )
+        return run(params, store=store, source=source, check_batches=check_batches)
 
 
 def snapshot_summary(run_id: str, manifest: SnapshotManifest) -> dict[str, object]:

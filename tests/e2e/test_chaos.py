@@ -27,8 +27,8 @@ from polars.testing import assert_frame_equal
 
 from eval_runner import keys
 from eval_runner.contracts import FLEET_SERIES_DAYS
+from eval_runner.fleet import snapshot
 from eval_runner.fleet.local import ENTRY
-from eval_runner.fleet.snapshot import run_snapshot
 from eval_runner.storage import S3ObjectStore
 from scripts.demo import cluster
 from scripts.demo.argo import Workflow
@@ -58,7 +58,9 @@ def _snapshot_simulated_fleet(store: S3ObjectStore, devices: int) -> str:
     config = fieldsim.SimConfig.for_snapshot(
         seed=20260120, devices=devices, as_of=CHAOS_AS_OF, window_days=FLEET_SERIES_DAYS
     )
-    run_snapshot(run_id, CHAOS_AS_OF, store=store, source=FleetFrameSource(fieldsim.simulate(config)))
+    snapshot.run(
+        snapshot.SnapshotParams(run_id, CHAOS_AS_OF), store=store, source=FleetFrameSource(fieldsim.simulate(config))
+    )
     return run_id
 
 

@@ -22,11 +22,10 @@ import pytest
 
 from eval_runner import keys
 from eval_runner.errors import DataError, TransientError
+from eval_runner.fleet import merge, shard
 from eval_runner.fleet.apply import ParameterClient
-from eval_runner.fleet.merge import run_merge
 from eval_runner.fleet.plan import DEFAULT_TARGETS
 from eval_runner.fleet.run_state import load_run
-from eval_runner.fleet.shard import run_shard
 from eval_runner.parquet import parquet_to_frame
 from eval_runner.settings import S3Settings, ShardSettings
 from eval_runner.sources.shards import ShardClient
@@ -100,19 +99,17 @@ def test_faults_kill_and_resume_write_every_device_once(
     def client() -> AbstractAsyncContextManager[ParameterClient]:
         return ShardClient.from_settings(settings)
 
-    def shard(name: str | None) -> None:
-        run_shard(
-            RUN,
-            name or "canary",
+    def run_shard(name: str | None) -> None:
+        shard.run(
+            shard.ShardParams(RUN, name or "canary", canary=name is None),
             store=store,
             predictor_factory=lambda: None,  # type: ignore[arg-type,return-value]  # configuration needs none
             client_factory=client,
-            canary=name is None,
         )
 
     applying = time.monotonic()
     for _ in range(5):  # the canary until it is resolved (it must be clean before the shards)
-        shard(None)
+        run_shard(None)
         if keys.fleet_batch_done_key(RUN, 0) in set(object_store.list(f"fleet/runs/{RUN}/batches/")):
             break
     # Kill a shard process mid-batch: as soon as one journal entry beyond the canary exists.
@@ -138,9 +135,9 @@ def test_faults_kill_and_resume_write_every_device_once(
     while True:  # resume until every device is resolved: what an operator (or argo retry) does
         resumes += 1
         for name in sorted(plan.shards):
-            shard(name)
+            run_shard(name)
         try:
-            summary = run_merge(RUN, store=object_store)
+            summary = merge.run(merge.MergeParams(RUN), store=object_store)
             break
         except DataError as error:
             assert "not resolved" in str(error), error

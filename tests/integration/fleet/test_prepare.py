@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from eval_runner import keys
+from eval_runner.fleet import snapshot
 from eval_runner.fleet.models import Plan
-from eval_runner.fleet.snapshot import run_snapshot
 from eval_runner.storage import S3ObjectStore
 from tests.fixtures.decisions import digest, gate_decision, store_decision
 from tests.fixtures.fleet import FleetFrameSource
@@ -97,7 +97,9 @@ def test_prepare_resolves_reuses_the_snapshot_and_plans(
     s3_server: S3Server, package_index: PackageIndex, fieldsim_fleet: Any, tmp_path: Path, runner_context: Path
 ) -> None:
     store = _store(s3_server)
-    manifest = run_snapshot(RUN, AS_OF, store=store, source=FleetFrameSource(fieldsim_fleet), batch_size=4)
+    manifest = snapshot.run(
+        snapshot.SnapshotParams(RUN, AS_OF, batch_size=4), store=store, source=FleetFrameSource(fieldsim_fleet)
+    )
     env = cli_env(s3_server.settings(store.bucket), FLEET_EVAL_INDEX_URL=f"{package_index.url}/simple/")
 
     # 0.10.0 was never gated here: an override says why this rollout goes anyway.
@@ -164,7 +166,9 @@ def test_a_pass_decision_binds_the_plan_to_its_release_id_and_image(
     registry: list[str],
 ) -> None:
     store = _store(s3_server)
-    run_snapshot(RUN, AS_OF, store=store, source=FleetFrameSource(fieldsim_fleet), batch_size=4)
+    snapshot.run(
+        snapshot.SnapshotParams(RUN, AS_OF, batch_size=4), store=store, source=FleetFrameSource(fieldsim_fleet)
+    )
     # The gate records the bare registry digest (evaluate's pin step passes it to the evaluations).
     store_decision(store, gate_decision("release-battery-lib-0-9-0", "0.9.0", image=SERVED))
     env = cli_env(s3_server.settings(store.bucket), FLEET_EVAL_INDEX_URL=f"{package_index.url}/simple/")

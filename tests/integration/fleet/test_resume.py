@@ -13,8 +13,8 @@ import polars as pl
 import pytest
 
 from eval_runner import keys
+from eval_runner.fleet import snapshot
 from eval_runner.fleet.run_state import done_batches
-from eval_runner.fleet.snapshot import run_snapshot
 from eval_runner.parquet import parquet_to_frame
 from eval_runner.storage import S3ObjectStore
 from tests.fixtures.fleet import FleetFrameSource
@@ -35,7 +35,7 @@ def _fresh_store(s3_server: S3Server) -> S3ObjectStore:
 
 def _snapshot(store: S3ObjectStore, fleet: Any) -> None:
     # batches of 2: many small batches, so the kill lands mid-run with several done and several not
-    run_snapshot(RUN, AS_OF, store=store, source=FleetFrameSource(fleet), batch_size=BATCH)
+    snapshot.run(snapshot.SnapshotParams(RUN, AS_OF, batch_size=BATCH), store=store, source=FleetFrameSource(fleet))
 
 
 def _settings(s3_server: S3Server, store: S3ObjectStore) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """The fleet snapshot from the live sources (PostgreSQL and the five shards) against the in-memory oracle.
 
 The live source reads over HTTP and SQL; the in-memory source slices the simulated fleet the sources
-were loaded from. Both go through the same ``run_snapshot``, so any difference is the live reading's.
+were loaded from. Both go through the same ``snapshot.run``, so any difference is the live reading's.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from fieldsim.shards import Faults
 from polars.testing import assert_frame_equal
 
 from eval_runner.errors import DataError
+from eval_runner.fleet import snapshot
 from eval_runner.fleet.live_source import LiveFleetSource
 from eval_runner.fleet.models import SnapshotManifest
 from eval_runner.fleet.shard import read_inputs
-from eval_runner.fleet.snapshot import run_snapshot
 from eval_runner.settings import PostgresSettings, ShardSettings
 from eval_runner.sources.analytics import PostgresAnalytics
 from eval_runner.storage import S3ObjectStore
@@ -34,7 +34,9 @@ def _live_snapshot(sources: FieldSources, store: S3ObjectStore, run_id: str, *, 
         PostgresAnalytics.connect(PostgresSettings(dsn=sources.postgres_dsn), connections=workers) as analytics,
         LiveFleetSource(ShardSettings(urls=sources.shard_urls), analytics) as source,
     ):
-        return run_snapshot(run_id, AS_OF, store=store, source=source, batch_size=BATCH_SIZE, workers=workers)
+        return snapshot.run(
+            snapshot.SnapshotParams(run_id, AS_OF, batch_size=BATCH_SIZE), store=store, source=source, workers=workers
+        )
 
 
 def _frames(store: S3ObjectStore, manifest: SnapshotManifest) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -46,12 +48,12 @@ def test_the_live_snapshot_equals_the_snapshot_of_the_fleet_the_sources_serve(
     fieldsim_sources: FieldSources, object_store: S3ObjectStore
 ) -> None:
     live = _live_snapshot(fieldsim_sources, object_store, "live")
-    oracle = run_snapshot(  # one batch at a time
-        "oracle",
-        AS_OF,
+    oracle = snapshot.run(
+        snapshot.SnapshotParams(  # one batch at a time
+            "oracle", AS_OF, batch_size=BATCH_SIZE
+        ),
         store=object_store,
         source=FleetFrameSource(fieldsim_sources.fleet),
-        batch_size=BATCH_SIZE,
         workers=1,
     )
     live_samples, live_series = _frames(object_store, live)

@@ -140,7 +140,7 @@ def _merge_raising(monkeypatch: pytest.MonkeyPatch, error: BaseException) -> int
     def merge(*_: object, **__: object) -> None:
         raise error
 
-    monkeypatch.setattr("eval_runner.fleet.merge.run_merge", merge)
+    monkeypatch.setattr("eval_runner.fleet.merge.run", merge)
     for name, value in {"ENDPOINT": "127.0.0.1:9", "ACCESS_KEY": "a", "SECRET_KEY": "b", "BUCKET": "x"}.items():
         monkeypatch.setenv(f"FLEET_EVAL_S3_{name}", value)
     return main(["fleet", "merge", "--run-id", "r1"])

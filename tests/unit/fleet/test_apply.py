@@ -11,14 +11,12 @@ import pytest
 
 from eval_runner import keys
 from eval_runner.errors import DataError, TransientError
+from eval_runner.fleet import merge, plan, rollback, shard, snapshot
 from eval_runner.fleet.apply import ParameterClient, error_rate_halts
-from eval_runner.fleet.merge import run_merge
 from eval_runner.fleet.models import DEFAULT_MAX_ERROR_RATE, DEFAULT_MIN_WRITES, ConfigurationSettings
 from eval_runner.fleet.modes import attempt_key
-from eval_runner.fleet.plan import DEFAULT_TARGETS, run_plan
-from eval_runner.fleet.rollback import run_rollback
-from eval_runner.fleet.shard import ShardReport, run_shard
-from eval_runner.fleet.snapshot import run_snapshot
+from eval_runner.fleet.plan import DEFAULT_TARGETS
+from eval_runner.fleet.shard import ShardReport
 from eval_runner.parquet import parquet_to_frame
 from tests.fakes import FakePredictor, FakeShardApi, MemoryObjectStore
 from tests.fixtures.fleet import AS_OF, SyntheticSource
@@ -29,29 +27,27 @@ SHARDS = ("s000", "s001", "s002")
 
 
 def _prepare(store: MemoryObjectStore, **config: object) -> None:
-    run_snapshot(RUN, AS_OF, store=store, source=SyntheticSource(N), batch_size=100)
+    snapshot.run(snapshot.SnapshotParams(RUN, AS_OF, batch_size=100), store=store, source=SyntheticSource(N))
     settings = ConfigurationSettings.model_validate({"targets": DEFAULT_TARGETS, "apply": True, **config})
-    run_plan(RUN, "configuration", store=store, n_shards=3, configuration=settings)
+    plan.run(plan.PlanParams(RUN, "configuration", n_shards=3, configuration=settings), store=store)
 
 
-def _shard(store: MemoryObjectStore, api: FakeShardApi, shard: str | None) -> ShardReport:
+def _shard(store: MemoryObjectStore, api: FakeShardApi, shard_id: str | None) -> ShardReport:
     def client() -> AbstractAsyncContextManager[ParameterClient]:
         return api
 
-    return run_shard(
-        RUN,
-        shard or "canary",
+    return shard.run(
+        shard.ShardParams(RUN, shard_id or "canary", canary=shard_id is None),
         store=store,
         predictor_factory=FakePredictor,
         client_factory=client,
-        canary=shard is None,
     )
 
 
 def _run_all(store: MemoryObjectStore, api: FakeShardApi) -> None:
     _shard(store, api, None)
-    for shard in SHARDS:
-        _shard(store, api, shard)
+    for shard_id in SHARDS:
+        _shard(store, api, shard_id)
 
 
 def _to_change(api: FakeShardApi) -> list[str]:
@@ -101,7 +97,7 @@ def test_a_lost_answer_is_resolved_by_reading_the_device_back() -> None:
     api.lose_answer = set(changing[::3])
     _prepare(store)
     _run_all(store, api)
-    summary = run_merge(RUN, store=store)
+    summary = merge.run(merge.MergeParams(RUN), store=store)
     assert summary.counts["updated"] == len(changing)
     assert summary.counts["failures"] == 0
     assert set(api.applied.values()) == {1}  # nothing written twice
@@ -118,7 +114,7 @@ def test_a_put_that_failed_stays_pending_and_the_run_is_not_published_until_resu
     _prepare(store, max_error_rate=0.5)
     _run_all(store, api)
     with pytest.raises(DataError, match=rf"{len(dropped)} devices are not resolved .*/failed\.parquet"):
-        run_merge(RUN, store=store)
+        merge.run(merge.MergeParams(RUN), store=store)
     failed = _report(store, "failed.parquet")
     assert set(failed.get_column("device_id")) == dropped
     assert failed.get_column("error").str.starts_with("not written").all()
@@ -126,10 +122,10 @@ def test_a_put_that_failed_stays_pending_and_the_run_is_not_published_until_resu
     assert len(_report(store, "rollback.parquet")) == sum(api.applied.values())
 
     puts = sum(api.puts.values())
-    for shard in SHARDS:  # resume: only the pending batches run, only their failed devices are sent
-        _shard(store, api, shard)
+    for shard_id in SHARDS:  # resume: only the pending batches run, only their failed devices are sent
+        _shard(store, api, shard_id)
     assert sum(api.puts.values()) == puts + len(dropped)
-    summary = run_merge(RUN, store=store)
+    summary = merge.run(merge.MergeParams(RUN), store=store)
     assert summary.counts["updated"] == len(changing)
     assert set(api.applied.values()) == {1}
     assert _published_rollback(store).height == sum(api.applied.values()) == len(changing)
@@ -143,7 +139,7 @@ def test_a_journal_write_that_fails_after_the_put_keeps_the_device_in_the_rollba
     _prepare(store, max_error_rate=0.5)
     _run_all(store, api)
     with pytest.raises(DataError, match="not resolved"):
-        run_merge(RUN, store=store)
+        merge.run(merge.MergeParams(RUN), store=store)
     failed = _report(store, "failed.parquet")
     assert set(failed.get_column("device_id")) == refused
     assert failed.get_column("written").to_list() == [True] * len(refused)
@@ -152,10 +148,10 @@ def test_a_journal_write_that_fails_after_the_put_keeps_the_device_in_the_rollba
     assert set(rollback.get_column("device_id")) == set(api.applied) == set(changing)
 
     puts = sum(api.puts.values())
-    for shard in SHARDS:
-        _shard(store, api, shard)
+    for shard_id in SHARDS:
+        _shard(store, api, shard_id)
     assert sum(api.puts.values()) == puts  # resolved from the intent and a GET: no PUT sent again
-    summary = run_merge(RUN, store=store)
+    summary = merge.run(merge.MergeParams(RUN), store=store)
     assert summary.counts == {"devices": N, "updated": len(changing), "failures": 0}
     assert set(_published_rollback(store).get_column("device_id")) == set(changing)
 
@@ -168,7 +164,7 @@ def test_a_write_after_a_412_uses_a_new_idempotency_key_and_succeeds() -> None:
     api.interfere = set(changing[:5])
     _prepare(store)
     _run_all(store, api)
-    summary = run_merge(RUN, store=store)
+    summary = merge.run(merge.MergeParams(RUN), store=store)
     assert summary.counts["updated"] == len(changing)
     assert all(api.puts[d] == 2 and api.applied[d] == 1 for d in changing[:5])
     results = parquet_to_frame(
@@ -202,8 +198,8 @@ def test_one_failure_among_few_writes_does_not_halt() -> None:
     store2 = MemoryObjectStore()
     api2 = FakeShardApi.for_source(SyntheticSource(N), AS_OF)
     api2.drop_put = {changing[0]}
-    run_snapshot(RUN, AS_OF, store=store2, source=SyntheticSource(N), batch_size=100)
-    run_plan(RUN, "configuration", store=store2, n_shards=3, configuration=halting)
+    snapshot.run(snapshot.SnapshotParams(RUN, AS_OF, batch_size=100), store=store2, source=SyntheticSource(N))
+    plan.run(plan.PlanParams(RUN, "configuration", n_shards=3, configuration=halting), store=store2)
     with pytest.raises(DataError, match="halted"):
         _shard(store2, api2, None)
     assert keys.fleet_report_key(RUN, "rollback.parquet") in store2.objects
@@ -229,7 +225,7 @@ def test_rollback_restores_exactly_the_written_devices_and_leaves_later_changes_
     _prepare(store, max_error_rate=0.5)
     _run_all(store, api)
     with pytest.raises(DataError, match="not resolved"):
-        run_merge(RUN, store=store)
+        merge.run(merge.MergeParams(RUN), store=store)
     written = set(api.applied)
     touched_later = sorted(written)[-1]  # an operator changes one device after the run wrote it
     api.versions[touched_later] += 1
@@ -237,21 +233,21 @@ def test_rollback_restores_exactly_the_written_devices_and_leaves_later_changes_
     def client() -> AbstractAsyncContextManager[ParameterClient]:
         return api
 
-    assert run_rollback(RUN, store=store, client_factory=client, apply=False) == {
+    assert rollback.run(rollback.RollbackParams(RUN, apply=False), store=store, client_factory=client) == {
         "run_id": RUN,
         "mode": "dry-run",
         "would_restore": len(written),
     }
     puts = sum(api.puts.values())
     with pytest.raises(DataError, match=r"1 devices not restored and 0 not attempted"):
-        run_rollback(RUN, store=store, client_factory=client, apply=True, max_error_rate=0.5)
+        rollback.run(rollback.RollbackParams(RUN, apply=True, max_error_rate=0.5), store=store, client_factory=client)
     assert sum(api.puts.values()) == puts + len(written) - 1
     for device in written - {touched_later}:
         assert api.parameters[device] == originals[device]
     assert api.parameters[touched_later] != originals[touched_later]
     # Resumed, the rollback sends nothing again: its journal holds every restored device, and says so.
     with pytest.raises(DataError, match=r"1 devices not restored") as resumed:
-        run_rollback(RUN, store=store, client_factory=client, apply=True, max_error_rate=0.5)
+        rollback.run(rollback.RollbackParams(RUN, apply=True, max_error_rate=0.5), store=store, client_factory=client)
     assert sum(api.puts.values()) == puts + len(written) - 1
     assert "'tried': 1," in str(resumed.value)  # only the device someone changed is tried again (and refused)
 

@@ -11,8 +11,9 @@ from polars.testing import assert_frame_equal
 
 from eval_runner.contracts import FLEET_SERIES_DAYS
 from eval_runner.errors import DataError
+from eval_runner.fleet import snapshot
 from eval_runner.fleet.shard import read_inputs
-from eval_runner.fleet.snapshot import run_snapshot, shape_batch
+from eval_runner.fleet.snapshot import shape_batch
 from eval_runner.keys import fleet_snapshot_manifest_key
 from eval_runner.library.inputs import DeviceSources
 from tests.fakes import MemoryObjectStore
@@ -24,7 +25,9 @@ snapshot_input: Any = importlib.import_module("fieldsim.library_input").snapshot
 
 
 def test_snapshot_reproduces_the_simulators_fleet_input(memory_store: MemoryObjectStore, fieldsim_fleet: Any) -> None:
-    manifest = run_snapshot("r1", AS_OF, store=memory_store, source=FleetFrameSource(fieldsim_fleet), batch_size=7)
+    manifest = snapshot.run(
+        snapshot.SnapshotParams("r1", AS_OF, batch_size=7), store=memory_store, source=FleetFrameSource(fieldsim_fleet)
+    )
     parts = [read_inputs(memory_store, manifest, b.batch) for b in manifest.batches]
     samples = pl.concat([p[0] for p in parts]).sort("sample_id")
     series = pl.concat([p[1] for p in parts]).sort("sample_id", "ts")
@@ -35,13 +38,18 @@ def test_snapshot_reproduces_the_simulators_fleet_input(memory_store: MemoryObje
 
 
 def test_a_complete_snapshot_is_not_read_again(memory_store: MemoryObjectStore) -> None:
-    first = run_snapshot("r1", AS_OF, store=memory_store, source=SyntheticSource(30), batch_size=10)
+    first = snapshot.run(
+        snapshot.SnapshotParams("r1", AS_OF, batch_size=10), store=memory_store, source=SyntheticSource(30)
+    )
 
     class Exploding(SyntheticSource):
         def device_ids(self) -> list[str]:
             raise AssertionError("the sources must not be read for a complete snapshot")
 
-    assert run_snapshot("r1", AS_OF, store=memory_store, source=Exploding(30), batch_size=10) == first
+    assert (
+        snapshot.run(snapshot.SnapshotParams("r1", AS_OF, batch_size=10), store=memory_store, source=Exploding(30))
+        == first
+    )
 
 
 def test_a_device_the_source_forgot_is_named() -> None:
@@ -53,8 +61,18 @@ def test_a_device_the_source_forgot_is_named() -> None:
 
 
 def test_batches_written_in_parallel_are_the_batches_written_one_by_one(memory_store: MemoryObjectStore) -> None:
-    serial = run_snapshot("serial", AS_OF, store=memory_store, source=SyntheticSource(95), batch_size=10, workers=1)
-    parallel = run_snapshot("parallel", AS_OF, store=memory_store, source=SyntheticSource(95), batch_size=10, workers=4)
+    serial = snapshot.run(
+        snapshot.SnapshotParams("serial", AS_OF, batch_size=10),
+        store=memory_store,
+        source=SyntheticSource(95),
+        workers=1,
+    )
+    parallel = snapshot.run(
+        snapshot.SnapshotParams("parallel", AS_OF, batch_size=10),
+        store=memory_store,
+        source=SyntheticSource(95),
+        workers=4,
+    )
     assert len(parallel.batches) == 10
     assert parallel.model_copy(update={"run_id": "serial"}) == serial  # same batches, in batch order
 
@@ -75,7 +93,9 @@ def test_a_failing_batch_ends_the_snapshot_unpublished_and_unread_batches_stay_u
 
     source = FailsOnBatch1()
     with pytest.raises(DataError, match="the server went away"):
-        run_snapshot("broken", AS_OF, store=memory_store, source=source, batch_size=10, workers=2)
+        snapshot.run(
+            snapshot.SnapshotParams("broken", AS_OF, batch_size=10), store=memory_store, source=source, workers=2
+        )
     assert not memory_store.exists(fleet_snapshot_manifest_key("broken"))
     # Two workers: at most the batches already started when batch 1 failed are read, never all 20.
     assert "trv-000010" in source.read and len(source.read) < 20, source.read

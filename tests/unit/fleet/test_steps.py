@@ -9,12 +9,11 @@ import pytest
 
 from eval_runner import keys
 from eval_runner.errors import ConfigError, DataError
+from eval_runner.fleet import merge, plan, shard, snapshot
 from eval_runner.fleet.apply import ParameterClient
-from eval_runner.fleet.merge import run_merge
 from eval_runner.fleet.models import ConfigurationSettings, GateBinding, Mode, Plan, Summary
-from eval_runner.fleet.plan import DEFAULT_TARGETS, run_plan
-from eval_runner.fleet.shard import ShardReport, run_shard
-from eval_runner.fleet.snapshot import run_snapshot
+from eval_runner.fleet.plan import DEFAULT_TARGETS
+from eval_runner.fleet.shard import ShardReport
 from eval_runner.parquet import parquet_to_frame
 from tests.fakes import FakePredictor, FakeShardApi, MemoryObjectStore
 from tests.fixtures.fleet import AS_OF, SyntheticSource
@@ -24,16 +23,16 @@ RUN = "r1"
 
 
 def _prepare(store: MemoryObjectStore, mode: Mode = "fleet", shards: int = 3, **config: object) -> None:
-    run_snapshot("r1", AS_OF, store=store, source=SyntheticSource(N), batch_size=100)
+    snapshot.run(snapshot.SnapshotParams("r1", AS_OF, batch_size=100), store=store, source=SyntheticSource(N))
     settings = None
     if mode == "configuration":
         settings = ConfigurationSettings.model_validate({"targets": DEFAULT_TARGETS, **config})
-    run_plan("r1", mode, store=store, n_shards=shards, configuration=settings)
+    plan.run(plan.PlanParams("r1", mode, n_shards=shards, configuration=settings), store=store)
 
 
 def _all_shards(store: MemoryObjectStore, predictor: Callable[[], FakePredictor] = FakePredictor) -> None:
-    for shard in ("s000", "s001", "s002"):
-        run_shard("r1", shard, store=store, predictor_factory=predictor)
+    for shard_id in ("s000", "s001", "s002"):
+        shard.run(shard.ShardParams("r1", shard_id), store=store, predictor_factory=predictor)
 
 
 def _published(store: MemoryObjectStore, mode: str) -> bytes:
@@ -43,7 +42,7 @@ def _published(store: MemoryObjectStore, mode: str) -> bytes:
 def test_fleet_run_publishes_every_device_once(memory_store: MemoryObjectStore) -> None:
     _prepare(memory_store)
     _all_shards(memory_store)
-    summary = run_merge("r1", store=memory_store)
+    summary = merge.run(merge.MergeParams("r1"), store=memory_store)
     results = parquet_to_frame(_published(memory_store, "fleet"), name="results")
     assert summary.devices == results.height == N
     assert results.get_column("device_id").is_unique().all()
@@ -51,7 +50,7 @@ def test_fleet_run_publishes_every_device_once(memory_store: MemoryObjectStore) 
     assert results.get_column("capacity_mah_p10").null_count() == 0
     summary_key = keys.fleet_results_sibling_key("fleet", AS_OF.date(), "0.0.0+fake", RUN, "summary.json")
     assert summary_key in memory_store.objects
-    again = run_merge("r1", store=memory_store)  # idempotent: same bytes, no error
+    again = merge.run(merge.MergeParams("r1"), store=memory_store)  # idempotent: same bytes, no error
     assert again == summary
 
 
@@ -59,7 +58,7 @@ def test_a_rerun_skips_done_batches_and_publishes_identical_bytes(memory_store: 
     reference = MemoryObjectStore()
     _prepare(reference)
     _all_shards(reference)
-    run_merge("r1", store=reference)
+    merge.run(merge.MergeParams("r1"), store=reference)
 
     class Crashing(FakePredictor):
         def predict(self, samples: pl.DataFrame, series: pl.DataFrame) -> pl.DataFrame:
@@ -69,13 +68,13 @@ def test_a_rerun_skips_done_batches_and_publishes_identical_bytes(memory_store: 
 
     _prepare(memory_store)
     with pytest.raises(RuntimeError):
-        run_shard("r1", "s000", store=memory_store, predictor_factory=Crashing)
+        shard.run(shard.ShardParams("r1", "s000"), store=memory_store, predictor_factory=Crashing)
     with pytest.raises(DataError, match="not done"):
-        run_merge("r1", store=memory_store)
-    report = run_shard("r1", "s000", store=memory_store, predictor_factory=FakePredictor)
+        merge.run(merge.MergeParams("r1"), store=memory_store)
+    report = shard.run(shard.ShardParams("r1", "s000"), store=memory_store, predictor_factory=FakePredictor)
     assert (report.skipped, report.processed) == (2, 2)
     _all_shards(memory_store)
-    run_merge("r1", store=memory_store)
+    merge.run(merge.MergeParams("r1"), store=memory_store)
     assert _published(memory_store, "fleet") == _published(reference, "fleet")
     done = keys.fleet_batch_done_key("r1", 0)
     assert memory_store.writes.count(done) == 1
@@ -84,9 +83,13 @@ def test_a_rerun_skips_done_batches_and_publishes_identical_bytes(memory_store: 
 def test_progress_file_counts_devices(memory_store: MemoryObjectStore, tmp_path: Path) -> None:
     _prepare(memory_store)
     progress = tmp_path / "progress"
-    run_shard("r1", "s002", store=memory_store, predictor_factory=FakePredictor, progress_path=progress)
+    shard.run(
+        shard.ShardParams("r1", "s002", progress_path=progress), store=memory_store, predictor_factory=FakePredictor
+    )
     assert progress.read_text() == "250/250\n"  # batches 8 and 9 (100 each) and 10 (50)
-    run_shard("r1", "s002", store=memory_store, predictor_factory=FakePredictor, progress_path=progress)
+    shard.run(
+        shard.ShardParams("r1", "s002", progress_path=progress), store=memory_store, predictor_factory=FakePredictor
+    )
     assert progress.read_text() == "250/250\n"
 
 
@@ -96,13 +99,13 @@ def test_a_changed_result_under_a_done_marker_fails_the_merge(memory_store: Memo
     key = keys.fleet_batch_key("r1", 4)
     memory_store.objects[key] = memory_store.objects[keys.fleet_batch_key("r1", 5)]
     with pytest.raises(DataError, match=r"batch=00004\.parquet.*does not match"):
-        run_merge("r1", store=memory_store)
+        merge.run(merge.MergeParams("r1"), store=memory_store)
 
 
 def test_distributions_mode_publishes_bucket_counts(memory_store: MemoryObjectStore) -> None:
     _prepare(memory_store, mode="fleet-q10-distributions")
     _all_shards(memory_store)
-    run_merge("r1", store=memory_store)
+    merge.run(merge.MergeParams("r1"), store=memory_store)
     table = parquet_to_frame(_published(memory_store, "fleet-q10-distributions"), name="results")
     overall = table.filter(pl.col("scope") == "overall")
     assert overall.group_by("quantity").agg(pl.col("devices").sum()).get_column("devices").to_list() == [N, N]
@@ -112,7 +115,7 @@ def test_distributions_mode_publishes_bucket_counts(memory_store: MemoryObjectSt
 def test_a_run_stored_in_the_old_encoding_replans_and_merges_again_as_a_no_op(memory_store: MemoryObjectStore) -> None:
     _prepare(memory_store)
     _all_shards(memory_store)
-    summary = run_merge("r1", store=memory_store)
+    summary = merge.run(merge.MergeParams("r1"), store=memory_store)
     summary_key = keys.fleet_results_sibling_key("fleet", AS_OF.date(), "0.0.0+fake", RUN, "summary.json")
     plan_key = keys.fleet_plan_key("r1")
     for key, record in ((plan_key, Plan), (summary_key, Summary)):  # before sorted keys: field order, indent 1
@@ -120,26 +123,29 @@ def test_a_run_stored_in_the_old_encoding_replans_and_merges_again_as_a_no_op(me
         memory_store.objects[key] = (stored.model_dump_json(indent=1, exclude_none=record is Plan) + "\n").encode()
     old = dict(memory_store.objects)
     memory_store.writes.clear()
-    run_plan("r1", "fleet", store=memory_store, n_shards=3)
-    assert run_merge("r1", store=memory_store) == summary
+    plan.run(plan.PlanParams("r1", "fleet", n_shards=3), store=memory_store)
+    assert merge.run(merge.MergeParams("r1"), store=memory_store) == summary
     assert memory_store.objects == old
     assert plan_key not in memory_store.writes and summary_key not in memory_store.writes
 
 
 def test_replanning_differently_is_refused(memory_store: MemoryObjectStore) -> None:
     _prepare(memory_store)
-    run_plan("r1", "fleet", store=memory_store, n_shards=3)
+    plan.run(plan.PlanParams("r1", "fleet", n_shards=3), store=memory_store)
     with pytest.raises(DataError, match="already planned differently"):
-        run_plan("r1", "fleet", store=memory_store, n_shards=4)
+        plan.run(plan.PlanParams("r1", "fleet", n_shards=4), store=memory_store)
 
 
 def _client(api: FakeShardApi) -> Callable[[], AbstractAsyncContextManager[ParameterClient]]:
     return lambda: api
 
 
-def _apply_shard(store: MemoryObjectStore, shard: str, api: FakeShardApi, *, canary: bool = False) -> ShardReport:
-    return run_shard(
-        "r1", shard, store=store, predictor_factory=FakePredictor, client_factory=_client(api), canary=canary
+def _apply_shard(store: MemoryObjectStore, shard_id: str, api: FakeShardApi, *, canary: bool = False) -> ShardReport:
+    return shard.run(
+        shard.ShardParams("r1", shard_id, canary=canary),
+        store=store,
+        predictor_factory=FakePredictor,
+        client_factory=_client(api),
     )
 
 
@@ -155,9 +161,9 @@ def _changed(api: FakeShardApi) -> int:
 def test_dry_run_changes_nothing(memory_store: MemoryObjectStore) -> None:
     api = FakeShardApi.for_source(SyntheticSource(N), AS_OF)
     _prepare(memory_store, mode="configuration")
-    for shard in ("s000", "s001", "s002"):
-        _apply_shard(memory_store, shard, api)
-    summary = run_merge("r1", store=memory_store)
+    for shard_id in ("s000", "s001", "s002"):
+        _apply_shard(memory_store, shard_id, api)
+    summary = merge.run(merge.MergeParams("r1"), store=memory_store)
     assert api.puts == {}
     assert summary.mode == "configuration-dry-run"
     assert summary.counts["would_update"] == _changed(api) > 0
@@ -169,11 +175,14 @@ def test_apply_needs_the_canary_then_writes_each_device_once(memory_store: Memor
     _prepare(memory_store, mode="configuration", apply=True)
     with pytest.raises(ConfigError, match="canary batch 0 is not done"):
         _apply_shard(memory_store, "s001", api)
-    run_shard(
-        "r1", "s000", store=memory_store, predictor_factory=FakePredictor, client_factory=_client(api), canary=True
+    shard.run(
+        shard.ShardParams("r1", "s000", canary=True),
+        store=memory_store,
+        predictor_factory=FakePredictor,
+        client_factory=_client(api),
     )
-    for shard in ("s000", "s001", "s002"):
-        _apply_shard(memory_store, shard, api)
+    for shard_id in ("s000", "s001", "s002"):
+        _apply_shard(memory_store, shard_id, api)
     assert sum(api.puts.values()) == len(api.puts) == expected
     # a retried batch (its marker lost after the journal was written) sends no second PUT
     del memory_store.objects[keys.fleet_batch_done_key("r1", 5)]
@@ -181,7 +190,7 @@ def test_apply_needs_the_canary_then_writes_each_device_once(memory_store: Memor
     report = _apply_shard(memory_store, "s001", api)
     assert report.processed == 1
     assert api.puts == puts_before
-    summary = run_merge("r1", store=memory_store)
+    summary = merge.run(merge.MergeParams("r1"), store=memory_store)
     assert summary.counts["updated"] == expected
     rollback_key = keys.fleet_results_sibling_key("configuration", AS_OF.date(), "none", RUN, "rollback.parquet")
     rollback = parquet_to_frame(memory_store.objects[rollback_key], name="rollback")
@@ -217,10 +226,10 @@ def test_a_put_whose_journal_was_lost_is_not_sent_again_and_stays_in_the_rollbac
     landed = {d for d, n in api.puts.items() if n and originals[d] != api.parameters[d]}
     assert landed, "no PUT landed before the simulated crash"
     store.dying = False
-    for shard in ("s000", "s001", "s002"):
-        _apply_shard(store, shard, api)
+    for shard_id in ("s000", "s001", "s002"):
+        _apply_shard(store, shard_id, api)
     assert set(api.puts.values()) == {1}, "a device was sent a second PUT"
-    run_merge("r1", store=store)
+    merge.run(merge.MergeParams("r1"), store=store)
     rollback_key = keys.fleet_results_sibling_key("configuration", AS_OF.date(), "none", RUN, "rollback.parquet")
     rollback = parquet_to_frame(store.objects[rollback_key], name="rollback")
     assert rollback.height == _changed(api) == len(api.puts)
@@ -234,8 +243,11 @@ def test_apply_halts_when_the_error_rate_passes_the_threshold(memory_store: Memo
     api = FakeShardApi.for_source(SyntheticSource(N), AS_OF)
     api.failing = {f"trv-{i:06d}" for i in range(400, 600)}  # batches 4 and 5 fail entirely
     _prepare(memory_store, mode="configuration", apply=True, max_error_rate=0.1)
-    run_shard(
-        "r1", "s000", store=memory_store, predictor_factory=FakePredictor, client_factory=_client(api), canary=True
+    shard.run(
+        shard.ShardParams("r1", "s000", canary=True),
+        store=memory_store,
+        predictor_factory=FakePredictor,
+        client_factory=_client(api),
     )
     with pytest.raises(DataError, match="halted: shard s001 failed 100 of 100 writes by batch 4"):
         _apply_shard(memory_store, "s001", api)
@@ -252,7 +264,7 @@ def test_apply_halts_when_the_error_rate_passes_the_threshold(memory_store: Memo
     with pytest.raises(DataError, match="halted"):
         _apply_shard(memory_store, "s002", api)
     with pytest.raises(DataError, match="halted"):
-        run_merge("r1", store=memory_store)
+        merge.run(merge.MergeParams("r1"), store=memory_store)
     assert sum(api.puts.values()) == puts
 
 
@@ -260,12 +272,12 @@ def test_a_second_run_on_the_same_day_publishes_beside_the_first(memory_store: M
     # Two runs of one version and mode on one day are two computations: neither replaces the other.
     _prepare(memory_store)
     _all_shards(memory_store)
-    first = run_merge(RUN, store=memory_store)
-    run_snapshot("r2", AS_OF, store=memory_store, source=SyntheticSource(N), batch_size=100)
-    run_plan("r2", "fleet", store=memory_store, n_shards=3, configuration=None)
-    for shard in ("s000", "s001", "s002"):
-        run_shard("r2", shard, store=memory_store, predictor_factory=FakePredictor)
-    second = run_merge("r2", store=memory_store)
+    first = merge.run(merge.MergeParams(RUN), store=memory_store)
+    snapshot.run(snapshot.SnapshotParams("r2", AS_OF, batch_size=100), store=memory_store, source=SyntheticSource(N))
+    plan.run(plan.PlanParams("r2", "fleet", n_shards=3, configuration=None), store=memory_store)
+    for shard_id in ("s000", "s001", "s002"):
+        shard.run(shard.ShardParams("r2", shard_id), store=memory_store, predictor_factory=FakePredictor)
+    second = merge.run(merge.MergeParams("r2"), store=memory_store)
     assert (first.run_id, second.run_id) == ("r1", "r2")
     assert keys.fleet_results_key("fleet", AS_OF.date(), "0.0.0+fake", "r2") in memory_store.objects
     assert (
@@ -277,25 +289,27 @@ def test_a_second_run_on_the_same_day_publishes_beside_the_first(memory_store: M
 def test_a_plan_records_its_gate_binding_or_override_and_an_ungated_plan_reads_as_before(
     memory_store: MemoryObjectStore,
 ) -> None:
-    run_snapshot("r1", AS_OF, store=memory_store, source=SyntheticSource(N), batch_size=100)
+    snapshot.run(snapshot.SnapshotParams("r1", AS_OF, batch_size=100), store=memory_store, source=SyntheticSource(N))
     binding = GateBinding(
         release_id="release-0-9-0", verdict="pass", library_version="0.9.0",
         candidate_image="sha256:" + "ab" * 32, image="localhost:5001/fleet-eval/runner@sha256:" + "ab" * 32,
     )  # fmt: skip
-    plan = run_plan("r1", "fleet", store=memory_store, n_shards=3, gate=binding)
+    planned = plan.run(plan.PlanParams("r1", "fleet", n_shards=3, gate=binding), store=memory_store)
     stored = Plan.from_json_bytes(memory_store.objects[keys.fleet_plan_key("r1")], name="plan")
-    assert stored.gate == binding and stored.gate_override_reason is None and stored == plan
+    assert stored.gate == binding and stored.gate_override_reason is None and stored == planned
     with pytest.raises(DataError, match="already planned differently"):
-        run_plan("r1", "fleet", store=memory_store, n_shards=3, gate_override_reason="e2e")
+        plan.run(plan.PlanParams("r1", "fleet", n_shards=3, gate_override_reason="e2e"), store=memory_store)
     with pytest.raises(ConfigError, match="not both"):
-        run_plan("r1", "fleet", store=memory_store, n_shards=3, gate=binding, gate_override_reason="e2e")
+        plan.run(
+            plan.PlanParams("r1", "fleet", n_shards=3, gate=binding, gate_override_reason="e2e"), store=memory_store
+        )
 
-    ungated = run_plan("r2", "fleet", store=_snapshotted("r2"), n_shards=3)
+    ungated = plan.run(plan.PlanParams("r2", "fleet", n_shards=3), store=_snapshotted("r2"))
     assert b'"gate' not in ungated.to_json_bytes()  # it reads as a plan from before the gated rollout
     assert Plan.from_json_bytes(ungated.to_json_bytes(), name="plan") == ungated
 
 
 def _snapshotted(run_id: str) -> MemoryObjectStore:
     store = MemoryObjectStore()
-    run_snapshot(run_id, AS_OF, store=store, source=SyntheticSource(N), batch_size=100)
+    snapshot.run(snapshot.SnapshotParams(run_id, AS_OF, batch_size=100), store=store, source=SyntheticSource(N))
     return store

@@ -19,8 +19,8 @@ from eval_runner.dataset.shape import (
     shape_month,
 )
 from eval_runner.errors import DataError
+from eval_runner.fleet import snapshot
 from eval_runner.fleet.shard import read_inputs
-from eval_runner.fleet.snapshot import run_snapshot
 from eval_runner.keys import Month
 from eval_runner.library.inputs import (
     BATTERY_PARAMETER_SCHEMA,
@@ -162,7 +162,9 @@ def _dataset_path(raw: MonthSources) -> tuple[pl.DataFrame, pl.DataFrame, pl.Dat
 def _fleet_path(raw: MonthSources) -> tuple[pl.DataFrame, pl.DataFrame]:
     store = MemoryObjectStore()
     days = SERIES_WINDOW.days  # the dataset's window, so the series are comparable whole
-    manifest = run_snapshot("same-device", AS_OF, store=store, source=RawFleetSource(raw), series_days=days)
+    manifest = snapshot.run(
+        snapshot.SnapshotParams("same-device", AS_OF, series_days=days), store=store, source=RawFleetSource(raw)
+    )
     parts = [read_inputs(store, manifest, b.batch) for b in manifest.batches]
     samples = pl.concat([p[0] for p in parts]).sort("sample_id")
     series = pl.concat([p[1] for p in parts]).sort("sample_id", "ts")
