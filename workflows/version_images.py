@@ -2,9 +2,9 @@
 
 resolve (core image) turns labels into pins and lists the images the registry lacks; it also hands on,
 as artifacts, the runner build context the core image carries and the source tree of every Git label to
-build. build-image (BuildKit) builds exactly those images in the cluster and pushes them; a mutex per
-image tag stops two workflows from building the same one at once. pin records each image's digest
-without resolving the labels again, and every runner pod then references its image by that digest.
+build. build-image (BuildKit) builds exactly those images in the cluster and pushes them, one build at a
+time in the whole cluster (a mutex), so no image is built twice. pin records each image's digest without
+resolving the labels again, and every runner pod then references its image by that digest.
 """
 
 # /tmp is an emptyDir mount in these pods, not a shared temp directory.
@@ -41,6 +41,9 @@ RESOLVE_OUTPUTS = (
 # The runner build context inside the core image (images/runner/Dockerfile, target core).
 RUNNER_CONTEXT_PATH = "/opt/fleet-eval/runner-context"
 LIBRARY_SOURCES_PATH = f"{OUTPUTS}/library-src"  # eval_runner.commands.versions.LIBRARY_SOURCES
+
+# The mutex every runner image build takes (build_image_template says why one for all).
+BUILD_MUTEX = "runner-image-build"
 
 
 def resolution_outputs() -> list[Parameter]:
@@ -227,7 +230,11 @@ def build_image_template() -> Container:
         volumes=[m.Volume(name="tmp", empty_dir=m.EmptyDirVolumeSource())],
         volume_mounts=[m.VolumeMount(name="tmp", mount_path="/tmp")],  # scratch
         retry_strategy=retry_transient(limit=3),
-        synchronization=m.Synchronization(mutexes=[m.Mutex(name="runner-image-" + inp("image_tag"))]),
+        # One build at a time in the cluster, not one per image tag: concurrent buildctl clients share
+        # BuildKit's cache of the local context (same local name, no session key), and a build of 0.9.0
+        # whose second call ran beside 0.6.0's installed 0.6.0's wheel (e2e, 2026-12-08). The script's
+        # registry check under this mutex still skips an image another workflow built meanwhile.
+        synchronization=m.Synchronization(mutexes=[m.Mutex(name=BUILD_MUTEX)]),
     )
 
 
