@@ -31,7 +31,6 @@ import asyncio
 import json
 import multiprocessing
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -39,7 +38,6 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -51,6 +49,7 @@ import importlib  # noqa: E402  (imports follow the path set-up above)
 
 import httpx  # noqa: E402
 
+from bench._shard_servers import children_cpu, serve_shards  # noqa: E402
 from eval_runner import keys  # noqa: E402
 from eval_runner.contracts import FLEET_SERIES_DAYS  # noqa: E402
 from eval_runner.errors import TransientError  # noqa: E402
@@ -82,29 +81,10 @@ RUNS: dict[str, dict[str, float]] = {
 }
 # fieldsim ships no type information; use it untyped rather than silencing mypy line by line.
 fieldsim: Any = importlib.import_module("fieldsim")
-fieldsim_serve: Any = importlib.import_module("fieldsim.serve")
 fieldsim_shards: Any = importlib.import_module("fieldsim.shards")
 fieldsim_postgres: Any = importlib.import_module("fieldsim.postgres")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 T = TypeVar("T")
-
-
-def _serve(states: list[Any], urls: Connection) -> None:
-    """Child process: serve the shards on free ports, send their URLs, serve until terminated."""
-    sockets = [fieldsim_serve._bind("127.0.0.1", 0) for _ in states]
-    servers = fieldsim_serve._servers(states)
-    urls.send([f"http://127.0.0.1:{s.getsockname()[1]}" for s in sockets])
-    urls.close()
-
-    async def main() -> None:
-        await asyncio.gather(*(s.serve(sockets=[sock]) for s, sock in zip(servers, sockets, strict=True)))
-
-    asyncio.run(main())
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def _process_cpu(pid: int) -> float:
@@ -159,12 +139,12 @@ def _apply(run_id: str, store: S3ObjectStore, env: dict[str, str]) -> dict[str, 
     counts = {"canary_runs": 0, "resumes": -1, "shard_process_failures": 0}
 
     def timed(what: str, step: Callable[[], T]) -> T:
-        wall, cpu = time.perf_counter(), _children_cpu()
+        wall, cpu = time.perf_counter(), children_cpu()
         try:
             return step()
         finally:
             figures[f"{what}_wall_s"] += time.perf_counter() - wall
-            figures[f"{what}_cpu_s"] += _children_cpu() - cpu
+            figures[f"{what}_cpu_s"] += children_cpu() - cpu
 
     def pods(command: Callable[[], object]) -> None:
         try:
@@ -203,7 +183,7 @@ def measure_run(
     # fork: the child inherits fresh shard states instead of pickling the fleet's records through a pipe.
     context = multiprocessing.get_context("fork")
     receive, send = context.Pipe(duplex=False)
-    server = context.Process(target=_serve, args=(fieldsim_shards.shard_states(fleet), send), daemon=True)
+    server = context.Process(target=serve_shards, args=(fieldsim_shards.shard_states(fleet), send), daemon=True)
     server.start()
     urls: list[str] = receive.recv()
     settings = s3.settings(bucket)

@@ -20,13 +20,11 @@ import cProfile
 import json
 import multiprocessing
 import os
-import resource
 import sys
 import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +34,7 @@ sys.path[:] = [str(REPO), *(p for p in sys.path if Path(p or ".").resolve() != R
 
 import importlib  # noqa: E402  (imports follow the path set-up above)
 
+from bench._shard_servers import children_cpu, serve_shards  # noqa: E402
 from eval_runner.contracts import FLEET_SERIES_DAYS  # noqa: E402
 from eval_runner.fleet import snapshot  # noqa: E402
 from eval_runner.fleet.live_source import LiveFleetSource  # noqa: E402
@@ -52,29 +51,8 @@ AS_OF = datetime(2026, 1, 15, tzinfo=UTC)  # the fleet benchmark's moment: mid h
 SEED = 20260115
 # fieldsim ships no type information; use it untyped rather than silencing mypy line by line.
 fieldsim: Any = importlib.import_module("fieldsim")
-fieldsim_serve: Any = importlib.import_module("fieldsim.serve")
 fieldsim_shards: Any = importlib.import_module("fieldsim.shards")
 fieldsim_postgres: Any = importlib.import_module("fieldsim.postgres")
-
-
-def _serve(states: list[Any], urls: Connection) -> None:
-    """Child process: serve the shards on free ports, send their URLs, serve until terminated."""
-    import asyncio
-
-    sockets = [fieldsim_serve._bind("127.0.0.1", 0) for _ in states]
-    servers = fieldsim_serve._servers(states)
-    urls.send([f"http://127.0.0.1:{s.getsockname()[1]}" for s in sockets])
-    urls.close()
-
-    async def main() -> None:
-        await asyncio.gather(*(s.serve(sockets=[sock]) for s, sock in zip(servers, sockets, strict=True)))
-
-    asyncio.run(main())
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def _same_content(baseline: SnapshotManifest, live: SnapshotManifest) -> bool:
@@ -116,8 +94,8 @@ def measure(
     # fork: the child inherits the shard states instead of pickling 100k devices' records through a pipe.
     context = multiprocessing.get_context("fork")
     receive, send = context.Pipe(duplex=False)
-    server = context.Process(target=_serve, args=(states, send), daemon=True)
-    cpu_before = _children_cpu()
+    server = context.Process(target=serve_shards, args=(states, send), daemon=True)
+    cpu_before = children_cpu()
     server.start()
     urls = receive.recv()
     del states
@@ -142,7 +120,7 @@ def measure(
     finally:
         server.terminate()
         server.join()
-    shard_cpu = _children_cpu() - cpu_before
+    shard_cpu = children_cpu() - cpu_before
     best = min(live, key=lambda w: live[w][1])
     return {
         "devices": n,
